@@ -1,0 +1,100 @@
+// The contract between the engine and one operator. Prepare runs once per node: it checks the
+// attributes, input types and shapes, infers the output types, counts MACs and builds a Kernel.
+// Kernel::run then works on validated data with no checks of its own (TFLite Micro's
+// Prepare/Eval split).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+#include "runtime/result.h"
+#include "runtime/tensor.h"
+
+namespace cleave {
+
+class ThreadPool;
+
+// Cost-model class of a node: the planner charges each class at its own MAC/s.
+enum class OpClass : uint8_t { Conv, Depthwise, Gemm, Elementwise, Other };
+std::string_view opClassName(OpClass opClass);
+
+// What a kernel may use at run time.
+struct RunContext {
+  ThreadPool* pool = nullptr;  // null: single-threaded
+
+  // Calls fn(begin, end) over [0, count) split into chunks, on the pool when there is one.
+  void parallelFor(int64_t count, int64_t minChunk, const std::function<void(int64_t, int64_t)>& fn) const;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Inputs follow the node's input list (an omitted optional input is an empty Tensor); outputs
+  // are pre-allocated with the types prepare inferred.
+  virtual void run(std::span<const Tensor> inputs, std::span<Tensor> outputs, const RunContext& ctx) const = 0;
+};
+
+// Everything prepare sees about a node.
+struct NodeContext {
+  const Node& node;
+  std::span<const TensorType> inputTypes;     // undefined type for an omitted optional input
+  std::span<const Tensor* const> constInputs;  // the value when known before run time, else null
+  int64_t opset = 13;
+
+  size_t inputCount() const { return inputTypes.size(); }
+  bool hasInput(size_t i) const { return i < inputTypes.size() && inputTypes[i].defined(); }
+  const TensorType& input(size_t i) const { return inputTypes[i]; }
+  const Tensor* constant(size_t i) const { return i < constInputs.size() ? constInputs[i] : nullptr; }
+  const Attributes& attributes() const { return node.attributes; }
+  // An error that names the node: "node 'conv1' (Conv): <what>".
+  Error error(const std::string& what) const;
+};
+
+struct PreparedNode {
+  std::vector<TensorType> outputTypes;
+  int64_t macs = 0;
+  OpClass opClass = OpClass::Other;
+  std::unique_ptr<Kernel> kernel;
+  // Set when the outputs are known at prepare time (Shape of a static shape, ops over
+  // constants that chose to compute eagerly); lets analysis propagate constants.
+  std::optional<std::vector<Tensor>> constantOutputs;
+  // True when output 0 may share input 0's storage (reshape-like views, Identity).
+  bool aliasesInput = false;
+};
+
+// Checks a node and builds its kernel. Implemented per op in runtime/ops/.
+using PrepareFn = Result<PreparedNode> (*)(const NodeContext&);
+
+// Kernel built from a lambda; convenient for small ops.
+template <class F>
+class LambdaKernel final : public Kernel {
+ public:
+  explicit LambdaKernel(F fn) : fn_(std::move(fn)) {}
+  void run(std::span<const Tensor> inputs, std::span<Tensor> outputs, const RunContext& ctx) const override {
+    fn_(inputs, outputs, ctx);
+  }
+
+ private:
+  F fn_;
+};
+template <class F>
+std::unique_ptr<Kernel> makeKernel(F fn) {
+  return std::make_unique<LambdaKernel<F>>(std::move(fn));
+}
+
+// Common checks used by many ops' prepare functions.
+Status requireInputCount(const NodeContext& ctx, size_t min, size_t max);
+Status requireDType(const NodeContext& ctx, size_t input, std::initializer_list<DType> allowed);
+Status requireRank(const NodeContext& ctx, size_t input, size_t minRank, size_t maxRank);
+// Normalises a possibly negative axis against a rank; error when out of range.
+Result<int64_t> normalizeAxis(const NodeContext& ctx, int64_t axis, size_t rank);
+// NumPy broadcasting of two shapes; error when incompatible.
+Result<Shape> broadcastShapes(const NodeContext& ctx, const Shape& a, const Shape& b);
+
+}  // namespace cleave
