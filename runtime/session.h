@@ -1,0 +1,77 @@
+// Session: a graph prepared for repeated inference. Creation analyses the graph, builds every
+// kernel and lays activations out in one arena by liveness; run() then only checks its inputs
+// and calls kernels. Not thread-safe: one run at a time per session (the arena is shared).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/analysis.h"
+#include "runtime/graph.h"
+#include "runtime/thread_pool.h"
+
+namespace cleave {
+
+struct SessionOptions {
+  int threads = 1;       // intra-op threads; 1 runs everything on the caller's thread
+  bool profile = false;  // time every node
+};
+
+struct NodeProfile {
+  std::string name;
+  std::string opType;
+  OpClass opClass = OpClass::Other;
+  int64_t macs = 0;
+  double totalMs = 0.0;
+  int64_t calls = 0;
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(const Graph& graph, SessionOptions options = {});
+  ~Session();
+
+  // Inputs in the order of graph.inputs, checked for dtype and shape. Outputs are fresh tensors.
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs);
+
+  const std::vector<ValueInfo>& inputs() const { return inputs_; }
+  const std::vector<ValueInfo>& outputs() const { return outputs_; }
+  int64_t arenaBytes() const { return arenaBytes_; }
+  int64_t peakLiveBytes() const { return peakLiveBytes_; }
+  // Per node that runs (constant nodes excluded), in execution order.
+  std::vector<NodeProfile> profile() const;
+  // Zeroes the profile counters (after warm-up runs).
+  void resetProfile();
+
+ private:
+  struct Step {
+    size_t node = 0;                 // index into graph nodes
+    std::vector<int64_t> inputSlots;  // -1 for omitted inputs
+    std::vector<int64_t> outputSlots;
+    std::vector<Tensor> inputScratch;
+    std::vector<Tensor> outputs;  // arena views, fixed for the session's life
+    bool alias = false;           // output 0 is a view of input 0
+    double totalMs = 0.0;
+    int64_t calls = 0;
+  };
+
+  Session() = default;
+
+  SessionOptions options_;
+  Graph graph_;
+  GraphAnalysis analysis_;
+  std::vector<ValueInfo> inputs_;
+  std::vector<ValueInfo> outputs_;
+  std::vector<int64_t> inputSlots_;
+  std::vector<int64_t> outputSlots_;
+  std::vector<Tensor> values_;  // by slot
+  std::vector<Step> steps_;
+  std::shared_ptr<std::byte> arena_;
+  int64_t arenaBytes_ = 0;
+  int64_t peakLiveBytes_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+}  // namespace cleave
