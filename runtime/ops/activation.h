@@ -46,6 +46,15 @@ struct Activation {
       case Kind::Clip:
         for (int64_t i = 0; i < n; ++i) data[i] = std::min(std::max(data[i], alpha), beta);
         return;
+      case Kind::LeakyRelu:
+        for (int64_t i = 0; i < n; ++i) data[i] = data[i] >= 0.0f ? data[i] : alpha * data[i];
+        return;
+      case Kind::HardSigmoid:
+        for (int64_t i = 0; i < n; ++i) data[i] = std::max(0.0f, std::min(1.0f, alpha * data[i] + beta));
+        return;
+      case Kind::HardSwish:
+        for (int64_t i = 0; i < n; ++i) data[i] = data[i] * std::max(0.0f, std::min(1.0f, data[i] / 6.0f + 0.5f));
+        return;
       default:
         for (int64_t i = 0; i < n; ++i) data[i] = apply(data[i]);
     }
