@@ -1,0 +1,43 @@
+// The planner's input: what each node costs and what every cut position would send. Built from
+// the analysis, so MACs and shapes are exactly those the kernels run with.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+#include "runtime/op.h"
+
+namespace cleave {
+
+struct NodeCost {
+  std::string name;
+  std::string opType;
+  OpClass opClass = OpClass::Other;
+  int64_t macs = 0;
+  int64_t weightBytes = 0;  // constant inputs (weights, biases) this node reads
+  int64_t outputBytes = 0;
+  std::string outputShape;  // of output 0, for display
+};
+
+struct CutCost {
+  int64_t position = 0;      // the cut sits before node `position`; 0 = before everything
+  int64_t bytes = 0;         // all tensors live across the cut, skip connections included
+  std::vector<std::string> tensors;
+  int64_t peakBefore = 0;    // peak activation bytes of the nodes before the cut (0 when none)
+  int64_t peakAfter = 0;     // peak activation bytes of the nodes after it (0 when none)
+};
+
+struct CostReport {
+  std::string modelName;
+  std::vector<NodeCost> nodes;  // runnable nodes in execution order
+  std::vector<CutCost> cuts;    // positions 0..nodes.size()
+  int64_t totalMacs = 0;
+  int64_t totalWeightBytes = 0;  // each initializer counted once
+  int64_t peakActivationBytes = 0;
+};
+
+Result<CostReport> buildCostReport(const Graph& graph);
+std::string costReportJson(const CostReport& report);
+
+}  // namespace cleave

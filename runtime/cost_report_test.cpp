@@ -1,0 +1,105 @@
+#include "runtime/cost_report.h"
+
+#include <set>
+
+#include <doctest/doctest.h>
+
+#include "runtime/ops/op_test_util.h"
+#include "runtime/stages.h"
+#include "runtime/session.h"
+
+using namespace cleave;
+
+namespace {
+
+Node node(std::string op, std::vector<std::string> inputs, std::string output) {
+  Node n;
+  n.name = output + "_node";
+  n.opType = std::move(op);
+  n.inputs = std::move(inputs);
+  n.outputs = {std::move(output)};
+  return n;
+}
+
+// x -> a=Relu -> b=Relu -> c=Relu -> d=Add(a, c) -> e=Relu; `a` skips over b and c.
+Graph skipGraph() {
+  Graph g;
+  g.name = "skip";
+  g.inputs = {{"x", {DType::F32, {1, 4, 8, 8}}}};
+  g.outputs = {{"e", {}}};
+  g.nodes = {node("Relu", {"x"}, "a"), node("Relu", {"a"}, "b"), node("Relu", {"b"}, "c"),
+             node("Add", {"a", "c"}, "d"), node("Relu", {"d"}, "e")};
+  return g;
+}
+
+// Brute force, straight from the definition: the tensors a later node (or the graph's output)
+// reads that no later node produces.
+int64_t bruteForceCrossingBytes(const Graph& g, size_t p, int64_t bytesPerTensor) {
+  std::set<std::string> read, producedLater;
+  for (size_t i = p; i < g.nodes.size(); ++i) {
+    read.insert(g.nodes[i].inputs.begin(), g.nodes[i].inputs.end());
+    producedLater.insert(g.nodes[i].outputs.begin(), g.nodes[i].outputs.end());
+  }
+  for (const ValueInfo& out : g.outputs) read.insert(out.name);
+  int64_t bytes = 0;
+  for (const std::string& v : read)
+    if (!producedLater.count(v)) bytes += bytesPerTensor;
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("cut bytes include skip connections, as the definition says") {
+  Graph g = skipGraph();
+  Result<CostReport> report = buildCostReport(g);
+  REQUIRE_MESSAGE(report.ok(), report.error().message);
+  REQUIRE(report->cuts.size() == 6);
+  const int64_t tensorBytes = 4 * 8 * 8 * 4;
+  for (size_t p = 0; p < report->cuts.size(); ++p) {
+    CAPTURE(p);
+    CHECK(report->cuts[p].bytes == bruteForceCrossingBytes(g, p, tensorBytes));
+  }
+  CHECK(report->cuts[2].bytes == 2 * tensorBytes);  // a (the skip) and b
+  CHECK(report->cuts[3].bytes == 2 * tensorBytes);  // a and c
+  CHECK(report->cuts[0].tensors == std::vector<std::string>{"x"});
+  CHECK(report->cuts[5].tensors == std::vector<std::string>{"e"});
+  // While Add runs, a, c and d are live: the peak of the whole graph.
+  CHECK(report->peakActivationBytes == 3 * tensorBytes);
+  CHECK(report->cuts[0].peakBefore == 0);
+  CHECK(report->cuts[5].peakAfter == 0);
+  CHECK(report->cuts[2].peakBefore == 2 * tensorBytes);  // x+a, then a+b
+  CHECK(report->cuts[2].peakAfter == 3 * tensorBytes);   // a+b+c, then a+c+d
+  CHECK(report->totalMacs == 5 * 256);
+}
+
+TEST_CASE("an empty stage passes its inputs through, and stages compose to the whole graph") {
+  Graph g = skipGraph();
+  Tensor x = testing::randomTensor({1, 4, 8, 8}, 3);
+  auto session = Session::create(g);
+  REQUIRE(session.ok());
+  Tensor whole = (*(*session)->run({x}))[0];
+  std::vector<int64_t> cuts = {2, 2 + 1, 5};
+  auto stages = extractStages(g, cuts);
+  REQUIRE(stages.ok());
+  REQUIRE(stages->size() == 4);
+  CHECK((*stages)[3].nodes.empty());
+  std::map<std::string, Tensor> values = {{"x", x}};
+  for (const Graph& stage : *stages) {
+    std::vector<Tensor> inputs;
+    for (const ValueInfo& in : stage.inputs) inputs.push_back(values.at(in.name));
+    auto s = Session::create(stage);
+    REQUIRE_MESSAGE(s.ok(), s.error().message);
+    auto outputs = (*s)->run(inputs);
+    REQUIRE(outputs.ok());
+    for (size_t i = 0; i < stage.outputs.size(); ++i) values[stage.outputs[i].name] = (*outputs)[i];
+  }
+  CHECK(values.at("e").identical(whole));
+}
+
+TEST_CASE("bad cut positions are errors, not crashes") {
+  Graph g = skipGraph();
+  std::vector<int64_t> outOfRange = {7};
+  CHECK_FALSE(extractStages(g, outOfRange).ok());
+  std::vector<int64_t> unordered = {3, 1};
+  CHECK_FALSE(extractStages(g, unordered).ok());
+}
