@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Single-thread, batch-1 latency of cleave vs ONNX Runtime (onnxruntime-node) vs PyTorch on
+# torchvision's mobilenet_v2 and resnet18. Writes bench/results/runtime.md and runtime.json.
+# Usage: bench/run_runtime_bench.sh [BUILD_DIR]   (after `make bench-deps`; `make bench` does both)
+# Env: ROUNDS (default 3) rounds, engines interleaved in each; RUNS (default 30) timed runs per round.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+ROUNDS=${ROUNDS:-3}
+RUNS=${RUNS:-30}
+MODELS=(mobilenet_v2 resnet18)
+ENGINES=(cleave ort torch)
+PY=/usr/bin/python3
+CLEAVECTL=$BUILD/tools/cleavectl
+MODEL_DIR=$BUILD/models/torchvision
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+die() { echo "run_runtime_bench: $*" >&2; exit 1; }
+
+[ "$RUNS" -ge 20 ] || die "RUNS=$RUNS; the benchmark needs at least 20 timed runs per round"
+[ -x "$CLEAVECTL" ] || die "no $CLEAVECTL; build cleave first (make build)"
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+case $BUILD_TYPE in Release | RelWithDebInfo) ;; *) die "$BUILD is a '$BUILD_TYPE' build; benchmark a Release build" ;; esac
+ORT_VERSION=$(node -p 'require("./bench/node_modules/onnxruntime-node/package.json").version' 2>/dev/null) ||
+  die "onnxruntime-node is not installed in bench/node_modules; run make bench-deps"
+TORCH_VERSION=$($PY -c 'import torch, torchvision; print(torch.__version__, "/ torchvision", torchvision.__version__)' 2>/dev/null) ||
+  die "$PY cannot import torch and torchvision; run make deps"
+$PY tools/models/export_torchvision.py "$MODEL_DIR" "${MODELS[@]}" >&2 || die "exporting the models failed"
+
+# run_engine ENGINE MODEL RUNS [OUTPUT.npy]: prints cleavectl's latency line (the runners mimic it).
+run_engine() {
+  local onnx=$MODEL_DIR/$2.onnx input=$MODEL_DIR/$2.input.npy out=${4:-}
+  case $1 in
+    cleave) "$CLEAVECTL" model run "$onnx" --input "$input" --repeat "$3" --threads 1 ${out:+--output "$out"} ;;
+    ort) node bench/ort_runner.js "$onnx" "$input" "$3" ${out:+"$out"} ;;
+    torch) OMP_NUM_THREADS=1 $PY bench/torch_runner.py "$2" "$input" "$3" ${out:+"$out"} ;;
+  esac
+}
+
+# measure ENGINE MODEL RUNS [OUTPUT.npy]: prints "MEDIAN P95 MIN" in ms, or stops the benchmark.
+measure() {
+  local log=$TMP/$1.$2.log
+  run_engine "$@" >"$log" 2>&1 || die "$1 failed on $2: $(tail -n1 "$log")"
+  sed -n 's/^latency over .*: median \([0-9.]*\) ms, p95 \([0-9.]*\) ms, min \([0-9.]*\) ms$/\1 \2 \3/p' "$log" |
+    grep . || die "$1 on $2 printed no latency line: $(tail -n1 "$log")"
+}
+
+# 1. Every engine must compute the same thing: output 0 vs PyTorch's reference saved at export.
+for model in "${MODELS[@]}"; do
+  for engine in "${ENGINES[@]}"; do
+    measure "$engine" "$model" 1 "$TMP/$engine.$model.npy" >/dev/null
+  done
+done
+$PY - "$MODEL_DIR" "$TMP" "${MODELS[@]}" <<'EOF' || exit 1
+import sys, numpy as np
+model_dir, tmp, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+for model in models:
+    ref = np.load(f"{model_dir}/{model}.torch.npy")
+    for engine in ("cleave", "ort", "torch"):
+        out = np.load(f"{tmp}/{engine}.{model}.npy")
+        err = np.abs(out - ref).max() / np.abs(ref).max() if out.shape == ref.shape else np.inf
+        if not err <= 1e-3:
+            sys.exit(f"run_runtime_bench: {engine}'s output on {model} differs from PyTorch's "
+                     f"(shape {out.shape} vs {ref.shape}, max error {err:.3g} of max |output|)")
+EOF
+
+# 2. Timed rounds; the engine order rotates each round so no engine always runs first.
+for round in $(seq "$ROUNDS"); do
+  for model in "${MODELS[@]}"; do
+    for i in 0 1 2; do
+      engine=${ENGINES[$(((i + round) % 3))]}
+      stats=$(measure "$engine" "$model" "$RUNS")
+      echo "round $round/$ROUNDS $model $engine: median/p95/min $stats ms" >&2
+      echo "$model $engine $stats" >>"$TMP/rounds.txt"
+    done
+  done
+done
+
+# 3. Summary tables (and cleave's per-op profile where it trails ORT by more than 1.5x).
+CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -n1)
+GXX=$(g++ --version | head -n1)
+BLAS=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || echo unknown)
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+export ORT_VERSION TORCH_VERSION BUILD_TYPE ROUNDS RUNS CLEAVECTL MODEL_DIR CPU GXX BLAS COMMIT LOAD
+$PY - "$TMP/rounds.txt" "$TMP" "${MODELS[@]}" <<'EOF' || die "writing the results failed"
+import datetime, json, os, statistics, subprocess, sys
+rounds_file, tmp, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+env = os.environ
+names = {"cleave": "cleave", "ort": f"ONNX Runtime {env['ORT_VERSION']}", "torch": "PyTorch"}
+rows = {}
+for line in open(rounds_file):
+    model, engine, median, p95, low = line.split()
+    rows.setdefault((model, engine), []).append((float(median), float(p95), float(low)))
+results = {key: {"median_ms": statistics.median(r[0] for r in rs), "p95_ms": statistics.median(r[1] for r in rs),
+                 "min_ms": min(r[2] for r in rs), "rounds": [dict(zip(("median_ms", "p95_ms", "min_ms"), r)) for r in rs]}
+           for key, rs in rows.items()}
+ratios = {m: {"cleave_vs_ort": results[m, "cleave"]["median_ms"] / results[m, "ort"]["median_ms"],
+              "cleave_vs_torch": results[m, "cleave"]["median_ms"] / results[m, "torch"]["median_ms"]} for m in models}
+meta = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "cpu": env["CPU"],
+        "load_average_at_summary": env["LOAD"], "cleave_commit": env["COMMIT"], "cleave_build_type": env["BUILD_TYPE"], "gxx": env["GXX"],
+        "onnxruntime_node": env["ORT_VERSION"], "torch": env["TORCH_VERSION"], "torch_blas": env["BLAS"],
+        "rounds": int(env["ROUNDS"]), "timed_runs_per_round": int(env["RUNS"]), "threads": 1, "batch": 1}
+json.dump({**meta, "results": [{"model": m, "engine": e, **r} for (m, e), r in results.items()], "ratios": ratios},
+          open(f"{tmp}/runtime.json", "w"), indent=2)
+
+md = [f"# Runtime benchmark: cleave vs ONNX Runtime vs PyTorch\n",
+      f"- date: {meta['date']}",
+      f"- CPU: {meta['cpu']} ({os.cpu_count()} logical CPUs; load average {meta['load_average_at_summary']} when the run ended)",
+      f"- cleave: commit {meta['cleave_commit']}, {meta['gxx']}, {meta['cleave_build_type']} build",
+      f"- ONNX Runtime: onnxruntime-node {meta['onnxruntime_node']} (npm; CPU execution provider)",
+      f"- PyTorch: {meta['torch']} (Debian's python3-torch, eager mode; BLAS: {meta['torch_blas']})",
+      f"- settings: batch 1, 1 thread; {meta['rounds']} rounds with the engines interleaved, each round 3 warm-up "
+      f"runs then {meta['timed_runs_per_round']} timed runs; median = median of the round medians, "
+      f"p95 = median of the round p95s, min = fastest run seen\n",
+      "| model | engine | median ms | p95 ms | min ms | vs ORT |", "|---|---|---:|---:|---:|---:|"]
+for m in models:
+    for e in ("cleave", "ort", "torch"):
+        r = results[m, e]
+        md.append(f"| {m} | {names[e]} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} | {r['min_ms']:.2f} | "
+                  f"{r['median_ms'] / results[m, 'ort']['median_ms']:.2f}x |")
+md += ["", "| model | cleave/ORT | cleave/PyTorch |", "|---|---:|---:|"]
+md += [f"| {m} | {ratios[m]['cleave_vs_ort']:.2f} | {ratios[m]['cleave_vs_torch']:.2f} |" for m in models]
+md += ["", "Ratios are of medians; lower is better for cleave.", "", "## Reproduce", "",
+       "```sh", "make bench                                # installs nodejs/npm + onnxruntime-node, builds, runs",
+       "bench/run_runtime_bench.sh BUILD_DIR      # rerun on an existing build (ROUNDS=3 RUNS=30 by default)", "```"]
+for m in models:
+    if ratios[m]["cleave_vs_ort"] > 1.5:
+        profile = subprocess.run([env["CLEAVECTL"], "model", "run", f"{env['MODEL_DIR']}/{m}.onnx", "--input",
+                                  f"{env['MODEL_DIR']}/{m}.input.npy", "--repeat", "20", "--threads", "1", "--profile"],
+                                 capture_output=True, text=True, check=True).stdout
+        md += ["", f"## cleave profile: {m} (cleave/ORT = {ratios[m]['cleave_vs_ort']:.2f})", "",
+               f"`cleavectl model run {m}.onnx --input {m}.input.npy --repeat 20 --threads 1 --profile`", "",
+               "```", profile.rstrip(), "```"]
+open(f"{tmp}/runtime.md", "w").write("\n".join(md) + "\n")
+EOF
+mkdir -p bench/results
+mv "$TMP/runtime.json" bench/results/runtime.json
+mv "$TMP/runtime.md" bench/results/runtime.md
+cat bench/results/runtime.md
