@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <onnx/checker.h>
 
 #include "runtime/cost_report.h"
 #include "runtime/npy.h"
@@ -109,6 +110,13 @@ TEST_CASE("torchvision networks match PyTorch, before and after the graph passes
     fs::path written = MODEL_DIR / fmt::format("{}.optimized.onnx", name);
     Status exported = exportOnnxFile(optimized, written);
     REQUIRE_MESSAGE(exported.ok(), exported.error().message);
+    std::string checkerError;
+    try {
+      onnx::checker::check_model(written.string());
+    } catch (const std::exception& e) {
+      checkerError = e.what();
+    }
+    CHECK_MESSAGE(checkerError.empty(), "ONNX's checker rejects the optimised model: " << checkerError);
     Result<Graph> reloaded = importOnnxFile(written);
     REQUIRE_MESSAGE(reloaded.ok(), reloaded.error().message);
     CHECK(maxAbsDiff(runWhole(*reloaded, fixture->input), fixture->torchOutput) <= 1e-3f);
