@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 // GCC 12 reports false -Wmaybe-uninitialized inside its own AVX-512 intrinsics as Eigen inlines
 // them; the warnings are located in those headers, so silencing them around the include is enough.
@@ -13,6 +14,7 @@
 #pragma GCC diagnostic pop
 #include <fmt/format.h>
 
+#include "runtime/ops/depthwise_conv.h"
 #include "runtime/ops/ops.h"
 #include "runtime/thread_pool.h"
 
@@ -208,7 +210,7 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using ConstRowMap = Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 using RowMap = Eigen::Map<RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// Per-thread scratch for im2col columns and padded depthwise planes: kept between runs so the
+// Per-thread scratch for im2col columns: kept between runs so the
 // steady state allocates nothing. Kernels may run on pool threads, hence thread_local.
 float* scratch(size_t floats) {
   thread_local std::vector<float> buffer;
@@ -320,6 +322,7 @@ class ConvKernel final : public Kernel {
       : p_(std::move(params)), g_(p_), hasBias_(hasBias), hasZ_(hasZ) {
     if (p_.isDepthwise() && p_.spatialRank <= 2) {
       path_ = ConvPath::Depthwise;
+      depthwise_ = std::make_unique<DepthwiseConv>(p_);
     } else if (p_.isPointwise()) {
       path_ = ConvPath::Pointwise;
     } else {
@@ -340,7 +343,7 @@ class ConvKernel final : public Kernel {
     const float* z = hasZ_ ? inputs[3].data<float>() : nullptr;
     float* y = outputs[0].data<float>();
     if (path_ == ConvPath::Depthwise) {
-      runDepthwise(x, w, bias, z, y, ctx);
+      depthwise_->run(x, w, bias, z, y, ctx);
     } else {
       runGemm(x, w, bias, z, y, ctx);
     }
@@ -394,112 +397,14 @@ class ConvKernel final : public Kernel {
     });
   }
 
-  void runDepthwise(const float* x, const float* w, const float* bias, const float* z, float* y,
-                    const RunContext& ctx) const;
-
   ConvParams p_;
   Geometry g_;
   bool hasBias_ = false;
   bool hasZ_ = false;
   ConvPath path_ = ConvPath::Im2col;
   int64_t rowsPerChunk_ = 1;
+  std::unique_ptr<DepthwiseConv> depthwise_;  // set on the depthwise path
 };
-
-// Depthwise inner loop for a KH x KW kernel known at compile time: one pass per output row with
-// every tap's input row as its own pointer, so each output is loaded and stored once and GCC
-// vectorises the ow loop (the taps are contiguous thanks to the phase split below).
-template <int KH, int KW>
-void depthwiseRowFixed(float* __restrict yRow, const float* row, const int64_t* tapOffsets, const float* wk, float b,
-                       int64_t outW) {
-  // Pointers and weights in locals, not in memory the loop also reads: keeps them in registers.
-  const float* src[KH * KW];
-  float wv[KH * KW];
-  for (int t = 0; t < KH * KW; ++t) {
-    src[t] = row + tapOffsets[t];
-    wv[t] = wk[t];
-  }
-  for (int64_t ow = 0; ow < outW; ++ow) {
-    float acc = b;
-    for (int t = 0; t < KH * KW; ++t) acc += wv[t] * src[t][ow];
-    yRow[ow] = acc;
-  }
-}
-
-void depthwiseRowGeneric(float* __restrict yRow, const float* row, const int64_t* tapOffsets, const float* wk, float b,
-                         int64_t taps, int64_t outW) {
-  for (int64_t ow = 0; ow < outW; ++ow) yRow[ow] = b;
-  for (int64_t t = 0; t < taps; ++t) {
-    const float* __restrict src = row + tapOffsets[t];
-    float wv = wk[t];
-    for (int64_t ow = 0; ow < outW; ++ow) yRow[ow] += wv * src[ow];
-  }
-}
-
-void ConvKernel::runDepthwise(const float* x, const float* w, const float* bias, const float* z, float* y,
-                              const RunContext& ctx) const {
-  // Each input plane is copied once into a zero-padded buffer split by column phase modulo the
-  // stride: phase q holds padded columns q, q+s, q+2s, ... Tap kw then reads phase (kw*d) % s at
-  // offset (kw*d) / s with unit stride, so stride 2 vectorises like stride 1 and no bounds
-  // checks remain in the inner loop.
-  const int64_t multiplier = p_.outChannels / p_.inChannels;
-  const int64_t inH = g_.in[1], inW = g_.in[2], outH = g_.out[1], outW = g_.out[2];
-  const int64_t kh = g_.kernel[1], kw = g_.kernel[2], taps = kh * kw;
-  const int64_t sh = g_.stride[1], sw = g_.stride[2], dh = g_.dilation[1], dw = g_.dilation[2];
-  const int64_t padTop = g_.padBegin[1], padLeft = g_.padBegin[2];
-  const int64_t paddedH = inH + padTop + g_.padEnd[1];
-  const int64_t paddedW = inW + padLeft + g_.padEnd[2];
-  const int64_t phaseW = (paddedW + sw - 1) / sw;
-  const int64_t phasePlane = paddedH * phaseW;
-  // Offset of each tap's first input within the phase-split plane, relative to the row oh*sh.
-  std::vector<int64_t> tapOffsets(static_cast<size_t>(taps));
-  for (int64_t i = 0; i < kh; ++i)
-    for (int64_t j = 0; j < kw; ++j)
-      tapOffsets[static_cast<size_t>(i * kw + j)] = i * dh * phaseW + (j * dw % sw) * phasePlane + j * dw / sw;
-  const int64_t units = p_.batch * p_.inChannels;
-  ctx.parallelFor(units, 1, [&](int64_t begin, int64_t end) {
-    float* padded = scratch(static_cast<size_t>(phasePlane * sw));
-    for (int64_t unit = begin; unit < end; ++unit) {
-      const float* plane = x + unit * g_.inPlane;
-      std::fill(padded, padded + phasePlane * sw, 0.0f);
-      for (int64_t q = 0; q < sw; ++q) {
-        // Phase q holds padded columns q + j*sw, i.e. input columns q + j*sw - padLeft.
-        int64_t jBegin = q >= padLeft ? 0 : (padLeft - q + sw - 1) / sw;
-        int64_t jEnd = std::min(phaseW, (inW + padLeft - q + sw - 1) / sw);
-        if (jEnd <= jBegin) continue;  // this phase sees only padding
-        int64_t first = q + jBegin * sw - padLeft;
-        for (int64_t ih = 0; ih < inH; ++ih) {
-          const float* src = plane + ih * inW + first;
-          float* dst = padded + q * phasePlane + (ih + padTop) * phaseW;
-          if (sw == 1) {
-            std::memcpy(dst + jBegin, src, static_cast<size_t>(jEnd - jBegin) * sizeof(float));
-          } else {
-            for (int64_t j = jBegin; j < jEnd; ++j) dst[j] = src[(j - jBegin) * sw];
-          }
-        }
-      }
-      int64_t n = unit / p_.inChannels, ic = unit % p_.inChannels;
-      for (int64_t m = 0; m < multiplier; ++m) {
-        int64_t oc = ic * multiplier + m;
-        const float* wk = w + oc * taps;
-        float b = bias ? bias[oc] : 0.0f;
-        int64_t planeOffset = (n * p_.outChannels + oc) * g_.outPlane;
-        for (int64_t oh = 0; oh < outH; ++oh) {
-          const float* row = padded + oh * sh * phaseW;
-          float* yRow = y + planeOffset + oh * outW;
-          if (kh == 3 && kw == 3) {
-            depthwiseRowFixed<3, 3>(yRow, row, tapOffsets.data(), wk, b, outW);
-          } else if (kh == 5 && kw == 5) {
-            depthwiseRowFixed<5, 5>(yRow, row, tapOffsets.data(), wk, b, outW);
-          } else {
-            depthwiseRowGeneric(yRow, row, tapOffsets.data(), wk, b, taps, outW);
-          }
-          // Bias went in above; residual and activation while the row is in L1.
-          epilogue(yRow, z ? z + planeOffset + oh * outW : nullptr, nullptr, 1, outW, outW, p_.activation);
-        }
-      }
-    }
-  });
-}
 
 }  // namespace
 

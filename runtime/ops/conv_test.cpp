@@ -2,6 +2,7 @@
 // (pointwise GEMM, im2col GEMM, depthwise direct) against the reference over many seeded random
 // configurations, and bad models rejected with errors.
 #include "runtime/ops/conv.h"
+#include "runtime/ops/depthwise_conv.h"
 
 #include <chrono>
 #include <cmath>
@@ -18,6 +19,12 @@
 
 using namespace cleave;
 using namespace cleave::testing;
+
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+constexpr bool DEPTHWISE_DIRECT_BUILD = true;  // the condition depthwise_conv.cpp compiles the direct kernel under
+#else
+constexpr bool DEPTHWISE_DIRECT_BUILD = false;
+#endif
 
 namespace {
 
@@ -297,6 +304,60 @@ TEST_CASE("conv larger shapes exercise chunked im2col, pointwise and threads") {
   }
 }
 
+TEST_CASE("depthwise direct 3x3 kernel matches the reference at both vector widths and on the generic path") {
+  // Widths around the 8- and 16-lane block edges, heights around the row-pass splits (8 rows at
+  // most per pass), pads that put the zero row and the masked loads on every border.
+  struct Pads {
+    int64_t top, left, bottom, right;
+  };
+  std::vector<Pads> padList = {{0, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 1, 1}, {1, 1, 0, 0}, {2, 0, 1, 2}, {1, 2, 2, 0}};
+  Result<Activation> clip = Activation::fromName("Clip", {-0.5f, 0.5f});
+  Result<Activation> relu = Activation::fromName("Relu", {});
+  Result<Activation> hardSwish = Activation::fromName("HardSwish", {});
+  REQUIRE(clip.ok());
+  REQUIRE(relu.ok());
+  REQUIRE(hardSwish.ok());
+  std::vector<Activation> activations = {Activation{}, *clip, *relu, *hardSwish};
+  uint32_t seed = 40000;
+  int checked = 0;
+  for (int64_t width : {1, 2, 5, 7, 8, 9, 15, 16, 17, 31, 33, 56}) {
+    for (int64_t height : {1, 3, 7, 8, 9, 14, 17}) {
+      for (int64_t stride : {1, 2}) {
+        const Pads& pad = padList[seed % padList.size()];
+        int64_t multiplier = seed % 5 == 0 ? 2 : 1, channels = 3, batch = seed % 7 == 0 ? 2 : 1;
+        Shape xs{batch, channels, height, width}, ws{channels * multiplier, 1, 3, 3};
+        Result<ConvParams> p = parseConvParams(
+            convAttributes(channels, {stride, stride}, {pad.top, pad.left, pad.bottom, pad.right}, {1, 1}), xs, ws);
+        seed += 3;
+        if (!p) continue;  // too small for the kernel with these pads
+        CHECK(DepthwiseConv::supportsDirect(*p) == DEPTHWISE_DIRECT_BUILD);
+        p->activation = activations[seed % activations.size()];
+        bool residual = seed % 2 == 0, bias = seed % 3 != 0;
+        Tensor x = randomTensor(xs, seed), w = randomTensor(ws, seed + 1), b = randomTensor({ws[0]}, seed + 2);
+        Tensor z = randomTensor(p->outputShape, seed + 3);
+        const float* bp = bias ? b.data<float>() : nullptr;
+        const float* zp = residual ? z.data<float>() : nullptr;
+        Tensor want = Tensor::zeros(DType::F32, p->outputShape);
+        reference::conv(*p, x.data<float>(), w.data<float>(), bp, zp, want.data<float>());
+        for (DepthwiseOptions options : {DepthwiseOptions{8, true}, DepthwiseOptions{16, true}, DepthwiseOptions{0, false}}) {
+          DepthwiseConv dw(*p, options);
+          CHECK(dw.direct() == (options.allowDirect && DEPTHWISE_DIRECT_BUILD));
+          // NaN-filled output: every element must be written.
+          Tensor got = Tensor::zeros(DType::F32, p->outputShape);
+          std::fill(got.data<float>(), got.data<float>() + got.numel(), NAN);
+          dw.run(x.data<float>(), w.data<float>(), bp, zp, got.data<float>(), RunContext{});
+          CHECK_MESSAGE(relativeError(got, want) < 1e-5f,
+                        fmt::format("x {} stride {} pads {},{},{},{} multiplier {} lanes {} act {} z {} bias {}",
+                                    shapeString(xs), stride, pad.top, pad.left, pad.bottom, pad.right, multiplier,
+                                    dw.lanes(), p->activation.name(), residual, bias));
+        }
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked > 100);
+}
+
 TEST_CASE("FusedConv applies bias, residual and activation in one pass on every path") {
   struct Act {
     const char* name;
@@ -448,5 +509,50 @@ TEST_CASE("conv benchmark on resnet18 and mobilenet_v2 layers" * doctest::skip()
     double ms = best * 1e3;
     MESSAGE(fmt::format("{:24} {:8.3f} ms  {:6.1f} GMAC/s", layer.name, ms,
                         static_cast<double>(p->macs) / (ms * 1e-3) / 1e9));
+  }
+}
+
+// Every 3x3 depthwise layer of mobilenet_v2 (224x224 input, fused Clip(0, 6) as after fusion),
+// through each depthwise kernel; skipped in normal runs. Run with
+// conv_test -tc='*depthwise benchmark*' --no-skip. Figures are noted in depthwise_conv.cpp.
+TEST_CASE("conv depthwise benchmark on mobilenet_v2 layers" * doctest::skip()) {
+  struct Layer {
+    int64_t channels, size, stride;
+  };
+  std::vector<Layer> layers = {{32, 112, 1}, {96, 112, 2}, {144, 56, 1},  {144, 56, 2}, {192, 28, 1},
+                               {192, 28, 2}, {384, 14, 1}, {576, 14, 1}, {576, 14, 2}, {960, 7, 1}};
+  struct Variant {
+    const char* name;
+    DepthwiseOptions options;
+  };
+  std::vector<Variant> variants = {{"auto", {}}, {"lanes8", {8, true}}, {"lanes16", {16, true}}, {"generic", {0, false}}};
+  for (const Layer& layer : layers) {
+    Shape xs{1, layer.channels, layer.size, layer.size}, ws{layer.channels, 1, 3, 3};
+    Result<ConvParams> p =
+        parseConvParams(convAttributes(layer.channels, {layer.stride, layer.stride}, {1, 1, 1, 1}, {1, 1}), xs, ws);
+    REQUIRE(p.ok());
+    Result<Activation> clip = Activation::fromName("Clip", {0.0f, 6.0f});
+    REQUIRE(clip.ok());
+    p->activation = *clip;
+    Tensor x = randomTensor(xs, 1), w = randomTensor(ws, 2), b = randomTensor({layer.channels}, 3);
+    Tensor y = Tensor::zeros(DType::F32, p->outputShape);
+    std::string line = fmt::format("dw {:4}ch {:3}/{}", layer.channels, layer.size, layer.stride);
+    for (const Variant& v : variants) {
+      DepthwiseConv dw(*p, v.options);
+      RunContext run;
+      auto once = [&] { dw.run(x.data<float>(), w.data<float>(), b.data<float>(), nullptr, y.data<float>(), run); };
+      once();
+      double best = INFINITY, total = 0.0;
+      for (int rep = 0; rep < 2000 && total < 0.3; ++rep) {
+        auto start = std::chrono::steady_clock::now();
+        once();
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best = std::min(best, seconds);
+        total += seconds;
+      }
+      line += fmt::format("  {} {:.3f} ms {:5.1f} GMAC/s", v.name, best * 1e3,
+                          static_cast<double>(p->macs()) / best / 1e9);
+    }
+    MESSAGE(line);
   }
 }
