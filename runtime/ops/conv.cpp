@@ -16,6 +16,7 @@
 
 #include "runtime/ops/depthwise_conv.h"
 #include "runtime/ops/ops.h"
+#include "runtime/ops/winograd_conv.h"
 #include "runtime/thread_pool.h"
 
 namespace cleave {
@@ -204,6 +205,21 @@ Result<ConvParams> parseConvParams(const NodeContext& ctx) {
   return p;
 }
 
+void convEpilogue(float* y, const float* z, const float* bias, int64_t rows, int64_t cols, int64_t stride,
+                  const Activation& activation) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* __restrict yRow = y + r * stride;
+    float b = bias ? bias[r] : 0.0f;
+    if (z) {
+      const float* __restrict zRow = z + r * stride;
+      for (int64_t i = 0; i < cols; ++i) yRow[i] += b + zRow[i];
+    } else if (bias) {
+      for (int64_t i = 0; i < cols; ++i) yRow[i] += b;
+    }
+    activation.applyInPlace(yRow, cols);
+  }
+}
+
 namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -242,23 +258,6 @@ struct Geometry {
   // Output "rows": every (od, oh) pair; a row holds out[2] contiguous outputs.
   int64_t outRows() const { return out[0] * out[1]; }
 };
-
-// Bias, residual and activation in one pass over a block of output rows that is still in cache.
-// y and z share the layout: `rows` rows of `cols` values, `stride` apart.
-void epilogue(float* y, const float* z, const float* bias, int64_t rows, int64_t cols, int64_t stride,
-              const Activation& activation) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* __restrict yRow = y + r * stride;
-    float b = bias ? bias[r] : 0.0f;
-    if (z) {
-      const float* __restrict zRow = z + r * stride;
-      for (int64_t i = 0; i < cols; ++i) yRow[i] += b + zRow[i];
-    } else if (bias) {
-      for (int64_t i = 0; i < cols; ++i) yRow[i] += b;
-    }
-    activation.applyInPlace(yRow, cols);
-  }
-}
 
 // Copies the receptive fields of output rows [row0, row1) of one group into a [K, cols] matrix,
 // K = Cin/group * kernel volume (W's row layout), cols = (row1 - row0) * out[2]. Zero where the
@@ -314,13 +313,18 @@ void im2col(const Geometry& g, const float* x, int64_t channels, int64_t row0, i
 // SpatialConvolution is not used.
 constexpr int64_t IM2COL_CHUNK_FLOATS = 512 * 1024;
 
-enum class ConvPath : uint8_t { Pointwise, Im2col, Depthwise };
+enum class ConvPath : uint8_t { Pointwise, Im2col, Depthwise, Winograd };
 
 class ConvKernel final : public Kernel {
  public:
-  ConvKernel(ConvParams params, bool hasBias, bool hasZ)
+  // constantW: W's value when it is known at prepare time. The Winograd path transforms it once
+  // here, so it needs a constant W (model initializers); otherwise 3x3 layers use im2col.
+  ConvKernel(ConvParams params, bool hasBias, bool hasZ, const Tensor* constantW)
       : p_(std::move(params)), g_(p_), hasBias_(hasBias), hasZ_(hasZ) {
-    if (p_.isDepthwise() && p_.spatialRank <= 2) {
+    if (constantW && WinogradConv::preferred(p_)) {
+      path_ = ConvPath::Winograd;
+      winograd_ = std::make_unique<WinogradConv>(p_, constantW->data<float>());
+    } else if (p_.isDepthwise() && p_.spatialRank <= 2) {
       path_ = ConvPath::Depthwise;
       depthwise_ = std::make_unique<DepthwiseConv>(p_);
     } else if (p_.isPointwise()) {
@@ -344,6 +348,8 @@ class ConvKernel final : public Kernel {
     float* y = outputs[0].data<float>();
     if (path_ == ConvPath::Depthwise) {
       depthwise_->run(x, w, bias, z, y, ctx);
+    } else if (path_ == ConvPath::Winograd) {
+      winograd_->run(x, bias, z, y, ctx);
     } else {
       runGemm(x, w, bias, z, y, ctx);
     }
@@ -391,7 +397,7 @@ class ConvKernel final : public Kernel {
         int64_t yOffset = (n * p_.outChannels + grp * coutG) * g_.outPlane + row0 * outW;
         RowMap ym(y + yOffset, coutG, cols, Eigen::OuterStride<>(g_.outPlane));
         ym.noalias() = wm * cm;
-        epilogue(y + yOffset, z ? z + yOffset : nullptr, bias ? bias + grp * coutG : nullptr, coutG, cols,
+        convEpilogue(y + yOffset, z ? z + yOffset : nullptr, bias ? bias + grp * coutG : nullptr, coutG, cols,
                  g_.outPlane, p_.activation);
       }
     });
@@ -404,6 +410,7 @@ class ConvKernel final : public Kernel {
   ConvPath path_ = ConvPath::Im2col;
   int64_t rowsPerChunk_ = 1;
   std::unique_ptr<DepthwiseConv> depthwise_;  // set on the depthwise path
+  std::unique_ptr<WinogradConv> winograd_;    // set on the Winograd path
 };
 
 }  // namespace
@@ -433,7 +440,7 @@ Result<PreparedNode> prepareConv(const NodeContext& ctx) {
   prepared.outputTypes = {TensorType{DType::F32, params->outputShape}};
   prepared.macs = params->macs();
   prepared.opClass = params->isDepthwise() ? OpClass::Depthwise : OpClass::Conv;
-  prepared.kernel = std::make_unique<ConvKernel>(std::move(*params), hasBias, hasZ);
+  prepared.kernel = std::make_unique<ConvKernel>(std::move(*params), hasBias, hasZ, ctx.constant(1));
   return prepared;
 }
 

@@ -69,4 +69,10 @@ Result<Activation> parseFusedActivation(const Attributes& attributes);
 int64_t convOutputDim(int64_t input, int64_t kernel, int64_t stride, int64_t dilation, int64_t padBegin,
                       int64_t padEnd);
 
+// Bias, residual and activation in one pass over a block of output rows that is still in cache,
+// shared by every Conv path. y and z share the layout: `rows` rows of `cols` values, `stride`
+// apart; row r gets bias[r] (bias and z may be null).
+void convEpilogue(float* y, const float* z, const float* bias, int64_t rows, int64_t cols, int64_t stride,
+                  const Activation& activation);
+
 }  // namespace cleave
