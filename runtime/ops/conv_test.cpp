@@ -28,19 +28,6 @@ constexpr bool DEPTHWISE_DIRECT_BUILD = false;
 
 namespace {
 
-// Worst |got - want| / (1 + |want|): absolute near zero, relative for large sums.
-float relativeError(const Tensor& got, const Tensor& want) {
-  if (got.shape() != want.shape()) return INFINITY;
-  float worst = 0.0f;
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    float w = want.data<float>()[i];
-    float e = std::fabs(got.data<float>()[i] - w) / (1.0f + std::fabs(w));
-    if (std::isnan(e)) return INFINITY;
-    worst = std::max(worst, e);
-  }
-  return worst;
-}
-
 // Runs the reference on a node's inputs (X, W, [B], [Z]).
 Tensor runReference(const Node& node, const std::vector<Tensor>& inputs) {
   Result<ConvParams> p = parseConvParams(node.attributes, inputs[0].shape(), inputs[1].shape());

@@ -16,16 +16,6 @@ using namespace cleave::testing;
 
 namespace {
 
-float relativeError(const Tensor& got, const Tensor& want) {
-  if (got.shape() != want.shape()) return INFINITY;
-  float worst = 0.0f;
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    float w = want.data<float>()[i];
-    worst = std::max(worst, std::fabs(got.data<float>()[i] - w) / (1.0f + std::fabs(w)));
-  }
-  return worst;
-}
-
 Tensor referenceGemm(const Node& node, const std::vector<Tensor>& in, const Activation& activation = {}) {
   bool transA = *node.attributes.getInt("transA", 0) == 1, transB = *node.attributes.getInt("transB", 0) == 1;
   float alpha = *node.attributes.getFloat("alpha", 1.0f), beta = *node.attributes.getFloat("beta", 1.0f);

@@ -13,19 +13,6 @@
 using namespace cleave;
 using namespace cleave::testing;
 
-namespace {
-
-float relativeError(const Tensor& got, const Tensor& want) {
-  if (got.shape() != want.shape()) return INFINITY;
-  float worst = 0.0f;
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    float w = want.data<float>()[i];
-    worst = std::max(worst, std::fabs(got.data<float>()[i] - w) / (1.0f + std::fabs(w)));
-  }
-  return worst;
-}
-
-}  // namespace
 
 TEST_CASE("matmul reference and kernel match ONNX node tests") {
   for (const char* name : {"test_matmul_2d", "test_matmul_3d", "test_matmul_4d"}) {

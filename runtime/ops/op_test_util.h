@@ -1,6 +1,7 @@
 // Test helpers: run one node through prepare + kernel, without a graph or session.
 #pragma once
 
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -57,6 +58,20 @@ inline float maxAbsDiff(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != DType::F32 || b.dtype() != DType::F32) return INFINITY;
   float worst = 0.0f;
   for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.data<float>()[i] - b.data<float>()[i]));
+  return worst;
+}
+
+// Worst |got - want| / (1 + |want|): absolute near zero, relative for large sums; infinity when
+// shapes differ or a NaN appears.
+inline float relativeError(const Tensor& got, const Tensor& want) {
+  if (got.shape() != want.shape()) return INFINITY;
+  float worst = 0.0f;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    float w = want.data<float>()[i];
+    float e = std::fabs(got.data<float>()[i] - w) / (1.0f + std::fabs(w));
+    if (std::isnan(e)) return INFINITY;
+    worst = std::max(worst, e);
+  }
   return worst;
 }
 
