@@ -2,6 +2,7 @@
 # they install what is missing (apt), build, then run.
 
 BUILD_DIR ?= build
+MAKEFLAGS += --no-print-directory
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 # CI (which sets CI=true) builds with -Werror; local builds only warn.

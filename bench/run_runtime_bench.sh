@@ -77,7 +77,7 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-# 3. Summary tables (and cleave's per-op profile where it trails ORT by more than 1.5x).
+# 3. Summary tables (and cleave's per-op profile wherever it trails ORT).
 CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -n1)
 GXX=$(g++ --version | head -n1)
 BLAS=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || echo unknown)
@@ -126,7 +126,7 @@ md += ["", "Ratios are of medians; lower is better for cleave.", "", "## Reprodu
        "```sh", "make bench                                # installs nodejs/npm + onnxruntime-node, builds, runs",
        "bench/run_runtime_bench.sh BUILD_DIR      # rerun on an existing build (ROUNDS=3 RUNS=30 by default)", "```"]
 for m in models:
-    if ratios[m]["cleave_vs_ort"] > 1.5:
+    if ratios[m]["cleave_vs_ort"] > 1.0:  # show where the time goes wherever cleave trails
         profile = subprocess.run([env["CLEAVECTL"], "model", "run", f"{env['MODEL_DIR']}/{m}.onnx", "--input",
                                   f"{env['MODEL_DIR']}/{m}.input.npy", "--repeat", "20", "--threads", "1", "--profile"],
                                  capture_output=True, text=True, check=True).stdout
