@@ -16,13 +16,6 @@ TEST_CASE("Concat matches ONNX's test data") {
     checkOnnxNodeCase(name);
 }
 
-namespace {
-Attributes axisAttr(int64_t axis) {
-  Attributes attrs;
-  attrs.set("axis", axis);
-  return attrs;
-}
-}  // namespace
 
 TEST_CASE("Concat joins every dtype along a middle axis, with empty inputs") {
   for (DType dtype : ALL_DTYPES) {

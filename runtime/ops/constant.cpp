@@ -9,19 +9,6 @@ namespace {
 
 constexpr int64_t MAX_MATERIALISED_BYTES = int64_t{64} << 20;
 
-// A node whose single output is `value`; the kernel copies it for when the node does run.
-PreparedNode constantNode(Tensor value) {
-  PreparedNode prepared;
-  prepared.outputTypes = {value.type()};
-  // Constants count 0 MACs: the analysis folds them, nothing runs.
-  prepared.macs = 0;
-  prepared.opClass = OpClass::Other;
-  prepared.kernel = makeKernel([value](std::span<const Tensor>, std::span<Tensor> outputs, const RunContext&) {
-    copyIfDistinct(value, outputs[0]);
-  });
-  prepared.constantOutputs = std::vector<Tensor>{std::move(value)};
-  return prepared;
-}
 
 }  // namespace
 

@@ -234,4 +234,16 @@ void fillElements(std::byte* dst, int64_t count, const std::byte* value, size_t 
   }
 }
 
+PreparedNode constantNode(Tensor value) {
+  PreparedNode prepared;
+  prepared.outputTypes = {value.type()};
+  prepared.macs = 0;  // the analysis folds constants: nothing runs
+  prepared.opClass = OpClass::Other;
+  prepared.kernel = makeKernel([value](std::span<const Tensor>, std::span<Tensor> outputs, const RunContext&) {
+    copyIfDistinct(value, outputs[0]);
+  });
+  prepared.constantOutputs = std::vector<Tensor>{std::move(value)};
+  return prepared;
+}
+
 }  // namespace cleave

@@ -32,6 +32,10 @@ void copyIfDistinct(const Tensor& in, Tensor& out);
 // the same bytes as input 0, so it may alias it; the kernel copies when it does run.
 PreparedNode viewNode(DType dtype, Shape shape);
 
+// A node whose single output is `value`, known at prepare time (Constant, Shape, ConstantOfShape);
+// the kernel copies it for when the node does run.
+PreparedNode constantNode(Tensor value);
+
 // Row-major strides, in elements, of a shape.
 std::vector<int64_t> contiguousStrides(const Shape& shape);
 

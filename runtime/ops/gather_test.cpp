@@ -15,13 +15,6 @@ TEST_CASE("Gather matches ONNX's test data, with run-time and constant indices")
   }
 }
 
-namespace {
-Attributes axisAttr(int64_t axis) {
-  Attributes attrs;
-  attrs.set("axis", axis);
-  return attrs;
-}
-}  // namespace
 
 TEST_CASE("Gather picks rows of every dtype with int32 and int64 indices") {
   for (DType dtype : ALL_DTYPES) {

@@ -22,16 +22,7 @@ Result<PreparedNode> prepareShape(const NodeContext& ctx) {
   std::vector<int64_t> dims(shape.begin() + first, shape.begin() + std::max(first, last));
   Tensor value = Tensor::fromVector<int64_t>({static_cast<int64_t>(dims.size())}, dims);
 
-  PreparedNode prepared;
-  prepared.outputTypes = {value.type()};
-  // Constants count 0 MACs: the analysis folds them, nothing runs.
-  prepared.macs = 0;
-  prepared.opClass = OpClass::Other;
-  prepared.kernel = makeKernel([value](std::span<const Tensor>, std::span<Tensor> outputs, const RunContext&) {
-    copyIfDistinct(value, outputs[0]);
-  });
-  prepared.constantOutputs = std::vector<Tensor>{std::move(value)};
-  return prepared;
+  return constantNode(std::move(value));
 }
 
 }  // namespace cleave

@@ -106,4 +106,10 @@ inline Tensor i64s(std::vector<int64_t> values) {
   return Tensor::fromVector<int64_t>({static_cast<int64_t>(values.size())}, values);
 }
 
+inline Attributes axisAttr(int64_t axis) {
+  Attributes attrs;
+  attrs.set("axis", axis);
+  return attrs;
+}
+
 }  // namespace cleave::testing
