@@ -93,10 +93,9 @@ Result<Tensor> readNpy(const std::string& path) {
 }
 
 std::string serializeNpy(const Tensor& tensor) {
-  std::string shape;
-  for (int64_t d : tensor.shape()) shape += fmt::format("{}, ", d);
-  if (tensor.rank() > 1) shape.resize(shape.size() - 1);
-  if (tensor.rank() > 1) shape.pop_back();
+  // Python tuple syntax, as numpy writes it: (), (3,), (1, 3).
+  std::string shape = fmt::format("{}", fmt::join(tensor.shape(), ", "));
+  if (tensor.rank() == 1) shape += ",";
   std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
                                    descrOf(tensor.dtype()), shape);
   // Pad so the data starts on a 64-byte boundary, ending the header with a newline.
