@@ -1,0 +1,59 @@
+#include "planner/planner.h"
+
+#include <fmt/format.h>
+
+#include "planner/cost_model.h"
+#include "planner/units.h"
+
+namespace cleave::planner {
+namespace {
+
+Result<PlanSet> planSplit(const PlanningProblem& problem, const SplitOptions& options) {
+  CostModel model(problem);
+  Result<SplitResult> solved = solveSplit(model, options);
+  if (!solved) return solved.error();
+  PlanSet set{Strategy::Split, std::move(solved->plans), {}};
+  if (solved->routesTruncated)
+    set.notes.push_back(fmt::format("searched only the first {} routes from source to sink", solved->routesSearched));
+  const Plan& best = set.plans.front();
+  if (problem.constraints.latencySloSeconds && best.latencySeconds > *problem.constraints.latencySloSeconds)
+    set.notes.push_back(fmt::format("the best plan's latency {} misses the latency SLO of {}",
+                                    formatSeconds(best.latencySeconds),
+                                    formatSeconds(*problem.constraints.latencySloSeconds)));
+  return set;
+}
+
+}  // namespace
+
+Result<PlanSet> makePlan(const PlanningProblem& problem, Strategy strategy, const std::vector<Strategy>& allowed,
+                         const SplitOptions& options) {
+  if (strategy == Strategy::Auto) {
+    std::vector<std::string> errors;
+    Result<PlanSet> best = Error{"the bundle allows no strategy"};
+    for (Strategy candidate : allowed) {
+      if (candidate == Strategy::Auto) continue;
+      Result<PlanSet> set = makePlan(problem, candidate, allowed, options);
+      if (!set) {
+        errors.push_back(fmt::format("{}: {}", strategyName(candidate), set.error().message));
+        continue;
+      }
+      if (!best || set->plans.front().cost < best->plans.front().cost) best = std::move(set);
+    }
+    if (!best) return Error{fmt::format("no strategy could plan this fleet ({})", fmt::join(errors, "; "))};
+    return best;
+  }
+  bool isAllowed = false;
+  for (Strategy s : allowed) isAllowed = isAllowed || s == strategy;
+  if (!isAllowed) return Error{fmt::format("the model bundle does not support the '{}' strategy", strategyName(strategy))};
+  switch (strategy) {
+    case Strategy::Split: return planSplit(problem, options);
+    case Strategy::Clio:
+    case Strategy::Nonn:
+    case Strategy::EarlyExit:
+      return Error{fmt::format("the '{}' strategy's solver is not built yet", strategyName(strategy))};
+    case Strategy::Auto: break;
+  }
+  return Error{"unknown strategy"};
+}
+
+}  // namespace cleave::planner

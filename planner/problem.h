@@ -1,0 +1,63 @@
+// What the planner is asked: a fleet, a model's costs, where inputs start and results are
+// wanted, and what to minimise. Plain data in SI units.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "planner/fleet.h"
+
+namespace cleave::planner {
+
+enum class Strategy : uint8_t { Split, Clio, Nonn, EarlyExit, Auto };
+const char* strategyName(Strategy strategy);
+std::optional<Strategy> strategyFromName(const std::string& name);
+
+// One runnable node of a graph, in execution order (from the runtime's cost report).
+struct NodeCost {
+  std::string name;
+  OpClass opClass = OpClass::Other;
+  int64_t macs = 0;
+  int64_t weightBytes = 0;  // constants this node reads
+  int64_t liveBytes = 0;    // activation bytes live while it runs (inputs, outputs, held values)
+};
+
+// A graph's costs. A cut position p in [0, nodes.size()] sits before node p; cutBytes[p] is
+// every tensor live across it (skip connections included), so cutBytes has nodes.size() + 1
+// entries: cutBytes[0] is the input, cutBytes.back() the output.
+struct ModelCosts {
+  std::string name;
+  std::vector<NodeCost> nodes;
+  std::vector<int64_t> cutBytes;
+
+  int64_t positions() const { return static_cast<int64_t>(nodes.size()); }
+};
+
+// cost = latencyWeight * seconds + energyWeight * joules. `latency` is (1, 0), `energy` (0, 1).
+struct Objective {
+  double latencyWeight = 1;
+  double energyWeight = 0;
+
+  static Objective latency() { return {1, 0}; }
+  static Objective energy() { return {0, 1}; }
+  double cost(double seconds, double joules) const { return latencyWeight * seconds + energyWeight * joules; }
+  std::string describe() const;
+};
+
+struct Constraints {
+  std::optional<double> latencySloSeconds;  // reported against; see docs/planner.md
+  std::optional<double> accuracyFloor;      // for strategies that trade accuracy (clio, early_exit)
+};
+
+struct PlanningProblem {
+  Fleet fleet;
+  ModelCosts model;  // the split bundle's graph
+  size_t source = 0;  // device where inputs are produced
+  size_t sink = 0;    // device that wants the results
+  Objective objective;
+  Constraints constraints;
+};
+
+}  // namespace cleave::planner
