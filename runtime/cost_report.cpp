@@ -20,7 +20,7 @@ Result<CostReport> buildCostReport(const Graph& graph) {
   for (size_t n : live.runnable) {
     const Node& node = graph.nodes[n];
     const PreparedNode& prepared = analysis->nodes[n];
-    NodeCost cost{node.name, node.opType, prepared.opClass, prepared.macs, 0, 0, ""};
+    NodeCost cost{node.name, node.opType, prepared.opClass, prepared.macs, 0, 0, 0, ""};
     for (const std::string& in : node.inputs) {
       if (in.empty() || !analysis->isConstant(in)) continue;
       int64_t bytes = analysis->typeOf(in).bytes();
@@ -36,6 +36,7 @@ Result<CostReport> buildCostReport(const Graph& graph) {
 
   std::vector<int64_t> liveBytes = live.liveBytesPerPosition();
   size_t count = liveBytes.size();
+  for (size_t i = 0; i < count; ++i) report.nodes[i].liveBytes = liveBytes[i];
   std::vector<int64_t> prefixPeak(count + 1, 0), suffixPeak(count + 1, 0);
   for (size_t i = 0; i < count; ++i) prefixPeak[i + 1] = std::max(prefixPeak[i], liveBytes[i]);
   for (size_t i = count; i-- > 0;) suffixPeak[i] = std::max(suffixPeak[i + 1], liveBytes[i]);
@@ -81,9 +82,9 @@ std::string costReportJson(const CostReport& report) {
   for (size_t i = 0; i < report.nodes.size(); ++i) {
     const NodeCost& n = report.nodes[i];
     out += fmt::format("{}\n  {{\"name\": {}, \"op\": {}, \"class\": \"{}\", \"macs\": {}, \"weight_bytes\": {}, "
-                       "\"output_bytes\": {}, \"output_shape\": {}}}",
+                       "\"output_bytes\": {}, \"live_bytes\": {}, \"output_shape\": {}}}",
                        i ? "," : "", jsonString(n.name), jsonString(n.opType), opClassName(n.opClass), n.macs,
-                       n.weightBytes, n.outputBytes, jsonString(n.outputShape));
+                       n.weightBytes, n.outputBytes, n.liveBytes, jsonString(n.outputShape));
   }
   out += "],\n \"cuts\": [";
   for (size_t i = 0; i < report.cuts.size(); ++i) {

@@ -17,6 +17,7 @@ struct NodeCost {
   int64_t macs = 0;
   int64_t weightBytes = 0;  // constant inputs (weights, biases) this node reads
   int64_t outputBytes = 0;
+  int64_t liveBytes = 0;    // activation bytes live while it runs: inputs, outputs, values held for later
   std::string outputShape;  // of output 0, for display
 };
 

@@ -1,0 +1,298 @@
+#include "config/topology.h"
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "config/toml_reader.h"
+#include "planner/units.h"
+
+namespace cleave::config {
+namespace {
+
+using planner::OpClass;
+
+std::string resolve(const std::string& file, const std::string& relative) {
+  std::filesystem::path p(relative);
+  if (p.is_absolute()) return relative;
+  return (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
+}
+
+void readFleet(const toml::table* table, Topology& topology, Diagnostics& diagnostics) {
+  if (!table) return;
+  TableReader reader(*table, "[fleet]", diagnostics);
+  topology.name = reader.string("name", true).value_or("");
+  topology.daemonEndpoint = reader.string("daemon", true).value_or("");
+  if (!topology.daemonEndpoint.empty() && !std::regex_match(topology.daemonEndpoint, std::regex(R"((tcp|ipc)://\S+)")))
+    reader.error("daemon", fmt::format("must be a ZeroMQ endpoint such as \"tcp://127.0.0.1:7700\", not \"{}\"",
+                                       topology.daemonEndpoint));
+  topology.keysDir = resolve(topology.path, reader.string("keys", false).value_or("keys"));
+  reader.finish({"name", "daemon", "keys"});
+}
+
+// `macs`: one figure for every class, or a table per class with `default` for the rest.
+void readMacs(TableReader& reader, planner::DeviceProfile& device, Diagnostics& diagnostics) {
+  const toml::node* macs = reader.node("macs");
+  if (!macs) {
+    reader.quantity("macs", true, planner::parseRate, 1.0);
+    return;
+  }
+  if (!macs->is_table()) {
+    std::optional<double> rate = reader.quantity("macs", true, planner::parseRate, 1.0);
+    if (rate && *rate <= 0) reader.error("macs", "must be more than 0 MAC/s");
+    if (rate) device.macsPerSecond.fill(*rate);
+    return;
+  }
+  TableReader perClass(*macs->as_table(), reader.context() + " macs", diagnostics);
+  std::optional<double> fallback = perClass.quantity("default", false, planner::parseRate, 1.0);
+  bool ok = true;
+  for (OpClass c : {OpClass::Conv, OpClass::Depthwise, OpClass::Gemm, OpClass::Elementwise, OpClass::Other}) {
+    std::optional<double> rate = c == OpClass::Other ? std::nullopt
+                                                     : perClass.quantity(planner::opClassName(c), false,
+                                                                         planner::parseRate, 1.0);
+    if (!rate) rate = fallback;
+    if (!rate) {
+      perClass.error(planner::opClassName(c), "is missing and no 'default' is given");
+      ok = false;
+      continue;
+    }
+    if (*rate <= 0) {
+      perClass.error(planner::opClassName(c), "must be more than 0 MAC/s");
+      ok = false;
+    }
+    device.macsPerSecond[static_cast<size_t>(c)] = *rate;
+  }
+  (void)ok;
+  perClass.finish({"default", "conv", "depthwise", "gemm", "elementwise"});
+}
+
+void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagnostics) {
+  const toml::array* array = node ? node->as_array() : nullptr;
+  if (!array || !array->is_array_of_tables() || array->empty()) {
+    if (node) diagnostics.error(node->source(), "'device' must be an array of tables: write each as [[device]]");
+    else diagnostics.error("no [[device]] declared; a fleet needs at least one device");
+    return;
+  }
+  std::set<std::string> names;
+  std::vector<std::pair<size_t, toml::source_region>> bridges;  // checked once all names are known
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    std::optional<std::string> peek = table["name"].value<std::string>();
+    TableReader reader(table, peek ? fmt::format("[[device]] '{}'", *peek) : fmt::format("[[device]] #{}", i + 1),
+                       diagnostics);
+    planner::DeviceProfile device;
+    device.name = reader.string("name", true).value_or("");
+    if (!device.name.empty()) {
+      if (!std::regex_match(device.name, std::regex("[A-Za-z0-9_-]+")))
+        reader.error("name", fmt::format("\"{}\" may hold only letters, digits, '_' and '-'", device.name));
+      else if (!names.insert(device.name).second)
+        reader.error("name", fmt::format("\"{}\" is declared twice", device.name));
+    }
+    device.kind = reader.string("kind", true).value_or("");
+    readMacs(reader, device, diagnostics);
+    device.nodeOverheadSeconds = reader.quantity("node_overhead", false, planner::parseSeconds).value_or(10e-6);
+    if (std::optional<double> ram = reader.quantity("ram", true, [](std::string_view t) -> Result<double> {
+          Result<int64_t> b = planner::parseBytes(t);
+          if (!b) return b.error();
+          return static_cast<double>(*b);
+        }, 1.0)) {
+      device.ramBytes = static_cast<int64_t>(*ram);
+      if (device.ramBytes <= 0) reader.error("ram", "must be more than 0 bytes");
+    }
+    if (std::optional<double> flash = reader.quantity("flash", false, [](std::string_view t) -> Result<double> {
+          Result<int64_t> b = planner::parseBytes(t);
+          if (!b) return b.error();
+          return static_cast<double>(*b);
+        }, 1.0))
+      device.flashBytes = static_cast<int64_t>(*flash);
+    device.joulesPerMac = reader.quantity("energy_per_mac", false, planner::parseJoules, 1.0).value_or(0);
+    device.radioJoulesPerByte = reader.quantity("radio_energy_per_byte", false, planner::parseJoules, 1.0).value_or(0);
+
+    std::optional<SerialAttachment> serial;
+    std::optional<std::string> path = reader.string("serial", false);
+    std::optional<int64_t> baud = reader.integer("baud", false);
+    std::optional<std::string> bridge = reader.string("bridge", false);
+    if (path) {
+      serial = SerialAttachment{*path, baud.value_or(115200), bridge.value_or("")};
+      if (serial->baud <= 0) reader.error("baud", "must be a positive number of symbols per second");
+      if (!bridge) reader.error("serial", "needs 'bridge': the device whose serial port the MCU is attached to");
+      else bridges.emplace_back(i, reader.where("bridge"));
+    } else if (baud || bridge) {
+      reader.error(baud ? "baud" : "bridge", "only applies with 'serial' (the MCU's serial line)");
+    }
+    topology.serial.push_back(serial);
+    reader.finish({"name", "kind", "macs", "node_overhead", "ram", "flash", "energy_per_mac",
+                   "radio_energy_per_byte", "serial", "baud", "bridge"});
+    topology.fleet.devices.push_back(std::move(device));
+  }
+  for (auto& [device, where] : bridges) {
+    const std::string& bridge = topology.serial[device]->bridge;
+    if (!topology.fleet.deviceIndex(bridge))
+      diagnostics.error(where, fmt::format("[[device]] '{}': 'bridge' names \"{}\", which is not a declared device",
+                                           topology.fleet.devices[device].name, bridge));
+    else if (bridge == topology.fleet.devices[device].name)
+      diagnostics.error(where, fmt::format("[[device]] '{}': a device cannot be its own bridge", bridge));
+  }
+}
+
+void readLinks(const toml::node* node, Topology& topology, Diagnostics& diagnostics) {
+  if (!node) return;  // one device needs no links
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    diagnostics.error(node->source(), "'link' must be an array of tables: write each as [[link]]");
+    return;
+  }
+  std::set<std::pair<size_t, size_t>> seen;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    std::optional<std::string> peekFrom = table["from"].value<std::string>(), peekTo = table["to"].value<std::string>();
+    TableReader reader(table,
+                       peekFrom && peekTo ? fmt::format("[[link]] {} -> {}", *peekFrom, *peekTo)
+                                          : fmt::format("[[link]] #{}", i + 1),
+                       diagnostics);
+    std::optional<std::string> from = reader.string("from", true), to = reader.string("to", true);
+    std::optional<size_t> a, b;
+    for (auto [key, name, index] : {std::tuple{"from", &from, &a}, std::tuple{"to", &to, &b}}) {
+      if (!*name) continue;
+      *index = topology.fleet.deviceIndex(**name);
+      if (!*index) reader.error(key, fmt::format("names \"{}\", which is not a declared device", **name));
+    }
+    if (a && b && *a == *b) reader.error("to", "joins a device to itself");
+    else if (a && b && !seen.insert(std::minmax(*a, *b)).second)
+      reader.error("to", fmt::format("a link between \"{}\" and \"{}\" is already declared", *from, *to));
+    std::optional<double> bandwidth = reader.quantity("bandwidth", true, planner::parseBandwidth);
+    std::optional<double> reverse = reader.quantity("reverse_bandwidth", false, planner::parseBandwidth);
+    if (bandwidth && *bandwidth <= 0) reader.error("bandwidth", "must be more than 0");
+    if (reverse && *reverse <= 0) reader.error("reverse_bandwidth", "must be more than 0");
+    double rtt = reader.quantity("rtt", false, planner::parseSeconds).value_or(0);
+    std::string trace;
+    if (std::optional<std::string> file = reader.string("trace", false)) {
+      trace = resolve(topology.path, *file);
+      if (!std::ifstream(trace)) reader.error("trace", fmt::format("file \"{}\" cannot be read", trace));
+    }
+    reader.finish({"from", "to", "bandwidth", "reverse_bandwidth", "rtt", "trace"});
+    if (a && b && bandwidth) {
+      topology.fleet.links.push_back({*a, *b, *bandwidth, reverse.value_or(*bandwidth), rtt});
+      topology.linkTraces.push_back(trace);
+    }
+  }
+}
+
+void readModel(const toml::table* table, Topology& topology, Diagnostics& diagnostics) {
+  if (!table) return;
+  TableReader reader(*table, "[model]", diagnostics);
+  ModelSection& model = topology.model;
+  if (std::optional<std::string> bundle = reader.string("bundle", true)) {
+    model.bundle = resolve(topology.path, *bundle);
+    model.bundleWhere = reader.where("bundle");
+    if (!std::filesystem::exists(model.bundle))
+      reader.error("bundle", fmt::format("\"{}\" does not exist (a bundle folder or an .onnx file)", model.bundle));
+  }
+  if (std::optional<std::string> name = reader.string("strategy", false)) {
+    if (std::optional<planner::Strategy> s = planner::strategyFromName(*name)) model.strategy = *s;
+    else reader.error("strategy", fmt::format("is \"{}\"; expected split, clio, nonn, early_exit or auto", *name));
+  }
+  model.objectiveName = reader.string("objective", false).value_or("latency");
+  const toml::table* weights = reader.table("weights", model.objectiveName == "weighted");
+  if (model.objectiveName == "latency") {
+    model.objective = planner::Objective::latency();
+  } else if (model.objectiveName == "energy") {
+    model.objective = planner::Objective::energy();
+  } else if (model.objectiveName != "weighted") {
+    reader.error("objective", fmt::format("is \"{}\"; expected latency, energy or weighted", model.objectiveName));
+  }
+  if (weights && model.objectiveName != "weighted") {
+    reader.error("weights", "only applies with objective = \"weighted\"");
+  } else if (weights) {
+    TableReader w(*weights, "[model] weights", diagnostics);
+    double latency = w.number("latency", false).value_or(0), energy = w.number("energy", false).value_or(0);
+    if (latency < 0 || energy < 0 || latency + energy <= 0)
+      reader.error("weights", "needs non-negative 'latency' (per second) and 'energy' (per joule), not both 0");
+    model.objective = {latency, energy};
+    w.finish({"latency", "energy"});
+  }
+  model.constraints.latencySloSeconds = reader.quantity("latency_slo", false, planner::parseSeconds);
+  if (std::optional<double> floor = reader.number("accuracy_floor", false)) {
+    if (*floor < 0 || *floor > 1) reader.error("accuracy_floor", "must be a fraction between 0 and 1");
+    model.constraints.accuracyFloor = *floor;
+  }
+  model.source = reader.string("source", true).value_or("");
+  model.sink = reader.string("sink", true).value_or("");
+  for (auto [key, name] : {std::pair{"source", &model.source}, std::pair{"sink", &model.sink}})
+    if (!name->empty() && !topology.fleet.deviceIndex(*name))
+      reader.error(key, fmt::format("names \"{}\", which is not a declared device", *name));
+  model.optimize = reader.boolean("optimize", false).value_or(true);
+  reader.finish({"bundle", "strategy", "objective", "weights", "latency_slo", "accuracy_floor", "source", "sink",
+                 "optimize"});
+
+  // The planner needs a path of links from the source to the sink.
+  std::optional<size_t> source = topology.fleet.deviceIndex(model.source);
+  std::optional<size_t> sink = topology.fleet.deviceIndex(model.sink);
+  if (source && sink) {
+    std::vector<bool> reached(topology.fleet.devices.size(), false);
+    std::vector<size_t> frontier{*source};
+    reached[*source] = true;
+    while (!frontier.empty()) {
+      size_t at = frontier.back();
+      frontier.pop_back();
+      for (size_t next = 0; next < reached.size(); ++next)
+        if (!reached[next] && topology.fleet.bytesPerSecond(at, next) > 0) {
+          reached[next] = true;
+          frontier.push_back(next);
+        }
+    }
+    if (!reached[*sink])
+      reader.error("sink", fmt::format("\"{}\" cannot be reached from the source \"{}\" over the declared links",
+                                       model.sink, model.source));
+  }
+}
+
+void readPlanner(const toml::table* table, Topology& topology, Diagnostics& diagnostics) {
+  if (!table) return;
+  TableReader reader(*table, "[planner]", diagnostics);
+  if (std::optional<double> margin = reader.number("hysteresis", false)) {
+    if (*margin < 0 || *margin >= 1) reader.error("hysteresis", "must be a fraction in [0, 1), e.g. 0.1 for 10%");
+    topology.planner.hysteresis = *margin;
+  }
+  topology.planner.holdSeconds = reader.quantity("hold", false, planner::parseSeconds).value_or(2.0);
+  reader.finish({"hysteresis", "hold"});
+}
+
+}  // namespace
+
+Result<Topology> parseTopology(std::string_view text, const std::string& path) {
+  Diagnostics diagnostics(path);
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    diagnostics.error(e.source(), std::string(e.description()));
+    return diagnostics.toError();
+  }
+  Topology topology;
+  topology.path = path;
+  TableReader reader(root, "top level", diagnostics);
+  const toml::table* fleet = reader.table("fleet", true);
+  readFleet(fleet, topology, diagnostics);
+  readDevices(reader.node("device"), topology, diagnostics);
+  readLinks(reader.node("link"), topology, diagnostics);
+  readModel(reader.table("model", true), topology, diagnostics);
+  readPlanner(reader.table("planner", false), topology, diagnostics);
+  reader.finish({"fleet", "device", "link", "model", "planner"});
+  if (diagnostics.failed()) return diagnostics.toError();
+  return topology;
+}
+
+Result<Topology> loadTopology(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{fmt::format("{}: cannot open file", path)};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parseTopology(text.str(), path);
+}
+
+}  // namespace cleave::config
