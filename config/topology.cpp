@@ -49,24 +49,19 @@ void readMacs(TableReader& reader, planner::DeviceProfile& device, Diagnostics& 
   }
   TableReader perClass(*macs->as_table(), reader.context() + " macs", diagnostics);
   std::optional<double> fallback = perClass.quantity("default", false, planner::parseRate, 1.0);
-  bool ok = true;
-  for (OpClass c : {OpClass::Conv, OpClass::Depthwise, OpClass::Gemm, OpClass::Elementwise, OpClass::Other}) {
-    std::optional<double> rate = c == OpClass::Other ? std::nullopt
-                                                     : perClass.quantity(planner::opClassName(c), false,
-                                                                         planner::parseRate, 1.0);
+  for (OpClass c : {OpClass::Conv, OpClass::Depthwise, OpClass::Gemm, OpClass::Elementwise}) {
+    std::optional<double> rate = perClass.quantity(planner::opClassName(c), false, planner::parseRate, 1.0);
     if (!rate) rate = fallback;
     if (!rate) {
       perClass.error(planner::opClassName(c), "is missing and no 'default' is given");
-      ok = false;
       continue;
     }
-    if (*rate <= 0) {
-      perClass.error(planner::opClassName(c), "must be more than 0 MAC/s");
-      ok = false;
-    }
+    if (*rate <= 0) perClass.error(planner::opClassName(c), "must be more than 0 MAC/s");
     device.macsPerSecond[static_cast<size_t>(c)] = *rate;
   }
-  (void)ok;
+  // Ops of no class (pooling, data movement) are memory-bound like elementwise ones.
+  device.macsPerSecond[static_cast<size_t>(OpClass::Other)] =
+      fallback.value_or(device.macsPerSecond[static_cast<size_t>(OpClass::Elementwise)]);
   perClass.finish({"default", "conv", "depthwise", "gemm", "elementwise"});
 }
 
@@ -175,8 +170,9 @@ void readLinks(const toml::node* node, Topology& topology, Diagnostics& diagnost
       if (!std::ifstream(trace)) reader.error("trace", fmt::format("file \"{}\" cannot be read", trace));
     }
     reader.finish({"from", "to", "bandwidth", "reverse_bandwidth", "rtt", "trace"});
-    if (a && b && bandwidth) {
-      topology.fleet.links.push_back({*a, *b, *bandwidth, reverse.value_or(*bandwidth), rtt});
+    if (a && b) {  // kept even when a figure is wrong, so no "unreachable" error follows from it
+      double forward = bandwidth.value_or(1);
+      topology.fleet.links.push_back({*a, *b, forward, reverse.value_or(forward), rtt});
       topology.linkTraces.push_back(trace);
     }
   }

@@ -51,8 +51,13 @@ class RouteSearch {
       double hop = model_.hopCost(device, next, p);
       for (int64_t q = p; q <= positions_ && model_.fits(next, p, q); ++q) {
         double stage = model_.stageCost(next, p, q);
-        for (uint32_t r = 0; r < here.size(); ++r)
-          insertBest(out[static_cast<size_t>(q)], {here[r].cost + hop + stage, p, r}, keep_);
+        std::vector<Entry>& best = out[static_cast<size_t>(q)];
+        // `here` is sorted, so once one extension is too dear to keep, the rest are too.
+        for (uint32_t r = 0; r < here.size(); ++r) {
+          double cost = here[r].cost + hop + stage;
+          if (best.size() == keep_ && cost >= best.back().cost) break;
+          insertBest(best, {cost, p, r}, keep_);
+        }
       }
     }
     noteReach(out);

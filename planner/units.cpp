@@ -10,6 +10,10 @@
 namespace cleave::planner {
 namespace {
 
+// Values that print as 1000 with three significant digits take the next unit up ("1 Gbps",
+// not "1e+03 Mbps").
+constexpr double ROUNDS_UP = 0.9995;
+
 struct Unit {
   std::string_view name;
   double scale;
@@ -81,27 +85,26 @@ std::string formatBytes(int64_t bytes) {
 
 std::string formatBandwidth(double bytesPerSecond) {
   double bits = bytesPerSecond * 8;
-  if (bits >= 1e9) return fmt::format("{:.3g} Gbps", bits / 1e9);
-  if (bits >= 1e6) return fmt::format("{:.3g} Mbps", bits / 1e6);
-  if (bits >= 1e3) return fmt::format("{:.3g} kbps", bits / 1e3);
+  for (auto [scale, unit] : {std::pair{1e9, "Gbps"}, {1e6, "Mbps"}, {1e3, "kbps"}})
+    if (bits >= scale * ROUNDS_UP) return fmt::format("{:.3g} {}", bits / scale, unit);
   return fmt::format("{:.3g} bps", bits);
 }
 
 std::string formatSeconds(double seconds) {
-  if (seconds >= 1) return fmt::format("{:.3g} s", seconds);
-  if (seconds >= 1e-3) return fmt::format("{:.3g} ms", seconds * 1e3);
+  if (seconds >= ROUNDS_UP) return fmt::format("{:.3g} s", seconds);
+  if (seconds >= 1e-3 * ROUNDS_UP) return fmt::format("{:.3g} ms", seconds * 1e3);
   return fmt::format("{:.3g} us", seconds * 1e6);
 }
 
 std::string formatRate(double perSecond) {
   for (auto [scale, suffix] : {std::pair{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}})
-    if (perSecond >= scale) return fmt::format("{:.3g}{}", perSecond / scale, suffix);
+    if (perSecond >= scale * ROUNDS_UP) return fmt::format("{:.3g}{}", perSecond / scale, suffix);
   return fmt::format("{:.3g}", perSecond);
 }
 
 std::string formatJoules(double joules) {
   for (auto [scale, suffix] : {std::pair{1.0, "J"}, {1e-3, "mJ"}, {1e-6, "uJ"}, {1e-9, "nJ"}})
-    if (joules >= scale) return fmt::format("{:.3g} {}", joules / scale, suffix);
+    if (joules >= scale * ROUNDS_UP) return fmt::format("{:.3g} {}", joules / scale, suffix);
   return fmt::format("{:.3g} pJ", joules / 1e-12);
 }
 

@@ -42,6 +42,8 @@ TEST_CASE("quantities print the way people write them") {
   CHECK(formatBytes(3 << 20) == "3.00 MiB");
   CHECK(formatBandwidth(31250) == "250 kbps");
   CHECK(formatBandwidth(2.5e6) == "20 Mbps");
+  CHECK(formatBandwidth(124'999'999.9) == "1 Gbps");
+  CHECK(formatSeconds(0.99999) == "1 s");
   CHECK(formatSeconds(0.0123) == "12.3 ms");
   CHECK(formatRate(5.25e8) == "525M");
   CHECK(formatJoules(3.4e-3) == "3.4 mJ");
