@@ -20,9 +20,11 @@ CostModel::CostModel(const PlanningProblem& problem) : problem_(problem) {
   }
   macsPrefix_.assign(count + 1, 0);
   weightsPrefix_.assign(count + 1, 0);
+  kernelPrefix_.assign(count + 1, 0);
   for (size_t i = 0; i < count; ++i) {
     macsPrefix_[i + 1] = macsPrefix_[i] + nodes[i].macs;
     weightsPrefix_[i + 1] = weightsPrefix_[i] + nodes[i].weightBytes;
+    kernelPrefix_[i + 1] = kernelPrefix_[i] + nodes[i].kernelBytes;
   }
   std::vector<int64_t> level(count);
   for (size_t i = 0; i < count; ++i) level[i] = nodes[i].liveBytes;
@@ -65,13 +67,14 @@ MemoryShortfall CostModel::memory(size_t device, int64_t begin, int64_t end) con
   MemoryShortfall m;
   m.weightBytes = weightBytes(begin, end);
   m.activationBytes = peakBytes(begin, end);
+  m.kernelBytes = kernelPrefix_[static_cast<size_t>(end)] - kernelPrefix_[static_cast<size_t>(begin)];
   m.ramAvailable = profile.ramBytes;
   if (profile.flashBytes) {
     m.flashNeeded = m.weightBytes;
     m.flashAvailable = *profile.flashBytes;
-    m.ramNeeded = m.activationBytes;
+    m.ramNeeded = m.activationBytes + m.kernelBytes;
   } else {
-    m.ramNeeded = m.weightBytes + m.activationBytes;
+    m.ramNeeded = m.weightBytes + m.activationBytes + m.kernelBytes;
   }
   return m;
 }

@@ -15,6 +15,7 @@ namespace cleave::planner {
 struct MemoryShortfall {
   int64_t weightBytes = 0;      // needed in flash (or RAM without flash)
   int64_t activationBytes = 0;  // peak activations
+  int64_t kernelBytes = 0;      // held by kernels, always in RAM
   int64_t ramNeeded = 0, ramAvailable = 0;
   int64_t flashNeeded = 0, flashAvailable = 0;
   bool fits() const { return ramNeeded <= ramAvailable && flashNeeded <= flashAvailable; }
@@ -53,7 +54,7 @@ class CostModel {
   // Per device: prefix sums of compute seconds and of MACs x joules/MAC.
   std::vector<std::vector<double>> secondsPrefix_;
   std::vector<std::vector<double>> joulesPrefix_;
-  std::vector<int64_t> macsPrefix_, weightsPrefix_;
+  std::vector<int64_t> macsPrefix_, weightsPrefix_, kernelPrefix_;
   // Sparse table for range maxima of liveBytes: level k holds maxima over 2^k nodes.
   std::vector<std::vector<int64_t>> liveMax_;
 };

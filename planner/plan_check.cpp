@@ -35,17 +35,18 @@ Status checkPlan(const Plan& plan, const PlanningProblem& problem) {
     next = s.end;
 
     double seconds = 0, joules = 0;
-    int64_t macs = 0, weights = 0, peak = model.cutBytes[static_cast<size_t>(s.begin)];
+    int64_t macs = 0, weights = 0, held = 0, peak = model.cutBytes[static_cast<size_t>(s.begin)];
     for (int64_t n = s.begin; n < s.end; ++n) {
       const NodeCost& node = model.nodes[static_cast<size_t>(n)];
       seconds += static_cast<double>(node.macs) / device.rate(node.opClass) + device.nodeOverheadSeconds;
       joules += static_cast<double>(node.macs) * device.joulesPerMac;
       macs += node.macs;
       weights += node.weightBytes;
+      held += node.kernelBytes;
       peak = std::max(peak, node.liveBytes);
     }
-    bool fits = device.flashBytes ? weights <= *device.flashBytes && peak <= device.ramBytes
-                                  : weights + peak <= device.ramBytes;
+    bool fits = device.flashBytes ? weights <= *device.flashBytes && peak + held <= device.ramBytes
+                                  : weights + peak + held <= device.ramBytes;
     if (!fits) return Error{fmt::format("stage {} on '{}' does not fit its memory", i, device.name)};
     if (macs != s.macs || weights != s.weightBytes || peak != s.peakBytes || !close(seconds, s.computeSeconds) ||
         !close(joules, s.computeJoules))

@@ -22,6 +22,7 @@ struct NodeCost {
   int64_t macs = 0;
   int64_t weightBytes = 0;  // constants this node reads
   int64_t liveBytes = 0;    // activation bytes live while it runs (inputs, outputs, held values)
+  int64_t kernelBytes = 0;  // RAM its kernel keeps while loaded (e.g. re-laid-out weights)
 };
 
 // A graph's costs. A cut position p in [0, nodes.size()] sits before node p; cutBytes[p] is

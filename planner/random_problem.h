@@ -55,6 +55,7 @@ inline ModelCosts randomModel(std::mt19937_64& rng, int nodes, double skipProbab
     node.opClass = static_cast<OpClass>(opClass(rng));
     node.macs = macs(rng);
     node.weightBytes = weights(rng);
+    if (std::bernoulli_distribution(0.2)(rng)) node.kernelBytes = weights(rng);  // a Winograd-like layer
     for (int v = -1; v <= i; ++v)
       if (lastUse[slot(v)] >= i) node.liveBytes += valueBytes[slot(v)];
     model.nodes.push_back(node);

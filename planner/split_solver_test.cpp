@@ -21,10 +21,10 @@ bool near(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max({1.0, 
 
 }  // namespace
 
-TEST_CASE("split solver equals exhaustive search on 1500 random problems, runner-ups included") {
+TEST_CASE("split solver equals exhaustive search on 2000 random problems, runner-ups included") {
   std::mt19937_64 rng(20261122);
   int feasible = 0, infeasible = 0, memoryBinds = 0, multiRoute = 0;
-  for (int instance = 0; instance < 1500; ++instance) {
+  for (int instance = 0; instance < 2000; ++instance) {
     testing::RandomProblemOptions options;
     options.memoryTightness = std::uniform_real_distribution<double>(0.6, 1.6)(rng);
     PlanningProblem problem = testing::randomProblem(rng, options);

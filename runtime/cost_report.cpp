@@ -20,7 +20,8 @@ Result<CostReport> buildCostReport(const Graph& graph) {
   for (size_t n : live.runnable) {
     const Node& node = graph.nodes[n];
     const PreparedNode& prepared = analysis->nodes[n];
-    NodeCost cost{node.name, node.opType, prepared.opClass, prepared.macs, 0, 0, 0, ""};
+    NodeCost cost{node.name, node.opType, prepared.opClass, prepared.macs, 0, 0, 0, 0, ""};
+    if (prepared.kernel) cost.kernelBytes = prepared.kernel->heldBytes();
     for (const std::string& in : node.inputs) {
       if (in.empty() || !analysis->isConstant(in)) continue;
       int64_t bytes = analysis->typeOf(in).bytes();
@@ -82,9 +83,9 @@ std::string costReportJson(const CostReport& report) {
   for (size_t i = 0; i < report.nodes.size(); ++i) {
     const NodeCost& n = report.nodes[i];
     out += fmt::format("{}\n  {{\"name\": {}, \"op\": {}, \"class\": \"{}\", \"macs\": {}, \"weight_bytes\": {}, "
-                       "\"output_bytes\": {}, \"live_bytes\": {}, \"output_shape\": {}}}",
+                       "\"output_bytes\": {}, \"live_bytes\": {}, \"kernel_bytes\": {}, \"output_shape\": {}}}",
                        i ? "," : "", jsonString(n.name), jsonString(n.opType), opClassName(n.opClass), n.macs,
-                       n.weightBytes, n.outputBytes, n.liveBytes, jsonString(n.outputShape));
+                       n.weightBytes, n.outputBytes, n.liveBytes, n.kernelBytes, jsonString(n.outputShape));
   }
   out += "],\n \"cuts\": [";
   for (size_t i = 0; i < report.cuts.size(); ++i) {

@@ -18,6 +18,7 @@ struct NodeCost {
   int64_t weightBytes = 0;  // constant inputs (weights, biases) this node reads
   int64_t outputBytes = 0;
   int64_t liveBytes = 0;    // activation bytes live while it runs: inputs, outputs, values held for later
+  int64_t kernelBytes = 0;  // RAM its kernel holds for the session (Kernel::heldBytes)
   std::string outputShape;  // of output 0, for display
 };
 

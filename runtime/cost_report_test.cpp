@@ -103,3 +103,37 @@ TEST_CASE("bad cut positions are errors, not crashes") {
   std::vector<int64_t> unordered = {3, 1};
   CHECK_FALSE(extractStages(g, unordered).ok());
 }
+
+TEST_CASE("live bytes per node: inputs being read, outputs, and values held for a later reader") {
+  Result<CostReport> report = buildCostReport(skipGraph());
+  REQUIRE(report.ok());
+  const int64_t t = 4 * 8 * 8 * 4;  // every tensor is 1x4x8x8 float
+  // a: {x, a}; b: {a held, b}; c: {a held, b, c}; d: {a, c, d}; e: {d, e}.
+  std::vector<int64_t> expected{2 * t, 2 * t, 3 * t, 3 * t, 2 * t};
+  REQUIRE(report->nodes.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    CAPTURE(i);
+    CHECK(report->nodes[i].liveBytes == expected[i]);
+  }
+}
+
+TEST_CASE("kernel-held bytes: Winograd's transformed filters are charged, im2col holds none") {
+  auto convGraph = [](bool constantWeights) {
+    Graph g;
+    g.name = "conv";
+    g.inputs = {{"x", {DType::F32, {1, 64, 56, 56}}}};
+    if (!constantWeights) g.inputs.push_back({"w", {DType::F32, {64, 64, 3, 3}}});
+    else g.initializers["w"] = randomTensor({64, 64, 3, 3}, 1);
+    g.outputs = {{"y", {}}};
+    Node conv = node("Conv", {"x", "w"}, "y");
+    conv.attributes.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+    g.nodes = {conv};
+    return g;
+  };
+  Result<CostReport> winograd = buildCostReport(convGraph(true));
+  REQUIRE(winograd.ok());
+  CHECK(winograd->nodes[0].kernelBytes == 16 * 64 * 64 * 4);  // U = G g G^T: [16][Cout][Cin] floats
+  Result<CostReport> im2col = buildCostReport(convGraph(false));
+  REQUIRE(im2col.ok());
+  CHECK(im2col->nodes[0].kernelBytes == 0);
+}

@@ -38,6 +38,9 @@ class Kernel {
   // Inputs follow the node's input list (an omitted optional input is an empty Tensor); outputs
   // are pre-allocated with the types prepare inferred.
   virtual void run(std::span<const Tensor> inputs, std::span<Tensor> outputs, const RunContext& ctx) const = 0;
+  // Memory the kernel keeps for the session's lifetime beyond the graph's own tensors (weights
+  // re-laid out at prepare, such as Winograd's transformed filters). The planner charges it.
+  virtual int64_t heldBytes() const { return 0; }
 };
 
 // Everything prepare sees about a node.

@@ -403,6 +403,12 @@ class ConvKernel final : public Kernel {
     });
   }
 
+ public:
+  int64_t heldBytes() const override {
+    return winograd_ ? 16 * p_.outChannels * (p_.inChannels / p_.group) * static_cast<int64_t>(sizeof(float)) : 0;
+  }
+
+ private:
   ConvParams p_;
   Geometry g_;
   bool hasBias_ = false;
