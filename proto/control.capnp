@@ -1,0 +1,474 @@
+# Control plane: agents <-> daemon (agent DEALER -> daemon ROUTER) and operators <-> daemon
+# (cleavectl DEALER -> the daemon's operator ROUTER). Every message is one ControlMessage, a
+# single union, so a handler is one `switch (message.which())` with a short handleX per case;
+# a case the receiver does not handle (for instance a newer peer's) gets `unimplemented` back.
+#
+# Framing: frame 0 is the ControlMessage (Cap'n Proto flat array, unpacked). Messages that carry
+# tensors or a graph (submit, completed, graphBlob, infer, inferResult) are followed by one raw
+# frame per TensorHeader, or by the graph's bytes, exactly as on the data plane (data.capnp).
+#
+# Units follow the planner: seconds, bytes, bytes per second, joules. Keys are raw 32-byte
+# CURVE public keys. Every Text is UTF-8 and bounded by the receiver (docs/protocol.md, Limits).
+
+@0xb2fafb3d418b626e;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("cleave::wire");
+
+using Common = import "common.capnp";
+
+struct ControlMessage {
+  union {
+    hello @0 :Hello;
+    # peer -> daemon, first message on a connection: who is speaking which protocol version.
+    helloReply @1 :HelloReply;
+    # daemon -> peer: accepted, or refused with a reason (version mismatch, wrong socket).
+    register @2 :Register;
+    # agent -> daemon, after an accepted hello: name, key, device profile, data endpoint.
+    registerReply @3 :RegisterReply;
+    # daemon -> agent: accepted or refused; the intervals the agent should report at.
+    heartbeat @4 :Heartbeat;
+    # agent -> daemon periodically; the daemon answers each with its own heartbeat.
+    telemetry @5 :Telemetry;
+    # agent -> daemon: link estimates, stage timings, queue depth.
+    planPush @6 :PlanPush;
+    # daemon -> agent: this agent's share of a new plan epoch.
+    planAck @7 :PlanAck;
+    # agent -> daemon: the plan epoch is loaded and running, or why not.
+    graphRequest @8 :GraphRequest;
+    # agent -> daemon: send me the stage graph with this content hash (a cache miss).
+    graphBlob @9 :GraphBlob;
+    # daemon -> agent: a stage graph; its ONNX bytes follow as frame 1.
+    linkShape @10 :LinkShape;
+    # daemon -> agent: shape this agent's outgoing link to a peer (from `link set`).
+    submit @11 :Submit;
+    # daemon -> origin agent: run one inference request; its input tensor frames follow.
+    completed @12 :Completed;
+    # origin agent -> daemon: a submitted request finished; output tensor frames follow.
+    operatorRequest @13 :OperatorRequest;
+    # cleavectl -> daemon (operator socket only).
+    operatorReply @14 :OperatorReply;
+    # daemon -> cleavectl (operator socket only).
+    unimplemented @15 :Unimplemented;
+    # either direction: the receiver does not handle the message kind it was sent.
+  }
+}
+
+struct Hello {
+  protocolVersion @0 :UInt32;
+  # The sender's PROTOCOL_VERSION (common.capnp). A different version is refused in HelloReply.
+  role @1 :Role;
+  # What the sender is. The daemon admits agents only on its agent socket and operators only on
+  # its operator socket.
+  name @2 :Text;
+  # Agent name (as in the topology) or an operator label, for logs. At most 64 bytes.
+  software @3 :Text;
+  # Free-form build description ("cleave 0.3 (abc123)") for logs. At most 64 bytes.
+
+  enum Role {
+    agent @0;     # a cleave-agent
+    operator @1;  # cleavectl or another operator tool
+  }
+}
+
+struct HelloReply {
+  protocolVersion @0 :UInt32;
+  # The daemon's PROTOCOL_VERSION, so a refused peer can say which version it needs.
+  accepted @1 :Bool;
+  # False: the daemon ignores everything else from this connection until a new hello.
+  reason @2 :Text;
+  # Why the hello was refused ("protocol version 2, daemon speaks 1"); empty when accepted.
+}
+
+struct DeviceProfile {
+  # What the planner needs to know about a device (planner/fleet.h's DeviceProfile).
+  kind @0 :Text;
+  # "mcu", "pi", "cloud" or any label; informational. At most 32 bytes.
+  macsPerSecond @1 :OpClassRates;
+  # Sustained multiply-accumulates per second for each class of op; every rate > 0.
+  nodeOverheadSeconds @2 :Float64;
+  # Fixed cost of running one graph node (dispatch, cache misses); >= 0.
+  ramBytes @3 :UInt64;
+  # Memory available for weights (unless flashBytes > 0) and activations; > 0.
+  flashBytes @4 :UInt64;
+  # Read-only memory weights can live in; 0 when the device has none (weights go to RAM).
+  joulesPerMac @5 :Float64;
+  # Energy of one multiply-accumulate; >= 0 (0 when unknown).
+  radioJoulesPerByte @6 :Float64;
+  # Energy to send one byte from this device; >= 0 (0 when unknown).
+  measured @7 :Bool;
+  # True when the rates come from the agent's self-benchmark, false when declared in its config.
+}
+
+struct OpClassRates {
+  # MAC/s per op class (runtime/op.h's OpClass), each > 0 and finite.
+  conv @0 :Float64;         # dense convolutions
+  depthwise @1 :Float64;    # depthwise convolutions
+  gemm @2 :Float64;         # matrix products (Gemm, MatMul, fully connected)
+  elementwise @3 :Float64;  # elementwise and pooling ops, counted per output element
+  other @4 :Float64;        # everything else
+}
+
+struct Register {
+  name @0 :Text;
+  # The agent's name as the topology lists it. At most 64 bytes.
+  publicKey @1 :Data;
+  # The agent's 32-byte CURVE public key. Must equal both the key the topology lists for `name`
+  # and the key this connection authenticated with (the ZAP User-Id of the frames).
+  profile @2 :DeviceProfile;
+  # The device's speeds and budgets, measured or declared.
+  dataEndpoint @3 :Text;
+  # Where this agent's data-plane ROUTER listens, as peers should connect to it
+  # ("tcp://10.0.0.5:5601"). At most 256 bytes.
+}
+
+struct RegisterReply {
+  accepted @0 :Bool;
+  # False: unknown name, key mismatch or a duplicate registration; the agent should stop.
+  reason @1 :Text;
+  # Why the registration was refused; empty when accepted.
+  heartbeatSeconds @2 :Float64;
+  # Interval at which the agent sends heartbeats; the daemon declares an agent dead after
+  # several missed intervals.
+  telemetrySeconds @3 :Float64;
+  # Minimum interval between telemetry reports; a significant change may be reported sooner.
+}
+
+struct Heartbeat {
+  sequence @0 :UInt64;
+  # Increases by one per heartbeat from this sender; the reply echoes the request's value.
+  epoch @1 :UInt64;
+  # From an agent: the newest plan epoch it runs. From the daemon: the current epoch, so an
+  # agent that missed a push notices and asks again by re-registering.
+  inFlight @2 :UInt32;
+  # Requests the sender currently holds (as origin or inside a stage); 0 from the daemon.
+}
+
+struct Telemetry {
+  epoch @0 :UInt64;
+  # Plan epoch the timings below were measured under.
+  links @1 :List(LinkEstimate);
+  # Current estimates of this agent's outgoing links, one per peer. At most 64.
+  stages @2 :List(StageTiming);
+  # Timings of the stages this agent ran since the previous report. At most 64.
+  queueDepth @3 :UInt32;
+  # Requests waiting on this agent for a stage to start.
+}
+
+struct LinkEstimate {
+  peer @0 :Text;
+  # Name of the agent at the other end. At most 64 bytes.
+  bytesPerSecond @1 :Float64;
+  # Smoothed bandwidth from this agent to the peer; > 0.
+  rttSeconds @2 :Float64;
+  # Smoothed round-trip time; >= 0.
+  samples @3 :UInt32;
+  # Transfers (or probes) behind the estimate since the previous report.
+  source @4 :Source;
+  # How the latest samples were taken.
+
+  enum Source {
+    passive @0;  # timed real transfers against their acknowledgements
+    probe @1;    # light active probes on an idle link
+  }
+}
+
+struct StageTiming {
+  stage @0 :UInt32;
+  # Stage index in the epoch's plan.
+  runs @1 :UInt32;
+  # Times the stage ran since the previous report.
+  meanSeconds @2 :Float64;
+  # Mean compute time of those runs (queueing excluded).
+  maxSeconds @3 :Float64;
+  # Slowest of those runs.
+}
+
+enum Strategy {
+  # The ways of spreading a model over devices (docs/architecture.md, design.md).
+  split @0;      # a chain of stages cut to minimise latency or energy
+  clio @1;       # head on the device, tail in the cloud, channels sent progressively
+  nonn @2;       # independent students per device, features fused on one
+  earlyExit @3;  # blocks with exit heads; confident inputs stop early
+}
+
+struct PlanPush {
+  epoch @0 :UInt64;
+  # Plan version, increasing. An agent ignores a push whose epoch is not above the newest it
+  # runs, and acks it with accepted = false.
+  strategy @1 :Strategy;
+  # Which strategy the plan implements (decides what `next`, channelsSent and exitThreshold mean).
+  model @2 :Text;
+  # Model bundle name, for logs. At most 128 bytes.
+  stages @3 :List(StageAssignment);
+  # The stages this agent runs under this epoch; may be empty (the agent only originates
+  # requests or idles). At most 64.
+  peers @4 :List(Peer);
+  # Every agent this one exchanges activations with under this epoch, with its key. It is
+  # exactly the set of keys the agent's data-plane ZAP handler admits. At most 64.
+  entry @5 :Route;
+  # Where an origin agent sends a request's input: the first stage and its agent.
+}
+
+struct StageAssignment {
+  stage @0 :UInt32;
+  # Index of the stage in the epoch's plan; data messages name stages by this index.
+  graphHash @1 :Data;
+  # 32-byte BLAKE2b-256 of the stage's ONNX bytes; the agent's graph cache key. A graph not in
+  # the cache is fetched with graphRequest before the plan is acked.
+  graphBytes @2 :UInt64;
+  # Size of the stage's ONNX bytes, so the agent can refuse a graph it cannot hold before
+  # fetching it.
+  inputs @3 :List(Common.TensorSpec);
+  # The stage graph's inputs in order; incoming tensor frames are checked against these.
+  outputs @4 :List(Common.TensorSpec);
+  # The stage graph's outputs in order.
+  next @5 :List(Route);
+  # Where the outputs go. Empty: this is a last stage; its outputs go back to the request's
+  # origin as a `result`. Several routes fan out (nonn students to fusion, early-exit blocks).
+  channelsSent @6 :UInt32;
+  # clio: channels of each output sent per request, first ones first; 0 sends all.
+  exitThreshold @7 :Float32;
+  # early_exit: confidence at or above which a request ends at this stage's exit head; 0 when
+  # the stage has no exit head.
+}
+
+struct Route {
+  agent @0 :Text;
+  # Name of the receiving agent (one of PlanPush.peers, or this agent itself). At most 64 bytes.
+  stage @1 :UInt32;
+  # Stage index the tensors are inputs of on that agent.
+  tensors @2 :List(Text);
+  # Names of the outputs sent along this route; empty sends them all. At most 16.
+}
+
+struct Peer {
+  name @0 :Text;
+  # Agent name. At most 64 bytes.
+  publicKey @1 :Data;
+  # The peer's 32-byte CURVE public key: admitted by this agent's ZAP handler, and used as the
+  # server key when connecting to the peer.
+  dataEndpoint @2 :Text;
+  # Where the peer's data-plane ROUTER listens. At most 256 bytes.
+}
+
+struct PlanAck {
+  epoch @0 :UInt64;
+  # The epoch of the push being acknowledged.
+  accepted @1 :Bool;
+  # True: every stage is loaded and the agent now starts new requests under this epoch. False:
+  # the agent keeps running its previous epoch.
+  reason @2 :Text;
+  # Why the plan was not accepted (graph hash mismatch, out of memory); empty when accepted.
+}
+
+struct GraphRequest {
+  hash @0 :Data;
+  # 32-byte BLAKE2b-256 of the wanted stage graph (a StageAssignment.graphHash).
+}
+
+struct GraphBlob {
+  hash @0 :Data;
+  # 32-byte BLAKE2b-256 of the graph bytes in frame 1; the agent recomputes it and drops a
+  # mismatch.
+  byteLength @1 :UInt64;
+  # Length of frame 1; checked against StageAssignment.graphBytes and the agent's cap.
+  found @2 :Bool;
+  # False when the daemon no longer has that graph (an old epoch); frame 1 is then empty.
+}
+
+struct TracePoint {
+  # One step of a bandwidth trace: from `seconds` on, the link runs at these figures.
+  seconds @0 :Float64;         # time since the trace started; increasing
+  bytesPerSecond @1 :Float64;  # bandwidth; > 0
+  rttSeconds @2 :Float64;      # round-trip time added by the shaper; >= 0
+}
+
+struct LinkShape {
+  peer @0 :Text;
+  # The agent at the other end of the shaped (outgoing) direction. At most 64 bytes.
+  bytesPerSecond @1 :Float64;
+  # Constant bandwidth; 0 removes shaping. Ignored when `trace` is not empty.
+  rttSeconds @2 :Float64;
+  # Constant added round-trip time; >= 0. Ignored when `trace` is not empty.
+  trace @3 :List(TracePoint);
+  # A bandwidth trace to replay instead of constant figures (repeats at its end). At most 10000.
+}
+
+struct Submit {
+  requestId @0 :UInt64;
+  # Chosen by the daemon, unique among this origin's requests.
+  tensors @1 :List(Common.TensorHeader);
+  # The model's inputs; one frame each follows. At most 16.
+}
+
+struct Completed {
+  requestId @0 :UInt64;
+  # The submitted request's id.
+  epoch @1 :UInt64;
+  # Plan epoch the request ran under.
+  union {
+    outputs @2 :List(Common.TensorHeader);
+    # The model's outputs; one frame each follows. At most 16.
+    failed @3 :Text;
+    # The request could not complete under any plan; why. At most 256 bytes.
+  }
+  exitStage @4 :UInt32;
+  # The stage whose outputs are the result (early_exit: where the request stopped).
+}
+
+struct OperatorRequest {
+  id @0 :UInt64;
+  # Chosen by the operator tool; echoed in every reply to this request.
+  union {
+    status @1 :Void;
+    # A summary of the fleet (reply: status).
+    agents @2 :Void;
+    # Every agent in the topology and its state (reply: agents).
+    planShow @3 :Void;
+    # The current plan (reply: plan).
+    planApply @4 :PlanApply;
+    # Install a plan by hand (reply: plan, with the new epoch).
+    replan @5 :Replan;
+    # Run the planner now (reply: plan).
+    infer @6 :Infer;
+    # Run one request on the fleet; input tensor frames follow (reply: inferResult).
+    watch @7 :Watch;
+    # Stream events until the operator disconnects (replies: event, final = false).
+    linkSet @8 :LinkSet;
+    # Shape a link in the agents' in-process shapers (reply: done).
+  }
+}
+
+struct PlanApply {
+  toml @0 :Text;
+  # A plan in the TOML form `cleavectl plan` writes (parsed and checked by the daemon with
+  # config/ and the planner's validity checker). At most 64 KiB.
+  dryRun @1 :Bool;
+  # Check and cost the plan without installing it.
+}
+
+struct Replan {
+  force @0 :Bool;
+  # Adopt the planner's best plan even when it does not beat the current one by the hysteresis
+  # margin.
+}
+
+struct Infer {
+  tensors @0 :List(Common.TensorHeader);
+  # The model's inputs; one frame each follows. At most 16.
+  timeoutSeconds @1 :Float64;
+  # Give up (reply error) after this long; 0 uses the daemon's default.
+}
+
+struct Watch {
+  telemetry @0 :Bool;   # stream every agent's telemetry
+  plans @1 :Bool;       # stream plan changes
+  agents @2 :Bool;      # stream agents coming and going, and refused connections
+}
+
+struct LinkSet {
+  from @0 :Text;
+  # Sending agent. At most 64 bytes.
+  to @1 :Text;
+  # Receiving agent. At most 64 bytes.
+  shape @2 :LinkShape;
+  # What to apply; `shape.peer` is ignored (it is `to`).
+}
+
+struct OperatorReply {
+  id @0 :UInt64;
+  # The request's id.
+  final @1 :Bool;
+  # False while more replies to this id follow (watch events); true on the last one.
+  union {
+    error @2 :Text;
+    # The request failed: what and why. At most 1024 bytes.
+    status @3 :FleetStatus;
+    # Reply to status.
+    agents @4 :List(AgentInfo);
+    # Reply to agents. At most 1024.
+    plan @5 :PlanSummary;
+    # Reply to planShow, planApply and replan.
+    inferResult @6 :InferResult;
+    # Reply to infer; output tensor frames follow.
+    event @7 :WatchEvent;
+    # One event of a watch.
+    done @8 :Void;
+    # The request succeeded and has nothing to report (linkSet).
+  }
+}
+
+struct FleetStatus {
+  epoch @0 :UInt64;                     # current plan epoch (0: no plan yet)
+  strategy @1 :Strategy;                # strategy of the current plan
+  agentsOnline @2 :UInt32;              # registered and heartbeating
+  agentsKnown @3 :UInt32;               # listed in the topology
+  requestsCompleted @4 :UInt64;         # since the daemon started
+  requestsFailed @5 :UInt64;            # since the daemon started
+  droppedMessages @6 :UInt64;           # malformed or unexpected messages dropped by the daemon
+  refusedConnections @7 :UInt64;        # ZAP refusals (unknown keys, wrong mechanism)
+  predictedLatencySeconds @8 :Float64;  # the current plan's predicted end-to-end latency
+}
+
+struct AgentInfo {
+  name @0 :Text;                 # as in the topology
+  fingerprint @1 :Text;          # short hex fingerprint of its public key (as in logs)
+  online @2 :Bool;               # registered and heartbeating
+  lastSeenSeconds @3 :Float64;   # since its last message (0 when never seen)
+  epoch @4 :UInt64;              # newest epoch it acknowledged
+  queueDepth @5 :UInt32;         # from its latest telemetry
+  profile @6 :DeviceProfile;     # as registered (default when never registered)
+  dataEndpoint @7 :Text;         # as registered
+}
+
+struct PlanSummary {
+  epoch @0 :UInt64;                    # the plan's epoch (0 for a dry run)
+  strategy @1 :Strategy;               # its strategy
+  predictedLatencySeconds @2 :Float64; # one request, end to end
+  predictedEnergyJoules @3 :Float64;   # one request, all devices
+  stages @4 :List(StageSummary);       # in route order. At most 64.
+  installed @5 :Bool;                  # false for a dry run or a plan that did not beat the current one
+}
+
+struct StageSummary {
+  stage @0 :UInt32;            # stage index
+  agent @1 :Text;              # agent running it
+  firstNode @2 :Int64;         # first node in the model's execution order
+  endNode @3 :Int64;           # one past its last node (== firstNode: the agent only relays)
+  computeSeconds @4 :Float64;  # predicted compute time
+  sendBytes @5 :Int64;         # bytes sent to the next stage
+}
+
+struct InferResult {
+  requestId @0 :UInt64;          # the id the daemon gave the request
+  epoch @1 :UInt64;              # plan epoch it ran under
+  latencySeconds @2 :Float64;    # measured by the daemon, submit to completion
+  exitStage @3 :UInt32;          # stage whose outputs are the result
+  tensors @4 :List(Common.TensorHeader);
+  # The model's outputs; one frame each follows. At most 16.
+}
+
+struct WatchEvent {
+  union {
+    telemetry :group {
+      # An agent's telemetry report, as it arrived.
+      agent @0 :Text;            # who reported
+      report @1 :Telemetry;      # what it reported
+    }
+    plan @2 :PlanSummary;        # a plan was installed
+    agentUp @3 :Text;            # an agent registered (its name)
+    agentDown @4 :Text;          # an agent missed its heartbeats (its name)
+    refusal :group {
+      # A connection the ZAP handler refused.
+      fingerprint @5 :Text;      # fingerprint of the refused key
+      address @6 :Text;          # peer address as ZAP saw it
+      reason @7 :Text;           # why (unknown key, mechanism)
+    }
+  }
+}
+
+struct Unimplemented {
+  which @0 :UInt16;
+  # The ControlMessage (or OperatorRequest) discriminant the receiver does not handle.
+}
