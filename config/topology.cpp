@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "config/device_table.h"
 #include "config/toml_reader.h"
 #include "planner/units.h"
 
@@ -31,38 +32,31 @@ void readFleet(const toml::table* table, Topology& topology, Diagnostics& diagno
     reader.error("daemon", fmt::format("must be a ZeroMQ endpoint such as \"tcp://127.0.0.1:7700\", not \"{}\"",
                                        topology.daemonEndpoint));
   topology.keysDir = resolve(topology.path, reader.string("keys", false).value_or("keys"));
-  reader.finish({"name", "daemon", "keys"});
-}
-
-// `macs`: one figure for every class, or a table per class with `default` for the rest.
-void readMacs(TableReader& reader, planner::DeviceProfile& device, Diagnostics& diagnostics) {
-  const toml::node* macs = reader.node("macs");
-  if (!macs) {
-    reader.quantity("macs", true, planner::parseRate, 1.0);
-    return;
+  // The operator API listens next to the control endpoint unless told otherwise.
+  std::smatch port;
+  std::string derived;
+  if (std::regex_match(topology.daemonEndpoint, port, std::regex(R"((tcp://.*):(\d+))")))
+    derived = fmt::format("{}:{}", port[1].str(), std::stoi(port[2].str()) + 1);
+  topology.operatorEndpoint = reader.string("operator_endpoint", false).value_or(derived);
+  if (topology.operatorEndpoint.empty() && !topology.daemonEndpoint.empty())
+    reader.error("daemon", "has no TCP port to derive the operator endpoint from: set 'operator_endpoint'");
+  topology.operators = {"operator"};
+  if (const toml::node* list = reader.node("operators")) {
+    topology.operators.clear();
+    const toml::array* names = list->as_array();
+    if (!names) reader.error("operators", "must be an array of key names, e.g. [\"operator\"]");
+    else
+      for (const toml::node& name : *names)
+        if (name.is_string() && std::regex_match(*name.value<std::string>(), std::regex("[A-Za-z0-9_-]+")))
+          topology.operators.push_back(*name.value<std::string>());
+        else
+          reader.error("operators", "must hold key names made of letters, digits, '_' and '-'");
   }
-  if (!macs->is_table()) {
-    std::optional<double> rate = reader.quantity("macs", true, planner::parseRate, 1.0);
-    if (rate && *rate <= 0) reader.error("macs", "must be more than 0 MAC/s");
-    if (rate) device.macsPerSecond.fill(*rate);
-    return;
-  }
-  TableReader perClass(*macs->as_table(), reader.context() + " macs", diagnostics);
-  std::optional<double> fallback = perClass.quantity("default", false, planner::parseRate, 1.0);
-  for (OpClass c : {OpClass::Conv, OpClass::Depthwise, OpClass::Gemm, OpClass::Elementwise}) {
-    std::optional<double> rate = perClass.quantity(planner::opClassName(c), false, planner::parseRate, 1.0);
-    if (!rate) rate = fallback;
-    if (!rate) {
-      perClass.error(planner::opClassName(c), "is missing and no 'default' is given");
-      continue;
-    }
-    if (*rate <= 0) perClass.error(planner::opClassName(c), "must be more than 0 MAC/s");
-    device.macsPerSecond[static_cast<size_t>(c)] = *rate;
-  }
-  // Ops of no class (pooling, data movement) are memory-bound like elementwise ones.
-  device.macsPerSecond[static_cast<size_t>(OpClass::Other)] =
-      fallback.value_or(device.macsPerSecond[static_cast<size_t>(OpClass::Elementwise)]);
-  perClass.finish({"default", "conv", "depthwise", "gemm", "elementwise"});
+  topology.heartbeatSeconds = reader.quantity("heartbeat", false, planner::parseSeconds).value_or(0.25);
+  topology.heartbeatTimeoutSeconds = reader.quantity("heartbeat_timeout", false, planner::parseSeconds).value_or(1.0);
+  if (topology.heartbeatSeconds <= 0 || topology.heartbeatTimeoutSeconds <= topology.heartbeatSeconds)
+    reader.error("heartbeat_timeout", "must be longer than 'heartbeat', which must be more than 0");
+  reader.finish({"name", "daemon", "operator_endpoint", "keys", "operators", "heartbeat", "heartbeat_timeout"});
 }
 
 void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagnostics) {
@@ -87,25 +81,7 @@ void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagno
       else if (!names.insert(device.name).second)
         reader.error("name", fmt::format("\"{}\" is declared twice", device.name));
     }
-    device.kind = reader.string("kind", true).value_or("");
-    readMacs(reader, device, diagnostics);
-    device.nodeOverheadSeconds = reader.quantity("node_overhead", false, planner::parseSeconds).value_or(10e-6);
-    if (std::optional<double> ram = reader.quantity("ram", true, [](std::string_view t) -> Result<double> {
-          Result<int64_t> b = planner::parseBytes(t);
-          if (!b) return b.error();
-          return static_cast<double>(*b);
-        }, 1.0)) {
-      device.ramBytes = static_cast<int64_t>(*ram);
-      if (device.ramBytes <= 0) reader.error("ram", "must be more than 0 bytes");
-    }
-    if (std::optional<double> flash = reader.quantity("flash", false, [](std::string_view t) -> Result<double> {
-          Result<int64_t> b = planner::parseBytes(t);
-          if (!b) return b.error();
-          return static_cast<double>(*b);
-        }, 1.0))
-      device.flashBytes = static_cast<int64_t>(*flash);
-    device.joulesPerMac = reader.quantity("energy_per_mac", false, planner::parseJoules, 1.0).value_or(0);
-    device.radioJoulesPerByte = reader.quantity("radio_energy_per_byte", false, planner::parseJoules, 1.0).value_or(0);
+    readDeviceProfile(reader, device, diagnostics);
 
     std::optional<SerialAttachment> serial;
     std::optional<std::string> path = reader.string("serial", false);
@@ -120,8 +96,9 @@ void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagno
       reader.error(baud ? "baud" : "bridge", "only applies with 'serial' (the MCU's serial line)");
     }
     topology.serial.push_back(serial);
-    reader.finish({"name", "kind", "macs", "node_overhead", "ram", "flash", "energy_per_mac",
-                   "radio_energy_per_byte", "serial", "baud", "bridge"});
+    std::vector<std::string_view> accepted(DEVICE_PROFILE_KEYS.begin(), DEVICE_PROFILE_KEYS.end());
+    accepted.insert(accepted.end(), {"name", "serial", "baud", "bridge"});
+    reader.finish(accepted);
     topology.fleet.devices.push_back(std::move(device));
   }
   for (auto& [device, where] : bridges) {

@@ -40,8 +40,12 @@ struct PlannerSection {
 struct Topology {
   std::string path;  // the file it came from
   std::string name;
-  std::string daemonEndpoint;
-  std::string keysDir;  // resolved against the file's folder
+  std::string daemonEndpoint;    // control plane: agents connect here
+  std::string operatorEndpoint;  // operator API: cleavectl connects here
+  std::string keysDir;           // resolved against the file's folder
+  std::vector<std::string> operators;  // key names (KEYS/NAME.pub) admitted on the operator socket
+  double heartbeatSeconds = 0.25;        // agents heartbeat this often ...
+  double heartbeatTimeoutSeconds = 1.0;  // ... and are marked down after this long without a word
   planner::Fleet fleet;
   std::vector<std::optional<SerialAttachment>> serial;  // per device
   std::vector<std::string> linkTraces;                  // per link; empty when none

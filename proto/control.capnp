@@ -208,6 +208,9 @@ struct PlanPush {
   # exactly the set of keys the agent's data-plane ZAP handler admits. At most 64.
   entry @5 :Route;
   # Where an origin agent sends a request's input: the first stage and its agent.
+  abandonBefore @6 :UInt64;
+  # Requests that started under an epoch below this and are still pending at their origin are
+  # run again under this epoch (an agent of those epochs is gone). 0: earlier epochs drain.
 }
 
 struct StageAssignment {

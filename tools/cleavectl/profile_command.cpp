@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "tools/cleavectl/device_benchmark.h"
+#include "runtime/device_benchmark.h"
 
 namespace cleave::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/cleavectl/device_benchmark.h"
+#include "runtime/device_benchmark.h"
 
 #include <algorithm>
 #include <chrono>
@@ -14,7 +14,7 @@
 #include "runtime/graph.h"
 #include "runtime/session.h"
 
-namespace cleave::cli {
+namespace cleave {
 namespace {
 
 // Runs before timing starts: the first run faults in the arena's pages and fills the caches.
@@ -317,4 +317,4 @@ Result<MeasuredProfile> measureDeviceProfile(const BenchmarkOptions& options) {
   return profile;
 }
 
-}  // namespace cleave::cli
+}  // namespace cleave

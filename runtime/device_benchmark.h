@@ -12,7 +12,7 @@
 #include "runtime/op.h"
 #include "runtime/result.h"
 
-namespace cleave::cli {
+namespace cleave {
 
 // What to measure with: the time to spend and the session threading the agent will use.
 struct BenchmarkOptions {
@@ -56,4 +56,4 @@ Result<MeasuredProfile> measureDeviceProfile(const BenchmarkOptions& options);
 // MemTotal from a meminfo file (Linux's /proc/meminfo format), in bytes.
 Result<int64_t> readTotalRam(const std::string& meminfoPath = "/proc/meminfo");
 
-}  // namespace cleave::cli
+}  // namespace cleave
