@@ -123,7 +123,7 @@ TEST_CASE("kernel-held bytes: Winograd's transformed filters are charged, im2col
     g.name = "conv";
     g.inputs = {{"x", {DType::F32, {1, 64, 56, 56}}}};
     if (!constantWeights) g.inputs.push_back({"w", {DType::F32, {64, 64, 3, 3}}});
-    else g.initializers["w"] = randomTensor({64, 64, 3, 3}, 1);
+    else g.initializers["w"] = testing::randomTensor({64, 64, 3, 3}, 1);
     g.outputs = {{"y", {}}};
     Node conv = node("Conv", {"x", "w"}, "y");
     conv.attributes.set("pads", std::vector<int64_t>{1, 1, 1, 1});
