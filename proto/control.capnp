@@ -468,7 +468,16 @@ struct WatchEvent {
       address @6 :Text;          # peer address as ZAP saw it
       reason @7 :Text;           # why (unknown key, mechanism)
     }
+    result :group {
+      # A request finished (any operator's): what ran where and how long it took.
+      requestId @8 :UInt64;       # the daemon's id of the request
+      epoch @9 :UInt64;           # plan epoch it ran under
+      latencySeconds @10 :Float64;  # submit to completion, on the daemon's clock
+      failed @11 :Text;           # empty on success; why it failed otherwise
+    }
   }
+  reason @12 :Text;
+  # For plan events: why the plan changed ("agent b down", "link a-b moved from 20 to 2 Mbps").
 }
 
 struct Unimplemented {

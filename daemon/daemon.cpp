@@ -1,0 +1,624 @@
+#include "daemon/daemon.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <capnp/message.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/fleet_planning.h"
+#include "planner/units.h"
+#include "proto/message_codec.h"
+#include "proto/multipart.h"
+
+namespace cleave::daemon {
+namespace {
+
+constexpr size_t MAX_NAME = 64;
+constexpr size_t MAX_ENDPOINT = 256;
+constexpr size_t MAX_FRAMES = 1 + 16;  // a header and at most 16 tensors
+constexpr double DEFAULT_INFER_TIMEOUT = 30;
+
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string lastEndpoint(zmq::socket_t& socket) { return socket.get(zmq::sockopt::last_endpoint); }
+
+// Endpoints as cleavectl up reads them; written whole or not at all.
+Status writeEndpointsFile(const std::string& path, const std::string& control, const std::string& operators) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "control=" << control << "\noperator=" << operators << "\n";
+    if (!out) return Error{fmt::format("{}: cannot write", tmp)};
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Error{fmt::format("{}: cannot rename into place: {}", path, ec.message())};
+  return {};
+}
+
+// A registered profile, checked: the planner divides by these rates.
+Result<planner::DeviceProfile> readProfile(wire::DeviceProfile::Reader p, const std::string& name) {
+  planner::DeviceProfile d;
+  d.name = name;
+  Result<std::string> kind = proto::readText(p.getKind(), 32, "profile.kind");
+  if (!kind) return kind.error();
+  d.kind = *kind;
+  auto rates = p.getMacsPerSecond();
+  double values[] = {rates.getConv(), rates.getDepthwise(), rates.getGemm(), rates.getElementwise(), rates.getOther()};
+  for (size_t i = 0; i < planner::OP_CLASS_COUNT; ++i) {
+    if (!(std::isfinite(values[i]) && values[i] > 0)) return Error{"profile: every MAC/s rate must be positive"};
+    d.macsPerSecond[i] = values[i];
+  }
+  d.nodeOverheadSeconds = p.getNodeOverheadSeconds();
+  d.joulesPerMac = p.getJoulesPerMac();
+  d.radioJoulesPerByte = p.getRadioJoulesPerByte();
+  for (double v : {d.nodeOverheadSeconds, d.joulesPerMac, d.radioJoulesPerByte})
+    if (!(std::isfinite(v) && v >= 0)) return Error{"profile: overhead and energies must be finite and >= 0"};
+  if (p.getRamBytes() == 0 || p.getRamBytes() > (uint64_t{1} << 50)) return Error{"profile: RAM must be > 0"};
+  d.ramBytes = static_cast<int64_t>(p.getRamBytes());
+  if (p.getFlashBytes() > 0) d.flashBytes = static_cast<int64_t>(std::min<uint64_t>(p.getFlashBytes(), uint64_t{1} << 50));
+  return d;
+}
+
+void fillSpec(wire::TensorSpec::Builder spec, const NamedType& t) {
+  spec.setName(t.name);
+  spec.setDtype(*proto::toWireDType(t.type.dtype));
+  auto shape = spec.initShape(static_cast<unsigned>(t.type.shape.size()));
+  for (size_t i = 0; i < t.type.shape.size(); ++i) shape.set(static_cast<unsigned>(i), t.type.shape[i]);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonOptions& options) {
+  std::unique_ptr<Daemon> d(new Daemon());
+  Result<config::FleetConfig> config = config::loadFleetConfig(options.configPath, options.modelOverride);
+  if (!config) return config.error();
+  d->config_ = std::move(*config);
+  d->keysDir_ = options.keysDir.empty() ? d->config_.topology.keysDir : options.keysDir;
+
+  Result<proto::CurveKeyPair> keys = proto::readKeyFiles(d->keysDir_, "daemon");
+  if (!keys) return Error{fmt::format("the daemon's key pair: {}", keys.error().message)};
+  d->daemonKeys_ = *keys;
+  for (const planner::DeviceProfile& device : d->config_.topology.fleet.devices) {
+    AgentRecord record;
+    record.name = device.name;
+    record.profile = device;
+    std::string path = proto::keyFilePaths(d->keysDir_, device.name).publicPath;
+    if (Result<std::string> key = proto::readPublicKeyFile(path)) {
+      record.publicKeyZ85 = *key;
+      record.fingerprint = *proto::keyFingerprint(*key);
+    } else {
+      spdlog::warn("[{}] no public key ({}); this agent cannot join", device.name, key.error().message);
+    }
+    d->registry_.add(std::move(record));
+  }
+  for (const std::string& name : d->config_.topology.operators) {
+    std::string path = proto::keyFilePaths(d->keysDir_, name).publicPath;
+    if (Result<std::string> key = proto::readPublicKeyFile(path)) d->operatorKeys_.insert(*key);
+    else spdlog::warn("operator '{}': {}", name, key.error().message);
+  }
+  CLEAVE_TRY(d->bind(options));
+  return d;
+}
+
+Daemon::~Daemon() = default;
+
+Status Daemon::bind(const DaemonOptions& options) {
+  Result<proto::ZapAuthenticator> zap = proto::ZapAuthenticator::create(context_);
+  if (!zap) return zap.error();
+  zap_.emplace(std::move(*zap));
+  std::set<std::string> allowed = operatorKeys_;
+  for (const AgentRecord& a : registry_.all())
+    if (!a.publicKeyZ85.empty()) allowed.insert(a.publicKeyZ85);
+  CLEAVE_TRY(zap_->setAllowed(allowed));
+
+  Result<zmq::socket_t> control = proto::makeCurveServer(*zap_, zmq::socket_type::router, daemonKeys_.secretKey, "control");
+  if (!control) return control.error();
+  Result<zmq::socket_t> ops = proto::makeCurveServer(*zap_, zmq::socket_type::router, daemonKeys_.secretKey, "operator");
+  if (!ops) return ops.error();
+  control_ = std::move(*control);
+  operator_ = std::move(*ops);
+  std::string controlAt = options.controlEndpoint.empty() ? config_.topology.daemonEndpoint : options.controlEndpoint;
+  std::string operatorAt = options.operatorEndpoint.empty() ? config_.topology.operatorEndpoint : options.operatorEndpoint;
+  try {
+    control_.bind(controlAt);
+    operator_.bind(operatorAt);
+  } catch (const zmq::error_t& e) {
+    return Error{fmt::format("cannot bind {} / {}: {}", controlAt, operatorAt, e.what())};
+  }
+  spdlog::info("fleet '{}': control {}, operator {}, model {} ({} nodes), {} agents known",
+               config_.topology.name, lastEndpoint(control_), lastEndpoint(operator_), config_.bundle.name,
+               config_.problem.model.nodes.size(), registry_.all().size());
+  if (!options.endpointsFile.empty())
+    CLEAVE_TRY(writeEndpointsFile(options.endpointsFile, lastEndpoint(control_), lastEndpoint(operator_)));
+  return {};
+}
+
+void Daemon::run(const std::atomic<bool>& stop) {
+  auto heartbeat = std::chrono::duration<double>(config_.topology.heartbeatSeconds);
+  int pollMs = std::max(10, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(heartbeat).count()));
+  while (!stop.load()) {
+    std::array<zmq::pollitem_t, 3> items{{{zap_->socket().handle(), 0, ZMQ_POLLIN, 0},
+                                          {control_.handle(), 0, ZMQ_POLLIN, 0},
+                                          {operator_.handle(), 0, ZMQ_POLLIN, 0}}};
+    try {
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(pollMs));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      throw;
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      zap_->handlePending();
+      reportRefusals();
+    }
+    // Bounded batches so one busy socket cannot starve the other or the timers.
+    for (auto [socket, ready, handler] : {std::tuple{&control_, items[1].revents & ZMQ_POLLIN, &Daemon::onControl},
+                                          std::tuple{&operator_, items[2].revents & ZMQ_POLLIN, &Daemon::onOperator}}) {
+      for (int i = 0; i < 256 && ready; ++i) {
+        Frames frames;
+        proto::Received got = proto::receiveMultipart(*socket, frames, 2 + MAX_FRAMES);
+        if (got == proto::Received::Nothing) break;
+        if (got == proto::Received::TooManyFrames) ++counters_.badMessages;
+        else (this->*handler)(frames);
+      }
+    }
+    onTimers();
+  }
+  spdlog::info("daemon stopping: {} requests, {} results, {} re-plans", counters_.requests, counters_.results,
+               counters_.replans);
+}
+
+void Daemon::send(zmq::socket_t& socket, const std::string& id, capnp::MessageBuilder& message, Frames extra) {
+  try {
+    socket.send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    socket.send(proto::encodeMessage(message), extra.empty() ? zmq::send_flags::dontwait
+                                                            : zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    for (size_t i = 0; i < extra.size(); ++i)
+      socket.send(extra[i], i + 1 < extra.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                                                 : zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    ++counters_.drops;
+    spdlog::warn("send to a peer failed: {}", e.what());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control plane
+
+void Daemon::onControl(Frames& frames) {
+  if (frames.size() < 2 || frames.size() > 1 + MAX_FRAMES) {
+    ++counters_.badMessages;
+    return;
+  }
+  std::string id = frames[0].to_string();
+  std::string userId;
+  try {
+    userId = frames[1].gets("User-Id");
+  } catch (const zmq::error_t&) {
+  }
+  Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frames[1], proto::CONTROL_LIMITS);
+  if (!decoded) {
+    ++counters_.badMessages;
+    return;
+  }
+  std::span<zmq::message_t> rest(frames.begin() + 2, frames.end());
+  Status handled = proto::decodeGuard("control message", [&]() -> Status {
+    Result<wire::ControlMessage::Reader> root = decoded->root<wire::ControlMessage>();
+    if (!root) return root.error();
+    wire::ControlMessage::Reader message = *root;
+    if (message.isHello()) {
+      handleHello(id, message.getHello(), false);
+      return {};
+    }
+    if (message.isRegister()) {
+      if (!helloedControl_.count(id)) return Error{"register before hello"};
+      handleRegister(id, message.getRegister(), userId);
+      return {};
+    }
+    AgentRecord* agent = registry_.findByRoutingId(id);
+    if (!agent) return Error{"message from an unregistered connection"};
+    agent->lastSeen = Clock::now();
+    switch (message.which()) {
+      case wire::ControlMessage::HEARTBEAT: handleHeartbeat(*agent, message.getHeartbeat()); break;
+      case wire::ControlMessage::TELEMETRY: handleTelemetry(*agent, message.getTelemetry()); break;
+      case wire::ControlMessage::PLAN_ACK: handlePlanAck(*agent, message.getPlanAck()); break;
+      case wire::ControlMessage::GRAPH_REQUEST: handleGraphRequest(*agent, message.getGraphRequest()); break;
+      case wire::ControlMessage::COMPLETED: handleCompleted(*agent, message.getCompleted(), rest); break;
+      case wire::ControlMessage::UNIMPLEMENTED: break;
+      default: {
+        capnp::MallocMessageBuilder reply;
+        reply.initRoot<wire::ControlMessage>().initUnimplemented().setWhich(static_cast<uint16_t>(message.which()));
+        send(control_, id, reply);
+        break;
+      }
+    }
+    return {};
+  });
+  if (!handled) {
+    ++counters_.badMessages;
+    spdlog::debug("dropped a control message: {}", handled.error().message);
+  }
+}
+
+void Daemon::handleHello(const std::string& id, wire::Hello::Reader hello, bool operatorSocket) {
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initHelloReply();
+  r.setProtocolVersion(wire::PROTOCOL_VERSION);
+  bool roleOk = hello.getRole() == (operatorSocket ? wire::Hello::Role::OPERATOR : wire::Hello::Role::AGENT);
+  std::string reason;
+  if (hello.getProtocolVersion() != wire::PROTOCOL_VERSION)
+    reason = fmt::format("protocol version {}, daemon speaks {}", hello.getProtocolVersion(), wire::PROTOCOL_VERSION);
+  else if (!roleOk)
+    reason = operatorSocket ? "this is the operator socket; agents connect to the control endpoint"
+                            : "this is the control socket; operators connect to the operator endpoint";
+  r.setAccepted(reason.empty());
+  r.setReason(reason);
+  if (reason.empty()) (operatorSocket ? helloedOperators_ : helloedControl_).insert(id);
+  else spdlog::warn("refused hello: {}", reason);
+  send(operatorSocket ? operator_ : control_, id, reply);
+}
+
+void Daemon::handleRegister(const std::string& id, wire::Register::Reader reg, const std::string& userId) {
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initRegisterReply();
+  auto refuse = [&](const std::string& why) {
+    r.setAccepted(false);
+    r.setReason(why);
+    send(control_, id, reply);
+    spdlog::warn("refused a registration: {}", why);
+  };
+  Result<std::string> name = proto::readText(reg.getName(), MAX_NAME, "register.name");
+  if (!name) return refuse(name.error().message);
+  AgentRecord* agent = registry_.find(*name);
+  if (!agent) return refuse(fmt::format("'{}' is not a device of fleet '{}'", *name, config_.topology.name));
+  Result<proto::CurveKey> key = proto::readKey32(reg.getPublicKey(), "register.publicKey");
+  if (!key) return refuse(key.error().message);
+  if (proto::encodeZ85Key(*key) != agent->publicKeyZ85 || userId != agent->publicKeyZ85)
+    return refuse(fmt::format("'{}' registered with a key that is not the topology's", *name));
+  Result<planner::DeviceProfile> profile = readProfile(reg.getProfile(), *name);
+  if (!profile) return refuse(fmt::format("'{}': {}", *name, profile.error().message));
+  Result<std::string> endpoint = proto::readText(reg.getDataEndpoint(), MAX_ENDPOINT, "register.dataEndpoint");
+  if (!endpoint || endpoint->empty()) return refuse("register.dataEndpoint is missing or too long");
+
+  bool wasOnline = agent->online;
+  agent->online = true;
+  agent->routingId = id;
+  agent->profile = *profile;
+  agent->measured = reg.getProfile().getMeasured();
+  agent->dataEndpoint = *endpoint;
+  agent->lastSeen = Clock::now();
+  agent->ackedEpoch = 0;
+  r.setAccepted(true);
+  r.setHeartbeatSeconds(config_.topology.heartbeatSeconds);
+  r.setTelemetrySeconds(1.0);
+  send(control_, id, reply);
+  spdlog::info("[{}] registered ({}, {}, data {}, key {})", agent->name, profile->kind,
+               agent->measured ? "measured" : "declared", agent->dataEndpoint, agent->fingerprint);
+  broadcast([&](wire::WatchEvent::Builder e) { e.setAgentUp(agent->name); }, false, true, false);
+  replanWanted_ = true;
+  replanReason_ = wasOnline ? fmt::format("agent {} re-registered", agent->name) : fmt::format("agent {} up", agent->name);
+}
+
+void Daemon::handleHeartbeat(AgentRecord& agent, wire::Heartbeat::Reader heartbeat) {
+  capnp::MallocMessageBuilder reply;
+  auto h = reply.initRoot<wire::ControlMessage>().initHeartbeat();
+  h.setSequence(heartbeat.getSequence());
+  h.setEpoch(epoch_);
+  send(control_, agent.routingId, reply);
+}
+
+void Daemon::handleTelemetry(AgentRecord& agent, wire::Telemetry::Reader telemetry) {
+  agent.queueDepth = telemetry.getQueueDepth();
+  broadcast(
+      [&](wire::WatchEvent::Builder e) {
+        auto t = e.initTelemetry();
+        t.setAgent(agent.name);
+        t.setReport(telemetry);
+      },
+      false, false, true);
+}
+
+void Daemon::handlePlanAck(AgentRecord& agent, wire::PlanAck::Reader ack) {
+  if (ack.getAccepted()) {
+    agent.ackedEpoch = std::max(agent.ackedEpoch, ack.getEpoch());
+    spdlog::info("[{}] runs plan epoch {}", agent.name, ack.getEpoch());
+  } else {
+    Result<std::string> reason = proto::readText(ack.getReason(), 1024, "planAck.reason");
+    spdlog::warn("[{}] refused plan epoch {}: {}", agent.name, ack.getEpoch(), reason ? *reason : "?");
+  }
+}
+
+void Daemon::handleGraphRequest(AgentRecord& agent, wire::GraphRequest::Reader request) {
+  Result<proto::CurveKey> hash = proto::readKey32(request.getHash(), "graphRequest.hash");
+  if (!hash) {
+    ++counters_.badMessages;
+    return;
+  }
+  const std::string* bytes = nullptr;
+  for (const std::optional<FleetPlan>* plan : {&current_, &previous_})
+    if (*plan)
+      if (auto it = (*plan)->graphs.find(*hash); it != (*plan)->graphs.end()) bytes = &it->second;
+  capnp::MallocMessageBuilder reply;
+  auto blob = reply.initRoot<wire::ControlMessage>().initGraphBlob();
+  blob.setHash(proto::dataOf(*hash));
+  blob.setFound(bytes != nullptr);
+  blob.setByteLength(bytes ? bytes->size() : 0);
+  Frames extra;
+  extra.emplace_back(bytes ? bytes->data() : nullptr, bytes ? bytes->size() : 0);
+  send(control_, agent.routingId, reply, std::move(extra));
+}
+
+void Daemon::handleCompleted(AgentRecord& agent, wire::Completed::Reader completed, std::span<zmq::message_t> tensorFrames) {
+  uint64_t id = completed.getRequestId();
+  auto it = pending_.find(id);
+  if (it == pending_.end()) {
+    ++counters_.drops;  // a duplicate, or a request that already timed out
+    spdlog::debug("[{}] completed request {} which is not pending", agent.name, id);
+    return;
+  }
+  PendingInfer& p = it->second;
+  double seconds = secondsSince(p.started);
+  if (completed.isFailed()) {
+    Result<std::string> why = proto::readText(completed.getFailed(), 256, "completed.failed");
+    replyError(p.operatorId, p.operatorRequestId, fmt::format("request {} failed: {}", id, why ? *why : "?"));
+    finishInfer(id, why ? *why : "failed", completed.getEpoch(), seconds);
+    return;
+  }
+  auto headers = completed.getOutputs();
+  if (headers.size() != tensorFrames.size() || headers.size() > limits_.maxTensors) {
+    ++counters_.badMessages;
+    return;
+  }
+  std::vector<proto::WireTensor> outputs;
+  for (unsigned i = 0; i < headers.size(); ++i) {
+    std::span<const std::byte> bytes(static_cast<const std::byte*>(tensorFrames[i].data()), tensorFrames[i].size());
+    Result<proto::WireTensor> t = proto::decodeTensor(headers[i], bytes, limits_);
+    if (!t) {
+      ++counters_.badMessages;
+      spdlog::warn("[{}] request {}: bad output tensor: {}", agent.name, id, t.error().message);
+      return;
+    }
+    outputs.push_back(std::move(*t));
+  }
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
+  r.setId(p.operatorRequestId);
+  r.setFinal(true);
+  auto result = r.initInferResult();
+  result.setRequestId(id);
+  result.setEpoch(completed.getEpoch());
+  result.setLatencySeconds(seconds);
+  result.setExitStage(completed.getExitStage());
+  auto list = result.initTensors(static_cast<unsigned>(outputs.size()));
+  Frames frames;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Result<zmq::message_t> frame = proto::encodeTensor(outputs[i], list[static_cast<unsigned>(i)]);
+    if (!frame) return;
+    frames.push_back(std::move(*frame));
+  }
+  send(operator_, p.operatorId, reply, std::move(frames));
+  ++counters_.results;
+  spdlog::info("[{}] request {} completed under epoch {} in {}", agent.name, id, completed.getEpoch(),
+               planner::formatSeconds(seconds));
+  finishInfer(id, "", completed.getEpoch(), seconds);
+}
+
+void Daemon::finishInfer(uint64_t requestId, const std::string& failure, uint64_t epoch, double seconds) {
+  if (!failure.empty()) ++counters_.failed;
+  pending_.erase(requestId);
+  broadcast(
+      [&](wire::WatchEvent::Builder e) {
+        auto r = e.initResult();
+        r.setRequestId(requestId);
+        r.setEpoch(epoch);
+        r.setLatencySeconds(seconds);
+        r.setFailed(failure);
+      },
+      true, false, false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers, liveness and planning
+
+void Daemon::markDown(AgentRecord& agent, const std::string& why) {
+  agent.online = false;
+  agent.routingId.clear();
+  spdlog::warn("[{}] down: {}", agent.name, why);
+  broadcast([&](wire::WatchEvent::Builder e) { e.setAgentDown(agent.name); }, false, true, false);
+  bool onRoute = current_ && !current_->stagesOf(agent.name).empty();
+  replanWanted_ = true;
+  replanAgentLost_ = replanAgentLost_ || onRoute;
+  replanReason_ = fmt::format("agent {} down", agent.name);
+}
+
+void Daemon::onTimers() {
+  for (AgentRecord& agent : registry_.all())
+    if (agent.online && secondsSince(agent.lastSeen) > config_.topology.heartbeatTimeoutSeconds)
+      markDown(agent, fmt::format("silent for {}", planner::formatSeconds(secondsSince(agent.lastSeen))));
+  if (replanWanted_) {
+    replanWanted_ = false;
+    replan(replanReason_, replanAgentLost_, false);
+    replanAgentLost_ = false;
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (Clock::now() > it->second.deadline) {
+      replyError(it->second.operatorId, it->second.operatorRequestId,
+                 fmt::format("request {} timed out after {}", it->first,
+                             planner::formatSeconds(secondsSince(it->second.started))));
+      uint64_t id = (it++)->first;
+      finishInfer(id, "timed out", 0, 0);
+    } else {
+      ++it;
+    }
+  }
+  dispatchPending();
+}
+
+void Daemon::replan(const std::string& reason, bool agentLost, bool force) {
+  std::set<std::string> online;
+  for (const AgentRecord& a : registry_.all())
+    if (a.online) online.insert(a.name);
+  planner::PlanningProblem problem = config_.problem;
+  for (planner::DeviceProfile& device : problem.fleet.devices)
+    if (AgentRecord* a = registry_.find(device.name); a && a->online) device = a->profile;
+  Result<OnlinePlan> planned = planOnline(problem, online);
+  if (!planned) {
+    spdlog::info("no plan yet ({}): {}", reason, planned.error().message);
+    if (agentLost && current_) {  // the current plan lost an agent; keep it until one can be made
+      spdlog::warn("plan epoch {} is broken until a new plan can be made", current_->epoch);
+    }
+    return;
+  }
+  bool routeIntact = current_ && std::all_of(current_->stages.begin(), current_->stages.end(), [&](const FleetStage& s) {
+                       return online.count(s.agent) != 0;
+                     });
+  if (current_ && routeIntact && !force && !agentLost) {
+    std::vector<std::string> oldRoute, newRoute;
+    for (const FleetStage& s : current_->stages) oldRoute.push_back(s.agent);
+    for (size_t d : planned->plan.route()) newRoute.push_back(planned->names[d]);
+    if (oldRoute == newRoute && current_->plan.cuts() == planned->plan.cuts()) return;  // nothing changes
+  }
+  Result<FleetPlan> built = buildFleetPlan(config_.bundle.graph, planned->plan, planned->names);
+  if (!built) {
+    spdlog::error("cannot build the plan's stages: {}", built.error().message);
+    return;
+  }
+  built->reason = reason;
+  built->abandonBefore = (agentLost || (current_ && !routeIntact)) ? epoch_ + 1 : 0;
+  install(std::move(*built));
+}
+
+void Daemon::install(FleetPlan plan) {
+  plan.epoch = ++epoch_;
+  ++counters_.replans;
+  std::vector<std::string> parts;
+  for (const FleetStage& s : plan.stages)
+    parts.push_back(s.begin == s.end ? fmt::format("{} relays", s.agent)
+                                     : fmt::format("{} runs nodes {}-{}", s.agent, s.begin, s.end - 1));
+  spdlog::info("plan epoch {} ({}): {}; predicted latency {}", plan.epoch, plan.reason, fmt::join(parts, ", "),
+               planner::formatSeconds(plan.plan.latencySeconds));
+  previous_ = std::move(current_);
+  current_ = std::move(plan);
+  for (const AgentRecord& agent : registry_.all())
+    if (agent.online) pushPlan(*current_, agent);
+  broadcast(
+      [&](wire::WatchEvent::Builder e) {
+        e.setReason(current_->reason);
+        auto s = e.initPlan();
+        s.setEpoch(current_->epoch);
+        s.setStrategy(wire::Strategy::SPLIT);
+        s.setPredictedLatencySeconds(current_->plan.latencySeconds);
+        s.setPredictedEnergyJoules(current_->plan.energyJoules);
+        s.setInstalled(true);
+        auto stages = s.initStages(static_cast<unsigned>(current_->stages.size()));
+        for (unsigned i = 0; i < stages.size(); ++i) {
+          const FleetStage& st = current_->stages[i];
+          stages[i].setStage(st.index);
+          stages[i].setAgent(st.agent);
+          stages[i].setFirstNode(st.begin);
+          stages[i].setEndNode(st.end);
+          stages[i].setComputeSeconds(st.predictedSeconds);
+          stages[i].setSendBytes(st.sendBytes);
+        }
+      },
+      true, false, false);
+}
+
+void Daemon::pushPlan(const FleetPlan& plan, const AgentRecord& agent) {
+  capnp::MallocMessageBuilder message;
+  auto push = message.initRoot<wire::ControlMessage>().initPlanPush();
+  push.setEpoch(plan.epoch);
+  push.setStrategy(wire::Strategy::SPLIT);
+  push.setModel(config_.bundle.name.substr(0, 128));
+  push.setAbandonBefore(plan.abandonBefore);
+  std::vector<const FleetStage*> mine = plan.stagesOf(agent.name);
+  auto stages = push.initStages(static_cast<unsigned>(mine.size()));
+  for (unsigned i = 0; i < mine.size(); ++i) {
+    const FleetStage& s = *mine[i];
+    auto a = stages[i];
+    a.setStage(s.index);
+    a.setGraphHash(proto::dataOf(s.hash));
+    a.setGraphBytes(s.graphBytes);
+    auto ins = a.initInputs(static_cast<unsigned>(s.inputs.size()));
+    for (unsigned j = 0; j < ins.size(); ++j) fillSpec(ins[j], s.inputs[j]);
+    auto outs = a.initOutputs(static_cast<unsigned>(s.outputs.size()));
+    for (unsigned j = 0; j < outs.size(); ++j) fillSpec(outs[j], s.outputs[j]);
+    if (s.index + 1 < plan.stages.size()) {
+      auto next = a.initNext(1);
+      next[0].setAgent(plan.stages[s.index + 1].agent);
+      next[0].setStage(s.index + 1);
+    }
+  }
+  std::vector<std::string> peers = plan.peersOf(agent.name);
+  auto list = push.initPeers(static_cast<unsigned>(peers.size()));
+  for (unsigned i = 0; i < peers.size(); ++i) {
+    const AgentRecord* peer = registry_.find(peers[i]);
+    list[i].setName(peers[i]);
+    if (Result<proto::CurveKey> key = proto::decodeZ85Key(peer->publicKeyZ85)) list[i].setPublicKey(proto::dataOf(*key));
+    list[i].setDataEndpoint(peer->dataEndpoint);
+  }
+  auto entry = push.initEntry();
+  entry.setAgent(plan.origin());
+  entry.setStage(0);
+  send(control_, agent.routingId, message);
+}
+
+void Daemon::dispatchPending() {
+  if (!current_) return;
+  AgentRecord* origin = registry_.find(current_->origin());
+  if (!origin || !origin->online) return;
+  for (auto& [id, p] : pending_) {
+    if (p.submitted) continue;
+    capnp::MallocMessageBuilder message;
+    auto submit = message.initRoot<wire::ControlMessage>().initSubmit();
+    submit.setRequestId(id);
+    auto headers = submit.initTensors(static_cast<unsigned>(p.inputs.size()));
+    Frames frames;
+    bool ok = true;
+    for (size_t i = 0; i < p.inputs.size() && ok; ++i) {
+      Result<zmq::message_t> frame = proto::encodeTensor(p.inputs[i], headers[static_cast<unsigned>(i)]);
+      ok = frame.ok();
+      if (ok) frames.push_back(std::move(*frame));
+    }
+    if (!ok) continue;
+    send(control_, origin->routingId, message, std::move(frames));
+    p.submitted = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watch
+
+void Daemon::broadcast(const std::function<void(wire::WatchEvent::Builder)>& fill, bool plans, bool agents,
+                       bool telemetry) {
+  for (const Watcher& w : watchers_) {
+    if ((plans && !w.plans) || (agents && !w.agents) || (telemetry && !w.telemetry)) continue;
+    capnp::MallocMessageBuilder message;
+    auto r = message.initRoot<wire::ControlMessage>().initOperatorReply();
+    r.setId(w.requestId);
+    r.setFinal(false);
+    fill(r.initEvent());
+    send(operator_, w.operatorId, message);
+  }
+}
+
+void Daemon::reportRefusals() {
+  for (const proto::ZapRefusal& refusal : zap_->takeRefusals()) {
+    spdlog::warn("refused a connection from {} on '{}': {} (key {})", refusal.address, refusal.domain, refusal.reason,
+                 refusal.fingerprint);
+    broadcast(
+        [&](wire::WatchEvent::Builder e) {
+          auto r = e.initRefusal();
+          r.setFingerprint(refusal.fingerprint);
+          r.setAddress(refusal.address);
+          r.setReason(refusal.reason);
+        },
+        false, true, false);
+  }
+}
+
+}  // namespace cleave::daemon

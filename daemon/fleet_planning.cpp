@@ -1,0 +1,77 @@
+#include "daemon/fleet_planning.h"
+
+#include <fmt/format.h>
+
+#include "planner/cost_model.h"
+#include "planner/plan_check.h"
+#include "planner/planner.h"
+
+namespace cleave::daemon {
+namespace {
+
+// The problem over online devices only, re-indexed; links whose ends are both online.
+Result<OnlinePlan> restrict(const planner::PlanningProblem& problem, const std::set<std::string>& online) {
+  OnlinePlan out;
+  out.problem = problem;
+  planner::Fleet& fleet = out.problem.fleet;
+  fleet.devices.clear();
+  fleet.links.clear();
+  std::vector<int64_t> newIndex(problem.fleet.devices.size(), -1);
+  for (size_t i = 0; i < problem.fleet.devices.size(); ++i) {
+    if (!online.count(problem.fleet.devices[i].name)) continue;
+    newIndex[i] = static_cast<int64_t>(fleet.devices.size());
+    fleet.devices.push_back(problem.fleet.devices[i]);
+    out.names.push_back(problem.fleet.devices[i].name);
+  }
+  for (const planner::Link& link : problem.fleet.links)
+    if (newIndex[link.a] >= 0 && newIndex[link.b] >= 0)
+      fleet.links.push_back({static_cast<size_t>(newIndex[link.a]), static_cast<size_t>(newIndex[link.b]),
+                             link.bytesPerSecond, link.reverseBytesPerSecond, link.rttSeconds});
+  for (auto [index, role] : {std::pair{problem.source, "source"}, std::pair{problem.sink, "sink"}})
+    if (newIndex[index] < 0)
+      return Error{fmt::format("the {} '{}' is offline", role, problem.fleet.devices[index].name)};
+  out.problem.source = static_cast<size_t>(newIndex[problem.source]);
+  out.problem.sink = static_cast<size_t>(newIndex[problem.sink]);
+  return out;
+}
+
+}  // namespace
+
+Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online) {
+  Result<OnlinePlan> restricted = restrict(problem, online);
+  if (!restricted) return restricted.error();
+  Result<planner::PlanSet> set =
+      planner::makePlan(restricted->problem, planner::Strategy::Split, {planner::Strategy::Split});
+  if (!set) return set.error();
+  restricted->plan = set->plans.front();
+  return restricted;
+}
+
+Result<OnlinePlan> evaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                  const std::vector<std::string>& route, const std::vector<int64_t>& cuts) {
+  Result<OnlinePlan> restricted = restrict(problem, online);
+  if (!restricted) return restricted.error();
+  std::vector<size_t> indices;
+  for (const std::string& name : route) {
+    std::optional<size_t> i = restricted->problem.fleet.deviceIndex(name);
+    if (!i) return Error{fmt::format("'{}' is not an online device", name)};
+    indices.push_back(*i);
+  }
+  if (indices.empty() || cuts.size() + 1 != indices.size())
+    return Error{fmt::format("a route of {} devices needs {} cuts, not {}", indices.size(),
+                             indices.empty() ? 0 : indices.size() - 1, cuts.size())};
+  for (size_t i = 0; i < cuts.size(); ++i)
+    if (cuts[i] < (i ? cuts[i - 1] : 0) || cuts[i] > restricted->problem.model.positions())
+      return Error{fmt::format("cut {} = {} is out of order or beyond the model's {} nodes", i, cuts[i],
+                               restricted->problem.model.positions())};
+  for (size_t i = 0; i + 1 < indices.size(); ++i)
+    if (!restricted->problem.fleet.linkBetween(indices[i], indices[i + 1]))
+      return Error{fmt::format("no link joins '{}' and '{}'", route[i], route[i + 1])};
+  planner::CostModel model(restricted->problem);
+  restricted->plan = model.evaluate(indices, cuts);
+  Status valid = planner::checkPlan(restricted->plan, restricted->problem);
+  if (!valid) return Error{fmt::format("the plan is not valid: {}", valid.error().message)};
+  return restricted;
+}
+
+}  // namespace cleave::daemon

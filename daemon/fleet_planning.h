@@ -1,0 +1,30 @@
+// Planning for the agents that are online: the topology's problem restricted to them, solved,
+// and mapped back to device names. Pure: the daemon calls it on every change of the fleet.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "planner/plan.h"
+#include "planner/problem.h"
+#include "runtime/result.h"
+
+namespace cleave::daemon {
+
+struct OnlinePlan {
+  planner::Plan plan;                 // device indices refer to `names`
+  std::vector<std::string> names;     // device names of the restricted fleet
+  planner::PlanningProblem problem;   // the restricted problem the plan was made for
+};
+
+// `problem` is the whole topology's; `online` the devices whose agents are up (with their
+// registered profiles already in `problem`). Fails when the source or sink is offline or
+// nothing fits.
+Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online);
+
+// Evaluates a given assignment (for `plan apply`): route by device names and cuts.
+Result<OnlinePlan> evaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                  const std::vector<std::string>& route, const std::vector<int64_t>& cuts);
+
+}  // namespace cleave::daemon

@@ -1,0 +1,258 @@
+// The operator socket: cleavectl's requests (status, agents, plan show/apply, replan, infer,
+// watch, link set), one handler each.
+#include <cmath>
+
+#include <capnp/message.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <toml++/toml.h>
+
+#include "daemon/daemon.h"
+#include "daemon/fleet_planning.h"
+#include "proto/message_codec.h"
+
+namespace cleave::daemon {
+namespace {
+
+constexpr size_t MAX_FRAMES = 1 + 16;
+
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+void Daemon::onOperator(Frames& frames) {
+  if (frames.size() < 2 || frames.size() > 1 + MAX_FRAMES) {
+    ++counters_.badMessages;
+    return;
+  }
+  std::string id = frames[0].to_string();
+  Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frames[1], proto::CONTROL_LIMITS);
+  if (!decoded) {
+    ++counters_.badMessages;
+    return;
+  }
+  std::span<zmq::message_t> rest(frames.begin() + 2, frames.end());
+  Status handled = proto::decodeGuard("operator message", [&]() -> Status {
+    Result<wire::ControlMessage::Reader> root = decoded->root<wire::ControlMessage>();
+    if (!root) return root.error();
+    if (root->isHello()) {
+      handleHello(id, root->getHello(), true);
+      return {};
+    }
+    if (!helloedOperators_.count(id)) return Error{"operator request before hello"};
+    if (!root->isOperatorRequest()) return Error{"not an operator request"};
+    handleOperatorRequest(id, root->getOperatorRequest(), rest);
+    return {};
+  });
+  if (!handled) {
+    ++counters_.badMessages;
+    spdlog::debug("dropped an operator message: {}", handled.error().message);
+  }
+}
+
+void Daemon::handleOperatorRequest(const std::string& id, wire::OperatorRequest::Reader request,
+                                   std::span<zmq::message_t> tensorFrames) {
+  uint64_t rid = request.getId();
+  switch (request.which()) {
+    case wire::OperatorRequest::STATUS: return replyStatus(id, rid);
+    case wire::OperatorRequest::AGENTS: return replyAgents(id, rid);
+    case wire::OperatorRequest::PLAN_SHOW:
+      if (!current_) return replyError(id, rid, "no plan yet: waiting for the source and sink agents");
+      return replyPlan(id, rid, &*current_, true);
+    case wire::OperatorRequest::PLAN_APPLY: return handlePlanApply(id, rid, request.getPlanApply());
+    case wire::OperatorRequest::REPLAN: {
+      uint64_t before = epoch_;
+      replan("operator asked", false, request.getReplan().getForce());
+      if (!current_) return replyError(id, rid, "no plan can be made: the source or sink is offline, or nothing fits");
+      return replyPlan(id, rid, &*current_, epoch_ != before);
+    }
+    case wire::OperatorRequest::INFER: return handleInfer(id, rid, request.getInfer(), tensorFrames);
+    case wire::OperatorRequest::WATCH: {
+      auto w = request.getWatch();
+      bool any = w.getTelemetry() || w.getPlans() || w.getAgents();
+      watchers_.push_back({id, rid, !any || w.getTelemetry(), !any || w.getPlans(), !any || w.getAgents()});
+      spdlog::info("an operator watches (request {})", rid);
+      return;
+    }
+    case wire::OperatorRequest::LINK_SET: return handleLinkSet(id, rid, request.getLinkSet());
+  }
+  capnp::MallocMessageBuilder reply;
+  reply.initRoot<wire::ControlMessage>().initUnimplemented().setWhich(static_cast<uint16_t>(request.which()));
+  send(operator_, id, reply);
+}
+
+void Daemon::replyError(const std::string& id, uint64_t requestId, const std::string& message) {
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
+  r.setId(requestId);
+  r.setFinal(true);
+  r.setError(message.substr(0, 1024));
+  send(operator_, id, reply);
+}
+
+void Daemon::replyStatus(const std::string& id, uint64_t requestId) {
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
+  r.setId(requestId);
+  r.setFinal(true);
+  auto s = r.initStatus();
+  s.setEpoch(current_ ? current_->epoch : 0);
+  s.setStrategy(wire::Strategy::SPLIT);
+  s.setAgentsOnline(static_cast<uint32_t>(registry_.onlineCount()));
+  s.setAgentsKnown(static_cast<uint32_t>(registry_.all().size()));
+  s.setRequestsCompleted(counters_.results);
+  s.setRequestsFailed(counters_.failed);
+  s.setDroppedMessages(counters_.badMessages + counters_.drops);
+  s.setRefusedConnections(zap_->refusedCount());
+  s.setPredictedLatencySeconds(current_ ? current_->plan.latencySeconds : 0);
+  send(operator_, id, reply);
+}
+
+void Daemon::replyAgents(const std::string& id, uint64_t requestId) {
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
+  r.setId(requestId);
+  r.setFinal(true);
+  auto list = r.initAgents(static_cast<unsigned>(registry_.all().size()));
+  for (unsigned i = 0; i < list.size(); ++i) {
+    const AgentRecord& a = registry_.all()[i];
+    auto info = list[i];
+    info.setName(a.name);
+    info.setFingerprint(a.fingerprint);
+    info.setOnline(a.online);
+    info.setLastSeenSeconds(a.lastSeen == Clock::time_point{} ? 0 : secondsSince(a.lastSeen));
+    info.setEpoch(a.ackedEpoch);
+    info.setQueueDepth(a.queueDepth);
+    info.setDataEndpoint(a.dataEndpoint);
+    auto p = info.initProfile();
+    p.setKind(a.profile.kind);
+    auto rates = p.initMacsPerSecond();
+    rates.setConv(a.profile.macsPerSecond[0]);
+    rates.setDepthwise(a.profile.macsPerSecond[1]);
+    rates.setGemm(a.profile.macsPerSecond[2]);
+    rates.setElementwise(a.profile.macsPerSecond[3]);
+    rates.setOther(a.profile.macsPerSecond[4]);
+    p.setNodeOverheadSeconds(a.profile.nodeOverheadSeconds);
+    p.setRamBytes(static_cast<uint64_t>(a.profile.ramBytes));
+    p.setFlashBytes(static_cast<uint64_t>(a.profile.flashBytes.value_or(0)));
+    p.setJoulesPerMac(a.profile.joulesPerMac);
+    p.setRadioJoulesPerByte(a.profile.radioJoulesPerByte);
+    p.setMeasured(a.measured);
+  }
+  send(operator_, id, reply);
+}
+
+void Daemon::replyPlan(const std::string& id, uint64_t requestId, const FleetPlan* plan, bool installed) {
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
+  r.setId(requestId);
+  r.setFinal(true);
+  auto s = r.initPlan();
+  s.setEpoch(installed ? plan->epoch : 0);
+  s.setStrategy(wire::Strategy::SPLIT);
+  s.setPredictedLatencySeconds(plan->plan.latencySeconds);
+  s.setPredictedEnergyJoules(plan->plan.energyJoules);
+  s.setInstalled(installed);
+  auto stages = s.initStages(static_cast<unsigned>(plan->stages.size()));
+  for (unsigned i = 0; i < stages.size(); ++i) {
+    const FleetStage& st = plan->stages[i];
+    stages[i].setStage(st.index);
+    stages[i].setAgent(st.agent);
+    stages[i].setFirstNode(st.begin);
+    stages[i].setEndNode(st.end);
+    stages[i].setComputeSeconds(st.predictedSeconds);
+    stages[i].setSendBytes(st.sendBytes);
+  }
+  send(operator_, id, reply);
+}
+
+void Daemon::handlePlanApply(const std::string& id, uint64_t requestId, wire::PlanApply::Reader apply) {
+  Result<std::string> text = proto::readText(apply.getToml(), 64 * 1024, "planApply.toml");
+  if (!text) return replyError(id, requestId, text.error().message);
+  std::vector<std::string> route;
+  std::vector<int64_t> cuts;
+  try {
+    toml::table t = toml::parse(std::string_view(*text), std::string_view("plan"));
+    if (auto strategy = t["strategy"].value<std::string>(); strategy && *strategy != "split")
+      return replyError(id, requestId, fmt::format("plan apply: strategy '{}' is not available yet", *strategy));
+    const toml::array* r = t["route"].as_array();
+    const toml::array* c = t["cuts"].as_array();
+    if (!r || !c) return replyError(id, requestId, "plan apply: needs 'route' (device names) and 'cuts' (positions)");
+    for (const toml::node& n : *r)
+      if (auto s = n.value<std::string>()) route.push_back(*s);
+      else return replyError(id, requestId, "plan apply: 'route' must hold device names");
+    for (const toml::node& n : *c)
+      if (auto v = n.value<int64_t>()) cuts.push_back(*v);
+      else return replyError(id, requestId, "plan apply: 'cuts' must hold integers");
+  } catch (const toml::parse_error& e) {
+    return replyError(id, requestId, fmt::format("plan apply: line {}: {}", e.source().begin.line, e.description()));
+  }
+  std::set<std::string> online;
+  for (const AgentRecord& a : registry_.all())
+    if (a.online) online.insert(a.name);
+  planner::PlanningProblem problem = config_.problem;
+  for (planner::DeviceProfile& device : problem.fleet.devices)
+    if (AgentRecord* a = registry_.find(device.name); a && a->online) device = a->profile;
+  Result<OnlinePlan> evaluated = evaluateOnline(problem, online, route, cuts);
+  if (!evaluated) return replyError(id, requestId, fmt::format("plan apply: {}", evaluated.error().message));
+  Result<FleetPlan> built = buildFleetPlan(config_.bundle.graph, evaluated->plan, evaluated->names);
+  if (!built) return replyError(id, requestId, fmt::format("plan apply: {}", built.error().message));
+  if (apply.getDryRun()) return replyPlan(id, requestId, &*built, false);
+  built->reason = "operator applied a plan";
+  install(std::move(*built));
+  replyPlan(id, requestId, &*current_, true);
+}
+
+void Daemon::handleInfer(const std::string& id, uint64_t requestId, wire::Infer::Reader infer,
+                         std::span<zmq::message_t> tensorFrames) {
+  auto headers = infer.getTensors();
+  if (headers.size() != tensorFrames.size() || headers.size() == 0 || headers.size() > limits_.maxTensors)
+    return replyError(id, requestId, "infer: one tensor frame per header, 1 to 16 tensors");
+  const std::vector<ValueInfo>& inputs = config_.bundle.graph.inputs;
+  if (headers.size() != inputs.size())
+    return replyError(id, requestId, fmt::format("infer: the model takes {} inputs, got {}", inputs.size(), headers.size()));
+  PendingInfer p;
+  for (unsigned i = 0; i < headers.size(); ++i) {
+    std::span<const std::byte> bytes(static_cast<const std::byte*>(tensorFrames[i].data()), tensorFrames[i].size());
+    Result<proto::WireTensor> t = proto::decodeTensor(headers[i], bytes, limits_, &inputs[i].type);
+    if (!t) return replyError(id, requestId, fmt::format("infer: input {}: {}", i, t.error().message));
+    if (t->name.empty()) t->name = inputs[i].name;  // one unnamed tensor per input, in order
+    if (t->name != inputs[i].name)
+      return replyError(id, requestId, fmt::format("infer: input {} is '{}', the model's is '{}'", i, t->name, inputs[i].name));
+    p.inputs.push_back(std::move(*t));
+  }
+  double timeout = infer.getTimeoutSeconds();
+  if (!(std::isfinite(timeout) && timeout > 0)) timeout = 30;
+  p.operatorId = id;
+  p.operatorRequestId = requestId;
+  p.started = Clock::now();
+  p.deadline = p.started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(timeout, 3600.0)));
+  uint64_t daemonId = ++nextRequestId_;
+  pending_.emplace(daemonId, std::move(p));
+  ++counters_.requests;
+  dispatchPending();
+}
+
+void Daemon::handleLinkSet(const std::string& id, uint64_t requestId, wire::LinkSet::Reader linkSet) {
+  Result<std::string> from = proto::readText(linkSet.getFrom(), 64, "linkSet.from");
+  Result<std::string> to = proto::readText(linkSet.getTo(), 64, "linkSet.to");
+  if (!from || !to) return replyError(id, requestId, "link set: bad device names");
+  AgentRecord* agent = registry_.find(*from);
+  if (!agent || !registry_.find(*to)) return replyError(id, requestId, fmt::format("link set: no device '{}' or '{}'", *from, *to));
+  if (!agent->online) return replyError(id, requestId, fmt::format("link set: agent '{}' is offline", *from));
+  capnp::MallocMessageBuilder message;
+  auto shape = message.initRoot<wire::ControlMessage>().initLinkShape();
+  shape.setPeer(*to);
+  shape.setBytesPerSecond(linkSet.getShape().getBytesPerSecond());
+  shape.setRttSeconds(linkSet.getShape().getRttSeconds());
+  shape.setTrace(linkSet.getShape().getTrace());
+  send(control_, agent->routingId, message);
+  capnp::MallocMessageBuilder reply;
+  auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
+  r.setId(requestId);
+  r.setFinal(true);
+  r.setDone();
+  send(operator_, id, reply);
+}
+
+}  // namespace cleave::daemon
