@@ -122,6 +122,8 @@ Status Daemon::bind(const DaemonOptions& options) {
   if (!ops) return ops.error();
   control_ = std::move(*control);
   operator_ = std::move(*ops);
+  // Sends to an operator that has gone fail instead of vanishing, so its watch can be dropped.
+  operator_.set(zmq::sockopt::router_mandatory, 1);
   std::string controlAt = options.controlEndpoint.empty() ? config_.topology.daemonEndpoint : options.controlEndpoint;
   std::string operatorAt = options.operatorEndpoint.empty() ? config_.topology.operatorEndpoint : options.operatorEndpoint;
   try {
@@ -172,7 +174,7 @@ void Daemon::run(const std::atomic<bool>& stop) {
                counters_.replans);
 }
 
-void Daemon::send(zmq::socket_t& socket, const std::string& id, capnp::MessageBuilder& message, Frames extra) {
+bool Daemon::send(zmq::socket_t& socket, const std::string& id, capnp::MessageBuilder& message, Frames extra) {
   try {
     socket.send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     socket.send(proto::encodeMessage(message), extra.empty() ? zmq::send_flags::dontwait
@@ -182,8 +184,10 @@ void Daemon::send(zmq::socket_t& socket, const std::string& id, capnp::MessageBu
                                                  : zmq::send_flags::dontwait);
   } catch (const zmq::error_t& e) {
     ++counters_.drops;
-    spdlog::warn("send to a peer failed: {}", e.what());
+    spdlog::debug("send to a peer failed: {}", e.what());
+    return false;
   }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -595,14 +599,23 @@ void Daemon::dispatchPending() {
 
 void Daemon::broadcast(const std::function<void(wire::WatchEvent::Builder)>& fill, bool plans, bool agents,
                        bool telemetry) {
-  for (const Watcher& w : watchers_) {
-    if ((plans && !w.plans) || (agents && !w.agents) || (telemetry && !w.telemetry)) continue;
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    const Watcher& w = *it;
+    if ((plans && !w.plans) || (agents && !w.agents) || (telemetry && !w.telemetry)) {
+      ++it;
+      continue;
+    }
     capnp::MallocMessageBuilder message;
     auto r = message.initRoot<wire::ControlMessage>().initOperatorReply();
     r.setId(w.requestId);
     r.setFinal(false);
     fill(r.initEvent());
-    send(operator_, w.operatorId, message);
+    if (send(operator_, w.operatorId, message)) {
+      ++it;
+    } else {  // the watching operator has gone
+      spdlog::info("a watch ended (request {})", w.requestId);
+      it = watchers_.erase(it);
+    }
   }
 }
 

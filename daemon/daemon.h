@@ -105,7 +105,8 @@ class Daemon {
   void broadcast(const std::function<void(wire::WatchEvent::Builder)>& fill, bool plans, bool agents, bool telemetry);
   void reportRefusals();
 
-  void send(zmq::socket_t& socket, const std::string& id, capnp::MessageBuilder& message, Frames extra = {});
+  // False when the peer is gone (the operator socket is ROUTER_MANDATORY) or the send failed.
+  bool send(zmq::socket_t& socket, const std::string& id, capnp::MessageBuilder& message, Frames extra = {});
 
   config::FleetConfig config_;
   std::string keysDir_;

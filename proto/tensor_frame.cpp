@@ -180,7 +180,9 @@ Result<WireTensor> materialize(TensorLayout&& layout, std::span<const std::byte>
         return Error{fmt::format("{}: byte {} of a bool tensor is {}", label(layout.name), i, static_cast<int>(bytes[i]))};
   }
   WireTensor out;
-  out.tensor = Tensor::zeros(layout.dtype, layout.shape);
+  // Every byte is copied in when all channels came; missing channels must read as zero.
+  out.tensor = layout.channelsSent == layout.channels ? Tensor::uninitialized(layout.dtype, layout.shape)
+                                   : Tensor::zeros(layout.dtype, layout.shape);
   const uint64_t sentBlock = layout.channelsSent * layout.innerBytes;
   const uint64_t fullBlock = layout.channels * layout.innerBytes;
   if (layout.contiguous()) {

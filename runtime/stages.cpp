@@ -16,7 +16,7 @@ Result<std::vector<Graph>> extractStages(const Graph& graph, std::span<const int
   for (size_t i = 0; i < cuts.size(); ++i) {
     if (cuts[i] < 0 || cuts[i] > live.positions())
       return Error{fmt::format("cut {} is outside 0..{}", cuts[i], live.positions())};
-    if (i > 0 && cuts[i] <= cuts[i - 1]) return Error{"cut positions must be strictly increasing"};
+    if (i > 0 && cuts[i] < cuts[i - 1]) return Error{"cut positions must not decrease"};
   }
   std::vector<int64_t> bounds = {0};
   bounds.insert(bounds.end(), cuts.begin(), cuts.end());

@@ -11,7 +11,7 @@
 
 namespace cleave {
 
-// `cuts` are strictly increasing positions in [0, runnable nodes] (see Liveness); K cuts give
+// `cuts` are non-decreasing positions in [0, runnable nodes] (see Liveness); K cuts give
 // K+1 stages, any of which may be empty (it then passes its inputs through).
 Result<std::vector<Graph>> extractStages(const Graph& graph, std::span<const int64_t> cuts);
 

@@ -50,6 +50,12 @@ std::string TensorType::toString() const {
 }
 
 Tensor Tensor::zeros(DType dtype, Shape shape) {
+  Tensor t = uninitialized(dtype, std::move(shape));
+  std::memset(t.data_, 0, static_cast<size_t>(t.bytes()));
+  return t;
+}
+
+Tensor Tensor::uninitialized(DType dtype, Shape shape) {
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
@@ -57,7 +63,7 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   size_t rounded = (bytes + TENSOR_ALIGNMENT - 1) / TENSOR_ALIGNMENT * TENSOR_ALIGNMENT;
   void* memory = std::aligned_alloc(TENSOR_ALIGNMENT, rounded);
   if (memory == nullptr) throw std::bad_alloc();
-  std::memset(memory, 0, rounded);
+  std::memset(static_cast<std::byte*>(memory) + t.bytes(), 0, rounded - static_cast<size_t>(t.bytes()));
   t.owner_ = std::shared_ptr<std::byte>(static_cast<std::byte*>(memory), [](std::byte* p) { std::free(p); });
   t.data_ = t.owner_.get();
   return t;

@@ -54,6 +54,10 @@ class Tensor {
 
   // Fresh, zero-filled, aligned storage.
   static Tensor zeros(DType dtype, Shape shape);
+  // Storage the caller overwrites entirely before anything reads it (a received frame copied in):
+  // skips zeroing the elements, which costs as much as the copy for large tensors. The alignment
+  // padding after the last element is still zeroed.
+  static Tensor uninitialized(DType dtype, Shape shape);
   static Tensor zeros(const TensorType& type) { return zeros(type.dtype, type.shape); }
   // A tensor over memory someone else owns (an arena); `owner` keeps it alive.
   static Tensor view(DType dtype, Shape shape, std::shared_ptr<std::byte> owner, std::byte* data);
