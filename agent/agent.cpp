@@ -1,0 +1,703 @@
+#include "agent/agent.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "agent/device_profile.h"
+#include "agent/socket_io.h"
+#include "proto/key_files.h"
+#include "proto/message_codec.h"
+
+namespace cleave::agent {
+namespace {
+
+using Seconds = std::chrono::duration<double>;
+constexpr const char* SOFTWARE = "cleave-agent (protocol 1)";
+constexpr auto MAX_POLL_WAIT = std::chrono::milliseconds(1000);
+
+std::string shortHash(const proto::ContentHash& hash) { return proto::toHex(hash).substr(0, 12); }
+
+std::string describeValues(const std::vector<ValueInfo>& values) {
+  std::vector<std::string> parts;
+  for (const ValueInfo& v : values) parts.push_back(fmt::format("{}{}", v.name, shapeString(v.type.shape)));
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+// Inputs of a stage in its order, taken by name from a message's tensors, each of the type the
+// stage expects.
+Result<std::vector<Tensor>> stageInputs(const std::vector<ValueInfo>& specs,
+                                        const std::vector<proto::WireTensor>& tensors) {
+  if (tensors.size() != specs.size())
+    return Error{fmt::format("{} tensors, the stage takes {}", tensors.size(), specs.size())};
+  std::vector<Tensor> inputs;
+  for (const ValueInfo& spec : specs) {
+    auto it =
+        std::find_if(tensors.begin(), tensors.end(), [&](const proto::WireTensor& t) { return t.name == spec.name; });
+    if (it == tensors.end()) return Error{fmt::format("input '{}' is missing", spec.name)};
+    if (it->tensor.type() != spec.type)
+      return Error{fmt::format("input '{}' is {}, the stage expects {}", spec.name, it->tensor.type().toString(),
+                               spec.type.toString())};
+    inputs.push_back(it->tensor);
+  }
+  return inputs;
+}
+
+bool sameValues(const std::vector<ValueInfo>& a, const std::vector<ValueInfo>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].name != b[i].name || a[i].type != b[i].type) return false;
+  return true;
+}
+
+proto::TensorLimits limitsFor(const planner::DeviceProfile& profile) {
+  // Never let one message's tensors claim more than a quarter of the device's memory.
+  proto::TensorLimits limits;
+  if (profile.ramBytes > 0) {
+    const uint64_t quarter = static_cast<uint64_t>(profile.ramBytes) / 4;
+    limits.maxMessageBytes = std::clamp<uint64_t>(quarter, 1 << 20, limits.maxMessageBytes);
+    limits.maxTensorBytes = std::min(limits.maxTensorBytes, limits.maxMessageBytes);
+  }
+  return limits;
+}
+
+}  // namespace
+
+Agent::Agent(config::AgentConfig config, std::shared_ptr<spdlog::logger> log)
+    : config_(std::move(config)), log_(std::move(log)) {}
+
+Agent::~Agent() = default;
+
+Result<std::unique_ptr<Agent>> Agent::create(const config::AgentConfig& config, std::shared_ptr<spdlog::logger> log) {
+  Result<proto::CurveKeyPair> keys = proto::readKeyFiles(config.keysDir, config.name);
+  if (!keys) return Error{"this agent's keys: " + keys.error().message};
+  Result<std::string> daemonKey = proto::readPublicKeyFile(config.daemonKeyFile);
+  if (!daemonKey) return Error{"the daemon's key: " + daemonKey.error().message};
+
+  if (!config.device)
+    log->info("measuring this device for {:g} s (no [device] in {})", config.measureSeconds, config.path);
+  Result<StartupProfile> profile = startupProfile(config);
+  if (!profile) return profile.error();
+  log->info("profile ({}): kind {}, conv {:.3g} MAC/s, gemm {:.3g} MAC/s, RAM {} MiB",
+            profile->measured ? "measured" : "declared", profile->profile.kind,
+            profile->profile.rate(planner::OpClass::Conv), profile->profile.rate(planner::OpClass::Gemm),
+            profile->profile.ramBytes >> 20);
+
+  std::unique_ptr<Agent> agent(new Agent(config, log));
+  agent->limits_ = limitsFor(profile->profile);
+  Result<proto::ZapAuthenticator> zap = proto::ZapAuthenticator::create(agent->context_);
+  if (!zap) return zap.error();
+  agent->zap_.emplace(std::move(*zap));
+  Result<std::unique_ptr<DataPlane>> data =
+      DataPlane::create(*agent->zap_, *keys, config.name, config.dataEndpoint, config.advertise, agent->limits_, log);
+  if (!data) return data.error();
+  agent->data_ = std::move(*data);
+  if (agent->data_->endpoint().find("0.0.0.0") != std::string::npos)
+    log->warn("data plane bound on {}: peers cannot connect to that address; set 'advertise' in {}",
+              agent->data_->endpoint(), config.path);
+  log->info("data plane listening on {} (advertised as {})", agent->data_->boundEndpoint(), agent->data_->endpoint());
+
+  Result<std::unique_ptr<ComputeWorker>> worker =
+      ComputeWorker::start(agent->context_, "inproc://cleave-agent-compute");
+  if (!worker) return worker.error();
+  agent->worker_ = std::move(*worker);
+
+  ControlOptions options;
+  options.name = config.name;
+  options.daemonEndpoint = config.daemonEndpoint;
+  options.daemonPublicKey = *daemonKey;
+  options.keys = *keys;
+  options.software = SOFTWARE;
+  options.profile = profile->profile;
+  options.profileMeasured = profile->measured;
+  options.dataEndpoint = agent->data_->endpoint();
+  Result<std::unique_ptr<ControlSession>> control = ControlSession::create(agent->context_, options, log);
+  if (!control) return control.error();
+  agent->control_ = std::move(*control);
+  return agent;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop
+
+Status Agent::run(int stopFd) {
+  CLEAVE_TRY(control_->start(Clock::now()));
+  log_->info("saying hello to the daemon at {}", config_.daemonEndpoint);
+  std::vector<zmq::pollitem_t> items;
+  for (;;) {
+    if (control_->fatal()) return Error{*control_->fatal()};
+    items.clear();
+    items.push_back({nullptr, stopFd, ZMQ_POLLIN, 0});
+    items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({control_->socket().handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({worker_->wakeSocket().handle(), 0, ZMQ_POLLIN, 0});
+    constexpr size_t FIXED = 4;
+    data_->addPollItems(items);
+
+    Clock::time_point now = Clock::now();
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nextDeadline(now) - now);
+    wait = std::clamp(wait, std::chrono::milliseconds(0), MAX_POLL_WAIT);
+    try {
+      zmq::poll(items.data(), items.size(), wait);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) return Error{fmt::format("poll failed: {}", e.what())};
+      continue;
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      log_->info("stopping (signal received)");
+      return {};
+    }
+    now = Clock::now();
+    if (items[1].revents & ZMQ_POLLIN) handleZap();
+    if (items[2].revents & ZMQ_POLLIN) control_->receive(*this, now);
+    if (items[3].revents & ZMQ_POLLIN) {
+      for (WorkerResult& result : worker_->takeResults()) {
+        if (auto* run = std::get_if<StageRunDone>(&result))
+          onStageDone(std::move(*run));
+        else
+          onLoadDone(std::move(std::get<LoadStagesDone>(result)));
+      }
+    }
+    data_->handlePolled(std::span<const zmq::pollitem_t>(items).subspan(FIXED), *this);
+
+    now = Clock::now();
+    control_->tick(*this, now);
+    data_->tick(now);
+    expireFutures(now);
+    checkPendingPlan(now);
+    if (std::optional<Clock::time_point> due = origin_.nextDeadline(); due && *due <= now) runDue(0);
+  }
+}
+
+Clock::time_point Agent::nextDeadline(Clock::time_point now) const {
+  Clock::time_point next = now + MAX_POLL_WAIT;
+  auto consider = [&](std::optional<Clock::time_point> at) {
+    if (at && *at < next) next = *at;
+  };
+  consider(control_->nextDeadline());
+  consider(data_->nextDeadline());
+  consider(origin_.nextDeadline());
+  if (!future_.empty()) consider(future_.front().receivedAt + FUTURE_WAIT);
+  if (pending_ && !pending_->missing.empty()) consider(pending_->requestedAt + GRAPH_RETRY);
+  return next;
+}
+
+void Agent::handleZap() {
+  zap_->handlePending();
+  for (const proto::ZapRefusal& refusal : zap_->takeRefusals()) {
+    ++counters_.refusedConnections;
+    log_->warn("refused a data-plane connection from {}: key {} ({}, {})", refusal.address, refusal.fingerprint,
+               refusal.mechanism, refusal.reason);
+  }
+}
+
+uint32_t Agent::inFlight() { return static_cast<uint32_t>(origin_.size() + jobsInFlight_ + future_.size()); }
+
+std::vector<TelemetryReport> Agent::telemetry() {
+  std::map<uint64_t, TelemetryReport> byEpoch;
+  for (const auto& [key, timing] : timings_) {
+    TelemetryReport& report = byEpoch[key.first];
+    report.epoch = key.first;
+    report.stages.push_back({key.second, timing.runs, timing.total / timing.runs, timing.max});
+  }
+  timings_.clear();
+  std::vector<TelemetryReport> reports;
+  for (auto& [epoch, report] : byEpoch) reports.push_back(std::move(report));
+  if (reports.empty()) reports.push_back(TelemetryReport{epochs_.newestEpoch(), {}, 0});
+  for (TelemetryReport& report : reports) report.queueDepth = static_cast<uint32_t>(worker_->queued());
+  for (const TelemetryReport& report : reports)
+    for (const StageTimingReport& stage : report.stages)
+      log_->debug("epoch {} stage {}: {} runs, mean {:.3f} ms, max {:.3f} ms", report.epoch, stage.stage, stage.runs,
+                  stage.meanSeconds * 1e3, stage.maxSeconds * 1e3);
+  for (const auto& [peer, link] : data_->takeLinkStats())
+    log_->debug("link to {}: {} acks, {} bytes, mean ack {:.3f} ms, max {:.3f} ms", peer, link.acks, link.bytes,
+                link.ackSeconds / static_cast<double>(link.acks) * 1e3, link.maxAckSeconds * 1e3);
+  logCountersIfChanged();
+  return reports;
+}
+
+void Agent::logCountersIfChanged() {
+  const DataCounters& data = data_->counters();
+  if (counters_ == loggedCounters_ && control_->dropped() == loggedControlDropped_ &&
+      data.dropped == loggedDataDropped_)
+    return;
+  log_->info(
+      "counters: dropped {} control and {} data messages, {} submits; {} duplicate results; {} stray failures; "
+      "{} failures received, {} sent; {} re-runs; {} refused connections; {} refused plans; {} stage errors; "
+      "{} resent, {} handshake failures",
+      control_->dropped(), data.dropped, counters_.droppedSubmits, counters_.duplicateResults, counters_.strayFailures,
+      counters_.failuresReceived, data.failuresSent, counters_.reruns, counters_.refusedConnections,
+      counters_.refusedPlans, counters_.stageErrors, data.resent, data.handshakeFailures);
+  loggedCounters_ = counters_;
+  loggedControlDropped_ = control_->dropped();
+  loggedDataDropped_ = data.dropped;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration and plans
+
+void Agent::onRegistered(bool again) {
+  if (!again) return;
+  // The daemon may have restarted, and its epochs with it: start over with whatever it pushes,
+  // and run every request we still hold again under it.
+  log_->warn("registered again: forgetting epochs {}; pending requests will run under the next plan",
+             fmt::join(epochs_.epochs(), ", "));
+  epochs_.clear();
+  origin_.resetEpochs();
+  if (pending_) pending_.reset();
+  highestPushSeen_ = 0;
+  daemonAhead_.reset();
+}
+
+void Agent::onDaemonEpoch(uint64_t epoch) {
+  if (epoch <= epochs_.newestEpoch() || epoch <= highestPushSeen_ || epoch <= reRegisteredFor_) {
+    daemonAhead_.reset();
+    return;
+  }
+  // The daemon runs an epoch we never saw. It may simply not include us (agents off the route
+  // get no push), so ask again only once per epoch, after giving a push time to arrive.
+  const Clock::time_point now = Clock::now();
+  if (!daemonAhead_ || daemonAhead_->first != epoch) {
+    daemonAhead_ = std::make_pair(epoch, now);
+    return;
+  }
+  if (now - daemonAhead_->second < ControlSession::DAEMON_SILENCE) return;
+  reRegisteredFor_ = epoch;
+  daemonAhead_.reset();
+  control_->reRegister(now, fmt::format("the daemon runs epoch {}, which this agent never received", epoch));
+}
+
+void Agent::refusePlan(uint64_t epoch, const std::string& reason) {
+  ++counters_.refusedPlans;
+  log_->warn("plan epoch {} refused: {}", epoch, reason);
+  control_->sendPlanAck(epoch, false, reason);
+}
+
+void Agent::refusePending(const std::string& reason) {
+  if (!pending_) return;
+  const uint64_t epoch = pending_->plan.epoch;
+  pending_.reset();
+  refusePlan(epoch, reason);
+}
+
+void Agent::onPlanPush(wire::PlanPush::Reader push) {
+  Result<PlanSpec> plan = decodePlanPush(push);
+  if (!plan) {
+    const uint64_t epoch = push.getEpoch();
+    highestPushSeen_ = std::max(highestPushSeen_, epoch);
+    refusePlan(epoch, "malformed plan: " + plan.error().message);
+    return;
+  }
+  highestPushSeen_ = std::max(highestPushSeen_, plan->epoch);
+  if (plan->epoch <= epochs_.newestEpoch())
+    return refusePlan(plan->epoch,
+                      fmt::format("epoch {} is not above the newest accepted, {}", plan->epoch, epochs_.newestEpoch()));
+  if (pending_ && plan->epoch <= pending_->plan.epoch)
+    return refusePlan(plan->epoch,
+                      fmt::format("epoch {} is not above epoch {}, being loaded", plan->epoch, pending_->plan.epoch));
+  if (plan->strategy != wire::Strategy::SPLIT)
+    return refusePlan(plan->epoch,
+                      fmt::format("strategy {} is not supported by this agent yet", strategyName(plan->strategy)));
+  if (Status ok = checkPlanFor(*plan, config_.name); !ok) return refusePlan(plan->epoch, ok.error().message);
+  for (const StageSpec& stage : plan->stages)
+    if (stage.graphBytes > MAX_GRAPH_BYTES)
+      return refusePlan(plan->epoch, fmt::format("stage {}'s graph of {} bytes exceeds this agent's limit of {}",
+                                                 stage.stage, stage.graphBytes, MAX_GRAPH_BYTES));
+  if (pending_) refusePending(fmt::format("superseded by epoch {}", plan->epoch));
+
+  PendingPlan next;
+  next.plan = std::move(*plan);
+  next.requestedAt = Clock::now();
+  for (const StageSpec& stage : next.plan.stages)
+    if (!graphs_.contains(stage.graphHash) && next.missing.insert(stage.graphHash).second)
+      control_->sendGraphRequest(stage.graphHash);
+  log_->info("plan epoch {} received ({} {}, {} stage(s) here, {} graph(s) to fetch)", next.plan.epoch,
+             strategyName(next.plan.strategy), next.plan.model, next.plan.stages.size(), next.missing.size());
+  pending_ = std::move(next);
+  maybeStartLoad();
+}
+
+void Agent::onGraphBlob(wire::GraphBlob::Reader blob, std::span<const zmq::message_t> payload) {
+  Result<proto::ContentHash> hash = proto::readKey32(blob.getHash(), "graph hash");
+  if (!hash) {
+    log_->warn("dropped a graph blob: {}", hash.error().message);
+    return;
+  }
+  if (!pending_ || !pending_->missing.contains(*hash)) {
+    log_->warn("dropped graph blob {}: no plan being loaded asked for it", shortHash(*hash));
+    return;
+  }
+  if (!blob.getFound()) return refusePending(fmt::format("the daemon no longer has graph {}", shortHash(*hash)));
+  if (payload.size() != 1)
+    return refusePending(
+        fmt::format("graph blob {} came with {} frames, expected 1", shortHash(*hash), payload.size()));
+  if (blob.getByteLength() != payload[0].size())
+    return refusePending(fmt::format("graph blob {} says {} bytes, its frame holds {}", shortHash(*hash),
+                                     blob.getByteLength(), payload[0].size()));
+  uint64_t expected = 0;
+  for (const StageSpec& stage : pending_->plan.stages)
+    if (stage.graphHash == *hash) expected = stage.graphBytes;
+  Status stored =
+      graphs_.insert(*hash, {static_cast<const std::byte*>(payload[0].data()), payload[0].size()}, expected);
+  if (!stored) return refusePending(stored.error().message);
+  pending_->missing.erase(*hash);
+  maybeStartLoad();
+}
+
+void Agent::maybeStartLoad() {
+  if (!pending_ || pending_->loading || !pending_->missing.empty()) return;
+  LoadStages job;
+  job.epoch = pending_->plan.epoch;
+  job.threads = config_.threads;
+  for (const StageSpec& stage : pending_->plan.stages) {
+    std::shared_ptr<const std::string> bytes = graphs_.get(stage.graphHash);
+    if (!bytes) return refusePending(fmt::format("graph {} left the cache", shortHash(stage.graphHash)));
+    job.graphs.emplace_back(stage.stage, std::move(bytes));
+  }
+  pending_->loading = true;
+  worker_->post(std::move(job));
+}
+
+void Agent::checkPendingPlan(Clock::time_point now) {
+  if (!pending_ || pending_->missing.empty() || now - pending_->requestedAt < GRAPH_RETRY) return;
+  if (pending_->requests >= GRAPH_REQUESTS)
+    return refusePending(fmt::format("{} graph(s) never arrived", pending_->missing.size()));
+  ++pending_->requests;
+  pending_->requestedAt = now;
+  for (const proto::ContentHash& hash : pending_->missing) control_->sendGraphRequest(hash);
+}
+
+void Agent::onLoadDone(LoadStagesDone done) {
+  if (!pending_ || pending_->plan.epoch != done.epoch) return;  // superseded while loading
+  if (!done.sessions) return refusePending(done.sessions.error().message);
+  PlanSpec plan = std::move(pending_->plan);
+  pending_.reset();
+  log_->debug("epoch {}: stages loaded in {:.1f} ms", done.epoch, done.seconds * 1e3);
+  acceptPlan(std::move(plan), std::move(*done.sessions));
+}
+
+void Agent::acceptPlan(PlanSpec plan, std::map<uint32_t, LoadedSession> sessions) {
+  Epoch epoch;
+  for (const StageSpec& stage : plan.stages) {
+    LoadedSession& loaded = sessions.at(stage.stage);
+    if (!sameValues(loaded.session->inputs(), stage.inputs) || !sameValues(loaded.session->outputs(), stage.outputs)) {
+      return refusePlan(
+          plan.epoch,
+          fmt::format("stage {}'s graph takes ({}) and gives ({}), the plan says ({}) and ({})", stage.stage,
+                      describeValues(loaded.session->inputs()), describeValues(loaded.session->outputs()),
+                      describeValues(stage.inputs), describeValues(stage.outputs)));
+    }
+    epoch.stages[stage.stage] = LoadedStage{stage, loaded.session, loaded.nodes};
+  }
+  const uint64_t number = plan.epoch;
+  const uint64_t abandonBefore = plan.abandonBefore;
+  epoch.plan = std::move(plan);
+
+  std::vector<std::string> described;
+  for (const auto& [index, stage] : epoch.stages) {
+    std::vector<std::string> routes;
+    for (const RouteSpec& route : stage.spec.next)
+      routes.push_back(fmt::format("{} stage {}", route.agent, route.stage));
+    described.push_back(
+        fmt::format("stage {} ({} nodes, graph {}, inputs {} -> {})", index, stage.nodes,
+                    shortHash(stage.spec.graphHash), describeValues(stage.spec.inputs),
+                    routes.empty() ? std::string("result to the origin") : fmt::format("{}", fmt::join(routes, ", "))));
+  }
+  std::vector<std::string> peerNames;
+  for (const PeerSpec& peer : epoch.plan.peers) peerNames.push_back(peer.name);
+  const std::string entry = fmt::format("{} stage {}", epoch.plan.entry.agent, epoch.plan.entry.stage);
+
+  std::vector<uint64_t> dropped = epochs_.accept(std::move(epoch));
+  if (Status ok = zap_->setAllowed(epochs_.allowedKeys()); !ok) log_->error("allow-list: {}", ok.error().message);
+  data_->setPeers(epochs_.peers());
+  control_->sendPlanAck(number, true, "");
+  log_->info("plan epoch {} accepted: {}; entry {}; peers {}{}", number,
+             described.empty() ? std::string("no stages here") : fmt::format("{}", fmt::join(described, "; ")), entry,
+             peerNames.empty() ? std::string("none") : fmt::format("{}", fmt::join(peerNames, ", ")),
+             abandonBefore > 0 ? fmt::format("; requests before epoch {} abandoned", abandonBefore) : std::string());
+  for (uint64_t old : dropped)
+    log_->info("epoch {} dropped (this agent keeps the newest {})", old, EpochStore::KEPT_EPOCHS);
+  graphs_.trim(epochs_.graphHashes());
+  replayFutures();
+  runDue(abandonBefore);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests at their origin
+
+void Agent::onSubmit(wire::Submit::Reader submit, std::span<const zmq::message_t> tensorFrames) {
+  const uint64_t id = submit.getRequestId();
+  auto headers = submit.getTensors();
+  auto refuse = [&](const std::string& why) {
+    ++counters_.droppedSubmits;
+    log_->warn("request {} refused: {}", id, why);
+    control_->sendFailed(id, 0, why);
+  };
+  if (headers.size() == 0 || headers.size() > limits_.maxTensors)
+    return refuse(fmt::format("{} input tensors (1 to {} allowed)", headers.size(), limits_.maxTensors));
+  if (headers.size() != tensorFrames.size())
+    return refuse(fmt::format("{} tensor headers but {} frames", headers.size(), tensorFrames.size()));
+  uint64_t frameBytes = 0;
+  for (const zmq::message_t& frame : tensorFrames) frameBytes += frame.size();
+  if (frameBytes > limits_.maxMessageBytes)
+    return refuse(fmt::format("inputs of {} bytes exceed the limit of {}", frameBytes, limits_.maxMessageBytes));
+  if (origin_.find(id)) {
+    ++counters_.droppedSubmits;
+    log_->warn("request {}: duplicate submit dropped (the request is pending)", id);
+    return;
+  }
+  std::vector<proto::WireTensor> inputs;
+  for (unsigned i = 0; i < headers.size(); ++i) {
+    Result<proto::WireTensor> tensor = proto::decodeTensor(
+        headers[i], {static_cast<const std::byte*>(tensorFrames[i].data()), tensorFrames[i].size()}, limits_);
+    if (!tensor) return refuse("input " + std::to_string(i) + ": " + tensor.error().message);
+    for (const proto::WireTensor& other : inputs)
+      if (other.name == tensor->name) return refuse(fmt::format("input '{}' appears twice", tensor->name));
+    inputs.push_back(std::move(*tensor));
+  }
+  switch (origin_.submit(id, std::move(inputs), Clock::now())) {
+    case OriginRequests::SubmitOutcome::Duplicate:
+      return;  // checked above
+    case OriginRequests::SubmitOutcome::Full:
+      return refuse(fmt::format("this origin already holds {} requests", OriginRequests::MAX_PENDING));
+    case OriginRequests::SubmitOutcome::Accepted:
+      break;
+  }
+  if (epochs_.newestEpoch() == 0) {
+    log_->info("request {} submitted; it waits for a plan", id);
+    return;
+  }
+  log_->debug("request {} submitted", id);
+  startRequest(id, OriginRequests::Reason::NotStarted);
+}
+
+void Agent::runDue(uint64_t abandonBefore) {
+  OriginRequests::Due due = origin_.due(epochs_.newestEpoch(), abandonBefore, Clock::now());
+  for (uint64_t id : due.giveUp) {
+    std::optional<PendingRequest> request = origin_.complete(id);
+    if (!request) continue;
+    log_->warn("request {} failed: gave up after {} attempts", id, request->attempts);
+    control_->sendFailed(id, request->epoch, fmt::format("gave up after {} attempts", request->attempts));
+  }
+  for (const OriginRequests::Run& run : due.run) startRequest(run.id, run.reason);
+}
+
+void Agent::startRequest(uint64_t id, OriginRequests::Reason reason) {
+  const PendingRequest* request = origin_.find(id);
+  const Epoch* epoch = epochs_.newest();
+  if (request == nullptr || epoch == nullptr) return;
+  const RouteSpec& entry = epoch->plan.entry;
+  if (entry.agent == config_.name) {
+    // The entry stage runs here: inputs that do not fit the model will not fit any plan of it.
+    const LoadedStage& stage = epoch->stages.at(entry.stage);
+    if (Result<std::vector<Tensor>> inputs = stageInputs(stage.spec.inputs, request->inputs); !inputs) {
+      std::optional<PendingRequest> failed = origin_.complete(id);
+      log_->warn("request {} failed: its inputs do not fit the model: {}", id, inputs.error().message);
+      control_->sendFailed(id, epoch->plan.epoch, "inputs do not fit the model: " + inputs.error().message);
+      return;
+    }
+  }
+  if (request->epoch != 0) {
+    ++counters_.reruns;
+    const char* why = reason == OriginRequests::Reason::Abandoned  ? "the plan abandoned"
+                      : reason == OriginRequests::Reason::TimedOut ? "no result for 10 s under"
+                                                                   : "a failure under";
+    log_->info("request {} runs again under epoch {} (attempt {}: {} epoch {})", id, epoch->plan.epoch,
+               request->attempts + 1, why, request->epoch);
+  }
+  origin_.started(id, epoch->plan.epoch, Clock::now());
+  proto::TensorMessage message;
+  message.kind = proto::TensorMessageKind::Activations;
+  message.requestId = id;
+  message.epoch = epoch->plan.epoch;
+  message.stage = entry.stage;
+  message.origin = config_.name;
+  message.tensors = request->inputs;  // shares the storage: the inputs are never written
+  deliverActivations(entry.agent, std::move(message));
+}
+
+void Agent::deliverActivations(const std::string& agent, proto::TensorMessage message) {
+  if (agent == config_.name) return takeActivations(std::move(message), config_.name);
+  const std::string origin = message.origin;
+  const uint64_t id = message.requestId, epoch = message.epoch;
+  if (Status sent = data_->sendTensorMessage(agent, std::move(message)); !sent)
+    reportFailure(origin, id, epoch, wire::Failure::Reason::OVERLOADED, sent.error().message);
+}
+
+void Agent::takeActivations(proto::TensorMessage message, const std::string& sender) {
+  StageLookup lookup = lookupStage(message.epoch, message.stage);
+  switch (lookup.status) {
+    case StageStatus::FutureEpoch:
+      return bufferFuture(std::move(message), sender);
+    case StageStatus::UnknownEpoch:
+      return reportFailure(message.origin, message.requestId, message.epoch, wire::Failure::Reason::UNKNOWN_EPOCH,
+                           fmt::format("'{}' keeps no stages of epoch {}", config_.name, message.epoch));
+    case StageStatus::UnknownStage:
+      return reportFailure(
+          message.origin, message.requestId, message.epoch, wire::Failure::Reason::UNKNOWN_STAGE,
+          fmt::format("'{}' does not run stage {} under epoch {}", config_.name, message.stage, message.epoch));
+    case StageStatus::Ready:
+      break;
+  }
+  const LoadedStage& stage = epochs_.find(message.epoch)->stages.at(message.stage);
+  Result<std::vector<Tensor>> inputs = stageInputs(stage.spec.inputs, message.tensors);
+  if (!inputs)
+    return reportFailure(message.origin, message.requestId, message.epoch, wire::Failure::Reason::BAD_MESSAGE,
+                         fmt::format("stage {} inputs: {}", message.stage, inputs.error().message));
+  StageRun job;
+  job.requestId = message.requestId;
+  job.epoch = message.epoch;
+  job.stage = message.stage;
+  job.origin = std::move(message.origin);
+  job.session = stage.session;
+  job.inputs = std::move(*inputs);
+  job.next = stage.spec.next;
+  for (const ValueInfo& output : stage.spec.outputs) job.outputNames.push_back(output.name);
+  job.queuedAt = Clock::now();
+  log_->debug("request {}: stage {} of epoch {} queued (from {})", job.requestId, job.stage, job.epoch, sender);
+  ++jobsInFlight_;
+  worker_->post(std::move(job));
+}
+
+void Agent::onStageDone(StageRunDone done) {
+  if (jobsInFlight_ > 0) --jobsInFlight_;
+  const StageRun& job = done.job;
+  if (!done.outputs) {
+    ++counters_.stageErrors;
+    log_->error("request {}: stage {} of epoch {} failed: {}", job.requestId, job.stage, job.epoch,
+                done.outputs.error().message);
+    return reportFailure(job.origin, job.requestId, job.epoch, wire::Failure::Reason::STAGE_FAILED,
+                         fmt::format("stage {}: {}", job.stage, done.outputs.error().message));
+  }
+  Timing& timing = timings_[{job.epoch, job.stage}];
+  timing.runs += 1;
+  timing.total += done.seconds;
+  timing.max = std::max(timing.max, done.seconds);
+
+  std::vector<proto::WireTensor> outputs;
+  for (size_t i = 0; i < done.outputs->size() && i < job.outputNames.size(); ++i)
+    outputs.push_back(proto::WireTensor{job.outputNames[i], (*done.outputs)[i], std::nullopt, 1, 0});
+  log_->debug("request {}: stage {} of epoch {} ran in {:.3f} ms", job.requestId, job.stage, job.epoch,
+              done.seconds * 1e3);
+  if (job.next.empty()) {
+    proto::TensorMessage result;
+    result.kind = proto::TensorMessageKind::Result;
+    result.requestId = job.requestId;
+    result.epoch = job.epoch;
+    result.stage = job.stage;
+    result.origin = job.origin;
+    result.tensors = std::move(outputs);
+    return deliverResult(std::move(result));
+  }
+  for (const RouteSpec& route : job.next) {
+    proto::TensorMessage message;
+    message.kind = proto::TensorMessageKind::Activations;
+    message.requestId = job.requestId;
+    message.epoch = job.epoch;
+    message.stage = route.stage;
+    message.origin = job.origin;
+    for (const proto::WireTensor& output : outputs)
+      if (route.tensors.empty() ||
+          std::find(route.tensors.begin(), route.tensors.end(), output.name) != route.tensors.end())
+        message.tensors.push_back(output);
+    deliverActivations(route.agent, std::move(message));
+  }
+}
+
+void Agent::deliverResult(proto::TensorMessage message) {
+  if (message.origin == config_.name) return onResult(std::move(message), config_.name);
+  const uint64_t id = message.requestId;
+  const std::string origin = message.origin;
+  if (Status sent = data_->sendTensorMessage(origin, std::move(message)); !sent)
+    log_->warn("request {}: result not sent to its origin '{}': {}", id, origin, sent.error().message);
+}
+
+void Agent::onResult(proto::TensorMessage message, const std::string& sender) {
+  std::optional<PendingRequest> request = origin_.complete(message.requestId);
+  if (!request) {
+    ++counters_.duplicateResults;
+    log_->info("request {}: duplicate result under epoch {} from {} dropped", message.requestId, message.epoch, sender);
+    return;
+  }
+  control_->sendCompleted(message.requestId, message.epoch, message.tensors, message.stage);
+  log_->info("request {} completed under epoch {} ({} attempt{}, {:.1f} ms)", message.requestId, message.epoch,
+             request->attempts, request->attempts == 1 ? "" : "s",
+             Seconds(Clock::now() - request->submittedAt).count() * 1e3);
+}
+
+void Agent::reportFailure(const std::string& origin, uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason,
+                          const std::string& detail) {
+  if (origin == config_.name) return onFailure(requestId, epoch, reason, detail, config_.name);
+  if (Status sent = data_->sendFailure(origin, requestId, epoch, reason, detail); !sent)
+    log_->warn("request {}: cannot report '{}' to its origin '{}' ({}); its timer will re-run it", requestId,
+               failureReasonName(reason), origin, sent.error().message);
+}
+
+void Agent::onFailure(uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason, const std::string& detail,
+                      const std::string& sender) {
+  if (origin_.find(requestId) == nullptr) {
+    ++counters_.strayFailures;
+    log_->info("failure for request {} (epoch {}) from {} dropped: not pending here", requestId, epoch, sender);
+    return;
+  }
+  ++counters_.failuresReceived;
+  const bool current = origin_.failed(requestId, epoch);
+  log_->warn("request {} failed under epoch {} at {}: {}: {}{}", requestId, epoch, sender, failureReasonName(reason),
+             detail, current ? "" : " (an abandoned attempt; ignored)");
+  if (current) runDue(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stages by epoch, and data for epochs not accepted yet
+
+DataHandler::StageLookup Agent::lookupStage(uint64_t epoch, uint32_t stage) {
+  if (const Epoch* kept = epochs_.find(epoch)) {
+    auto it = kept->stages.find(stage);
+    if (it == kept->stages.end()) return {StageStatus::UnknownStage, nullptr};
+    return {StageStatus::Ready, &it->second.spec.inputs};
+  }
+  // A faster peer may already run an epoch whose plan is still on its way here: hold its data.
+  if (epoch > epochs_.newestEpoch()) return {StageStatus::FutureEpoch, nullptr};
+  return {StageStatus::UnknownEpoch, nullptr};
+}
+
+void Agent::onActivations(proto::TensorMessage message, const std::string& sender) {
+  takeActivations(std::move(message), sender);
+}
+
+void Agent::bufferFuture(proto::TensorMessage message, const std::string& sender) {
+  uint64_t bytes = 0;
+  for (const proto::WireTensor& t : message.tensors) bytes += t.tensor.bytes();
+  if (future_.size() >= MAX_FUTURE_MESSAGES || futureBytes_ + bytes > MAX_FUTURE_BYTES)
+    return reportFailure(message.origin, message.requestId, message.epoch, wire::Failure::Reason::OVERLOADED,
+                         fmt::format("'{}' holds too much data for epochs it has not accepted", config_.name));
+  log_->info("request {}: data for epoch {} held until its plan is accepted", message.requestId, message.epoch);
+  futureBytes_ += bytes;
+  future_.push_back(FutureMessage{std::move(message), sender, Clock::now(), bytes});
+}
+
+void Agent::replayFutures() {
+  std::deque<FutureMessage> waiting;
+  waiting.swap(future_);
+  futureBytes_ = 0;
+  for (FutureMessage& held : waiting) {
+    if (held.message.epoch > epochs_.newestEpoch()) {
+      futureBytes_ += held.bytes;
+      future_.push_back(std::move(held));
+      continue;
+    }
+    takeActivations(std::move(held.message), held.sender);
+  }
+}
+
+void Agent::expireFutures(Clock::time_point now) {
+  while (!future_.empty() && now - future_.front().receivedAt >= FUTURE_WAIT) {
+    FutureMessage held = std::move(future_.front());
+    future_.pop_front();
+    futureBytes_ -= held.bytes;
+    reportFailure(held.message.origin, held.message.requestId, held.message.epoch, wire::Failure::Reason::UNKNOWN_EPOCH,
+                  fmt::format("'{}' never accepted epoch {}", config_.name, held.message.epoch));
+  }
+}
+
+}  // namespace cleave::agent

@@ -1,0 +1,157 @@
+// cleave-agent's event loop: one ZeroMQ context, one ZAP handler, one poll loop over the
+// control socket, the data plane's sockets, the ZAP socket and the compute thread's wake-up.
+// It wires the modules together and decides nothing they can decide alone:
+//   control_session  hello/register/heartbeat/telemetry with the daemon
+//   plan_message     what a plan push says, checked
+//   graph_cache      stage graphs by content hash
+//   epoch_store      the newest two accepted epochs and their loaded stages
+//   compute_worker   stage runs and stage loading, off the I/O thread
+//   data_plane       activations, results, acks and failures between agents
+//   origin_requests  the requests this agent took from the daemon, until each completes once
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <zmq.hpp>
+
+#include "agent/compute_worker.h"
+#include "agent/control_session.h"
+#include "agent/data_plane.h"
+#include "agent/epoch_store.h"
+#include "agent/graph_cache.h"
+#include "agent/origin_requests.h"
+#include "config/agent_config.h"
+#include "proto/secure_socket.h"
+
+namespace cleave::agent {
+
+// Counters of what went wrong or was repeated, logged when they change.
+struct AgentCounters {
+  uint64_t droppedSubmits = 0;    // malformed or duplicate submits
+  uint64_t duplicateResults = 0;  // results for requests already completed
+  uint64_t strayFailures = 0;     // failures for requests this agent does not hold
+  uint64_t failuresReceived = 0;
+  uint64_t reruns = 0;              // requests started again under a newer epoch
+  uint64_t refusedConnections = 0;  // ZAP refusals on the data plane
+  uint64_t refusedPlans = 0;
+  uint64_t stageErrors = 0;
+  bool operator==(const AgentCounters&) const = default;
+};
+
+class Agent final : private ControlHandler, private DataHandler {
+ public:
+  // Keys, profile (declared or measured now), sockets and the compute thread.
+  static Result<std::unique_ptr<Agent>> create(const config::AgentConfig& config, std::shared_ptr<spdlog::logger> log);
+  ~Agent() override;
+
+  // Runs until `stopFd` becomes readable (a signalfd for SIGTERM/SIGINT); an error when the
+  // daemon refused this agent.
+  Status run(int stopFd);
+
+ private:
+  struct PendingPlan {
+    PlanSpec plan;
+    std::set<proto::ContentHash> missing;
+    Clock::time_point requestedAt;
+    int requests = 1;
+    bool loading = false;
+  };
+  struct FutureMessage {
+    proto::TensorMessage message;
+    std::string sender;
+    Clock::time_point receivedAt;
+    uint64_t bytes = 0;
+  };
+  struct Timing {
+    uint32_t runs = 0;
+    double total = 0.0;
+    double max = 0.0;
+  };
+
+  static constexpr std::chrono::seconds GRAPH_RETRY{5};
+  static constexpr int GRAPH_REQUESTS = 3;
+  static constexpr std::chrono::seconds FUTURE_WAIT{5};
+  static constexpr size_t MAX_FUTURE_MESSAGES = 64;
+  static constexpr uint64_t MAX_FUTURE_BYTES = 256ull << 20;
+
+  Agent(config::AgentConfig config, std::shared_ptr<spdlog::logger> log);
+
+  // ControlHandler
+  void onRegistered(bool again) override;
+  void onPlanPush(wire::PlanPush::Reader push) override;
+  void onGraphBlob(wire::GraphBlob::Reader blob, std::span<const zmq::message_t> payload) override;
+  void onSubmit(wire::Submit::Reader submit, std::span<const zmq::message_t> tensorFrames) override;
+  void onDaemonEpoch(uint64_t epoch) override;
+  uint64_t runningEpoch() override { return epochs_.newestEpoch(); }
+  uint32_t inFlight() override;
+  std::vector<TelemetryReport> telemetry() override;
+
+  // DataHandler
+  StageLookup lookupStage(uint64_t epoch, uint32_t stage) override;
+  void onActivations(proto::TensorMessage message, const std::string& sender) override;
+  void onResult(proto::TensorMessage message, const std::string& sender) override;
+  void onFailure(uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason, const std::string& detail,
+                 const std::string& sender) override;
+
+  // Plans
+  void refusePlan(uint64_t epoch, const std::string& reason);
+  void refusePending(const std::string& reason);
+  void maybeStartLoad();
+  void onLoadDone(LoadStagesDone done);
+  void acceptPlan(PlanSpec plan, std::map<uint32_t, LoadedSession> sessions);
+  void checkPendingPlan(Clock::time_point now);
+
+  // Requests
+  void runDue(uint64_t abandonBefore);
+  void startRequest(uint64_t id, OriginRequests::Reason reason);
+  void deliverActivations(const std::string& agent, proto::TensorMessage message);
+  void takeActivations(proto::TensorMessage message, const std::string& sender);
+  void onStageDone(StageRunDone done);
+  void deliverResult(proto::TensorMessage message);
+  void reportFailure(const std::string& origin, uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason,
+                     const std::string& detail);
+  void bufferFuture(proto::TensorMessage message, const std::string& sender);
+  void replayFutures();
+  void expireFutures(Clock::time_point now);
+
+  void handleZap();
+  void logCountersIfChanged();
+  Clock::time_point nextDeadline(Clock::time_point now) const;
+
+  config::AgentConfig config_;
+  std::shared_ptr<spdlog::logger> log_;
+  proto::TensorLimits limits_;
+  // Declaration order is destruction order reversed: the context outlives every socket, and the
+  // ZAP handler outlives the data plane's server socket.
+  zmq::context_t context_;
+  std::optional<proto::ZapAuthenticator> zap_;
+  std::unique_ptr<DataPlane> data_;
+  std::unique_ptr<ComputeWorker> worker_;
+  std::unique_ptr<ControlSession> control_;
+
+  GraphCache graphs_;
+  EpochStore epochs_;
+  OriginRequests origin_;
+  std::optional<PendingPlan> pending_;
+  std::deque<FutureMessage> future_;
+  uint64_t futureBytes_ = 0;
+  uint64_t highestPushSeen_ = 0;
+  uint64_t reRegisteredFor_ = 0;  // the daemon epoch we last re-registered to catch up with
+  std::optional<std::pair<uint64_t, Clock::time_point>> daemonAhead_;  // epoch, since when
+  size_t jobsInFlight_ = 0;
+  std::map<std::pair<uint64_t, uint32_t>, Timing> timings_;  // (epoch, stage)
+  AgentCounters counters_;
+  AgentCounters loggedCounters_;
+  uint64_t loggedControlDropped_ = 0, loggedDataDropped_ = 0;
+};
+
+}  // namespace cleave::agent

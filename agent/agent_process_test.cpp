@@ -1,0 +1,661 @@
+// Real cleave-agent processes over CURVE on loopback TCP, with the test playing the daemon.
+//
+// One fleet of three agents (a = the source/origin, b, c; c measures its profile) goes through:
+// registration; a three-stage split of models/fmnist-small whose results must be bit-identical
+// to one Session::run of the whole graph; hostile control and data messages (dropped, counted,
+// answered where the protocol says so) and a stranger's key (refused by ZAP), after which the
+// agents keep serving; a new epoch with other cuts pushed while requests are in flight (each
+// finishes once, under the epoch it started in); and b stopped then killed with requests
+// pending, replaced by a plan without it with abandonBefore set, after which every pending
+// request completes exactly once. A second fleet checks that an agent whose daemon falls
+// silent registers again and takes the re-pushed plan.
+//
+// No sleeps: every wait is FakeDaemon::pumpUntil, a poll loop with a bounded timeout.
+#include "agent/testing/agent_process.h"
+
+#include <capnp/message.h>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <zmq_addon.hpp>
+
+#include "agent/testing/fake_daemon.h"
+#include "proto/message_codec.h"
+#include "runtime/analysis.h"
+#include "runtime/liveness.h"
+#include "runtime/npy.h"
+#include "runtime/onnx_export.h"
+#include "runtime/onnx_import.h"
+#include "runtime/passes/optimize.h"
+#include "runtime/session.h"
+#include "runtime/stages.h"
+
+namespace cleave::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::AgentProcess;
+using testing::FakeDaemon;
+using testing::readFile;
+
+const std::string MODEL_DIR = std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small";
+
+// A fresh folder for keys, configs and logs, removed at the end (kept, and named on stderr,
+// when CLEAVE_KEEP_TEST_DIR is set: the agents' logs tell what happened).
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "cleave-agent-test-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() {
+    if (getenv("CLEAVE_KEEP_TEST_DIR") != nullptr) {
+      fmt::print(stderr, "agent_process_test: kept {}\n", path);
+      return;
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+// The model as the daemon plans it (optimised), and the single-process reference.
+struct Model {
+  Graph graph;
+  int64_t positions = 0;
+  std::unique_ptr<Session> whole;
+  std::string inputName;
+
+  static Model load() {
+    Model model;
+    Result<Graph> graph = importOnnxFile(MODEL_DIR + "/model.onnx");
+    REQUIRE_MESSAGE(graph.ok(), graph.error().message);
+    REQUIRE(optimizeGraph(*graph).ok());
+    model.graph = std::move(*graph);
+    Result<GraphAnalysis> analysis = analyzeGraph(model.graph);
+    REQUIRE(analysis.ok());
+    model.positions = computeLiveness(model.graph, *analysis).positions();
+    REQUIRE(model.positions >= 4);
+    Result<std::unique_ptr<Session>> whole = Session::create(model.graph);
+    REQUIRE(whole.ok());
+    model.whole = std::move(*whole);
+    model.inputName = model.graph.inputs.at(0).name;
+    return model;
+  }
+
+  Tensor reference(const Tensor& input) {
+    Result<std::vector<Tensor>> out = whole->run({input});
+    REQUIRE(out.ok());
+    REQUIRE(out->size() == 1);
+    return (*out)[0];
+  }
+};
+
+Tensor sampleImage() {
+  Result<Tensor> sample = readNpy(MODEL_DIR + "/sample.npy");
+  REQUIRE_MESSAGE(sample.ok(), sample.error().message);
+  return *sample;
+}
+
+Tensor randomImage(std::mt19937& rng) {
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  std::vector<float> values(28 * 28);
+  for (float& v : values) v = pixel(rng);
+  return Tensor::fromVector<float>({1, 1, 28, 28}, values);
+}
+
+PeerSpec peerOf(FakeDaemon& daemon, const std::string& name) {
+  return PeerSpec{name, daemon.publicKey(name), daemon.agents.at(name).dataEndpoint};
+}
+
+// The split plan of fleet.md: stage i on route[i], each stage's outputs to the next, the last
+// stage's back to the origin; one PlanSpec per agent on the route.
+std::map<std::string, PlanSpec> splitPlan(FakeDaemon& daemon, const Model& model, uint64_t epoch,
+                                          const std::vector<std::string>& route, const std::vector<int64_t>& cuts,
+                                          uint64_t abandonBefore) {
+  REQUIRE(cuts.size() + 1 == route.size());
+  Result<std::vector<Graph>> stages = extractStages(model.graph, cuts);
+  REQUIRE_MESSAGE(stages.ok(), stages.error().message);
+  std::map<std::string, PlanSpec> plans;
+  const size_t last = route.size() - 1;
+  for (size_t i = 0; i < route.size(); ++i) {
+    const Graph& stageGraph = (*stages)[i];
+    const std::string bytes = exportOnnxModel(stageGraph).SerializeAsString();
+    Result<std::unique_ptr<Session>> session = Session::create(stageGraph);
+    REQUIRE_MESSAGE(session.ok(), session.error().message);
+    StageSpec stage;
+    stage.stage = static_cast<uint32_t>(i);
+    stage.graphHash = daemon.addGraph(bytes);
+    stage.graphBytes = bytes.size();
+    stage.inputs = (*session)->inputs();
+    stage.outputs = (*session)->outputs();
+    if (i < last) stage.next = {RouteSpec{route[i + 1], static_cast<uint32_t>(i + 1), {}}};
+    PlanSpec plan;
+    plan.epoch = epoch;
+    plan.model = "fmnist-small";
+    plan.stages = {stage};
+    plan.entry = RouteSpec{route[0], 0, {}};
+    plan.abandonBefore = abandonBefore;
+    std::set<std::string> peers;
+    if (i > 0) peers.insert(route[i - 1]);
+    if (i < last) peers.insert(route[i + 1]);
+    if (i == last && i > 0) peers.insert(route[0]);
+    if (i == 0 && last > 0) peers.insert(route[last]);
+    for (const std::string& peer : peers) plan.peers.push_back(peerOf(daemon, peer));
+    plans[route[i]] = plan;
+  }
+  return plans;
+}
+
+bool allAcked(FakeDaemon& daemon, const std::map<std::string, PlanSpec>& plans, uint64_t epoch) {
+  for (const auto& [agent, plan] : plans)
+    if (!daemon.planAcks.contains({agent, epoch})) return false;
+  return true;
+}
+
+void pushAndAwait(FakeDaemon& daemon, const std::map<std::string, PlanSpec>& plans, uint64_t epoch) {
+  daemon.currentEpoch = epoch;
+  for (const auto& [agent, plan] : plans) daemon.pushPlan(agent, plan);
+  REQUIRE(daemon.pumpUntil([&] { return allAcked(daemon, plans, epoch); }, 15s));
+  for (const auto& [agent, plan] : plans) {
+    const testing::PlanAckRecord& ack = daemon.planAcks.at({agent, epoch});
+    INFO(agent, ": ", ack.reason);
+    CHECK(ack.accepted);
+  }
+}
+
+std::map<std::string, PlanSpec> without(std::map<std::string, PlanSpec> plans, const std::string& agent) {
+  plans.erase(agent);
+  return plans;
+}
+
+size_t completedCount(const FakeDaemon& daemon, uint64_t id) {
+  size_t count = 0;
+  for (const testing::CompletedRecord& record : daemon.completed) count += record.requestId == id;
+  return count;
+}
+
+bool allCompleted(const FakeDaemon& daemon, const std::map<uint64_t, Tensor>& expected) {
+  for (const auto& [id, tensor] : expected)
+    if (completedCount(daemon, id) == 0) return false;
+  return true;
+}
+
+// Every request in `expected` completed exactly once, with output bit-identical to the single
+// process run, under `epoch` (any when 0).
+void checkCompleted(const FakeDaemon& daemon, const std::map<uint64_t, Tensor>& expected, uint64_t epoch) {
+  for (const auto& [id, tensor] : expected) {
+    CAPTURE(id);
+    CHECK(completedCount(daemon, id) == 1);
+    for (const testing::CompletedRecord& record : daemon.completed) {
+      if (record.requestId != id) continue;
+      INFO(record.failed);
+      CHECK(record.failed.empty());
+      if (epoch != 0) CHECK(record.epoch == epoch);
+      REQUIRE(record.outputs.size() == 1);
+      CHECK(record.outputs[0].tensor.identical(tensor));
+    }
+  }
+}
+
+std::string agentConfig(const FakeDaemon& daemon, const std::string& name, bool declared) {
+  std::string text = fmt::format(
+      "name = \"{}\"\ndaemon = \"{}\"\ndaemon_key = \"keys/daemon.pub\"\nkeys = \"keys\"\n"
+      "data = \"tcp://127.0.0.1:*\"\nmeasure_seconds = 0.2\n",
+      name, daemon.endpoint());
+  if (declared) text += "[device]\nkind = \"pi\"\nmacs = \"3G\"\nram = \"2GiB\"\n";
+  return text;
+}
+
+AgentProcess startAgent(const TempDir& dir, const FakeDaemon& daemon, const std::string& name, bool declared) {
+  const std::string config = dir.path + "/" + name + ".toml";
+  std::ofstream(config) << agentConfig(daemon, name, declared);
+  Result<AgentProcess> process =
+      AgentProcess::start(CLEAVE_AGENT_BINARY, {"--config", config, "--log", dir.path + "/" + name + ".log"},
+                          dir.path + "/" + name + ".out");
+  REQUIRE_MESSAGE(process.ok(), process.error().message);
+  return std::move(*process);
+}
+
+std::string logOf(const TempDir& dir, const std::string& name) { return readFile(dir.path + "/" + name + ".log"); }
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+zmq::message_t bytesFrame(std::mt19937& rng, size_t size) {
+  zmq::message_t frame(size);
+  for (size_t i = 0; i < size; ++i) static_cast<uint8_t*>(frame.data())[i] = static_cast<uint8_t>(rng());
+  return frame;
+}
+
+std::vector<zmq::message_t> activations(uint64_t id, uint64_t epoch, uint32_t stage, const std::string& origin,
+                                        std::vector<proto::WireTensor> tensors) {
+  proto::TensorMessage message;
+  message.requestId = id;
+  message.epoch = epoch;
+  message.stage = stage;
+  message.origin = origin;
+  message.sentAtMicros = 42;
+  message.tensors = std::move(tensors);
+  Result<std::vector<zmq::message_t>> frames = proto::encodeTensorMessage(message);
+  REQUIRE(frames.ok());
+  return std::move(*frames);
+}
+
+void sendFrames(zmq::socket_t& socket, std::vector<zmq::message_t> frames) {
+  for (size_t i = 0; i < frames.size(); ++i)
+    socket.send(frames[i], i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+}
+
+// Reads data-plane replies (acks on a DEALER, failures on a ROUTER) into a list of kinds.
+struct DataReplies {
+  int acks = 0;
+  std::multiset<wire::Failure::Reason> failures;
+  int other = 0;
+  void read(zmq::socket_t& socket, bool router) {
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+    if (router) frames.erase(frames.begin());
+    Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frames.at(0), proto::DATA_HEADER_LIMITS);
+    REQUIRE(decoded.ok());
+    wire::DataMessage::Reader message = *decoded->root<wire::DataMessage>();
+    if (message.which() == wire::DataMessage::ACK)
+      ++acks;
+    else if (message.which() == wire::DataMessage::FAILURE)
+      failures.insert(message.getFailure().getReason());
+    else
+      ++other;
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "three agents run a split model, survive bad input, switch epochs and lose an agent without losing requests") {
+  TempDir dir;
+  FakeDaemon daemon(dir.path + "/keys", {"a", "b", "c"});
+  Model model = Model::load();
+  std::mt19937 rng(2024);
+
+  // --- start-up and registration (c measures its profile; a and b declare theirs) ---
+  std::map<std::string, AgentProcess> processes;
+  for (const char* name : {"a", "b", "c"})
+    processes.emplace(name, startAgent(dir, daemon, name, std::string(name) != "c"));
+  REQUIRE(daemon.pumpUntil(
+      [&] {
+        for (auto& [name, agent] : daemon.agents)
+          if (agent.registrations == 0) return false;
+        return true;
+      },
+      20s));
+  for (auto& [name, agent] : daemon.agents) {
+    CAPTURE(name);
+    CHECK(agent.keyMatches);
+    CHECK(agent.dataEndpoint.rfind("tcp://127.0.0.1:", 0) == 0);
+  }
+  CHECK_FALSE(daemon.agents["a"].measured);
+  CHECK(daemon.agents["a"].convRate == doctest::Approx(3e9));
+  CHECK(daemon.agents["a"].ramBytes == uint64_t{2} << 30);
+  CHECK(daemon.agents["c"].measured);
+  CHECK(daemon.agents["c"].convRate > 0);
+
+  // --- epoch 1: a -> b -> c; b also admits a test peer ---
+  proto::CurveKeyPair testerKeys = *proto::generateKeyPair();
+  zmq::socket_t testerRouter =
+      proto::makeCurveServer(daemon.zap(), zmq::socket_type::router, testerKeys.secretKey, "tester").value();
+  testerRouter.bind("tcp://127.0.0.1:*");
+  const int64_t p = model.positions;
+  std::map<std::string, PlanSpec> plan1 = splitPlan(daemon, model, 1, {"a", "b", "c"}, {p / 3, 2 * p / 3}, 0);
+  plan1["b"].peers.push_back(
+      PeerSpec{"tester", *proto::decodeZ85Key(testerKeys.publicKey), testerRouter.get(zmq::sockopt::last_endpoint)});
+  // The origin takes the plan first and starts requests before b admits it: b's ZAP refuses
+  // a's handshake (libzmq does not retry that), so a must rebuild the connection and resend.
+  pushAndAwait(daemon, {{"a", plan1["a"]}}, 1);
+
+  uint64_t nextId = 1;
+  auto submitBatch = [&](size_t count, bool withSample) {
+    std::map<uint64_t, Tensor> expected;
+    for (size_t i = 0; i < count; ++i) {
+      Tensor input = withSample && i == 0 ? sampleImage() : randomImage(rng);
+      expected[nextId] = model.reference(input);
+      daemon.submit("a", nextId, {proto::WireTensor{model.inputName, input, std::nullopt, 1, 0}});
+      ++nextId;
+    }
+    return expected;
+  };
+  std::map<uint64_t, Tensor> first = submitBatch(8, true);
+  REQUIRE(daemon.pumpUntil([&] { return logOf(dir, "a").find("'b' at") != std::string::npos; }, 10s));
+  CHECK(logOf(dir, "a").find("refused the handshake") != std::string::npos);
+  pushAndAwait(daemon, without(plan1, "a"), 1);
+  CHECK(daemon.graphRequests == 3);
+  REQUIRE(daemon.pumpUntil([&] { return allCompleted(daemon, first); }, 15s));
+  checkCompleted(daemon, first, 1);
+  CHECK(logOf(dir, "a").find("connected to 'b' after refusals") != std::string::npos);
+
+  // --- hostile control messages to the origin ---
+  {
+    std::vector<zmq::message_t> frames;
+    frames.push_back(bytesFrame(rng, 8));  // a whole word, not a message
+    daemon.sendRaw("a", std::move(frames));
+    frames.clear();
+    frames.push_back(bytesFrame(rng, 13));  // not a whole number of words
+    daemon.sendRaw("a", std::move(frames));
+    frames.clear();
+    for (int i = 0; i < 40; ++i) frames.push_back(bytesFrame(rng, 8));  // too many frames
+    daemon.sendRaw("a", std::move(frames));
+
+    capnp::MallocMessageBuilder operatorReply;  // a kind agents do not take
+    auto reply = operatorReply.initRoot<wire::ControlMessage>().initOperatorReply();
+    reply.setId(5);
+    reply.setDone();
+    frames.clear();
+    frames.push_back(proto::encodeMessage(operatorReply));
+    daemon.sendRaw("a", std::move(frames));
+
+    capnp::MallocMessageBuilder badPlan;  // a peer key of 5 bytes
+    PlanSpec tampered = plan1["a"];
+    tampered.epoch = 50;
+    auto push = badPlan.initRoot<wire::ControlMessage>().initPlanPush();
+    encodePlanPush(tampered, push);
+    const uint8_t shortKey[5] = {1, 2, 3, 4, 5};
+    push.getPeers()[0].setPublicKey(capnp::Data::Reader(shortKey, sizeof shortKey));
+    frames.clear();
+    frames.push_back(proto::encodeMessage(badPlan));
+    daemon.sendRaw("a", std::move(frames));
+
+    capnp::MallocMessageBuilder badSubmit;  // two headers, one frame
+    auto submit = badSubmit.initRoot<wire::ControlMessage>().initSubmit();
+    submit.setRequestId(777);
+    submit.initTensors(2);
+    frames.clear();
+    frames.push_back(proto::encodeMessage(badSubmit));
+    frames.push_back(bytesFrame(rng, 16));
+    daemon.sendRaw("a", std::move(frames));
+
+    REQUIRE(daemon.pumpUntil(
+        [&] {
+          return !daemon.unimplemented.empty() && daemon.planAcks.contains({"a", 50}) &&
+                 completedCount(daemon, 777) == 1;
+        },
+        10s));
+    CHECK(daemon.unimplemented[0] == std::make_pair(std::string("a"), uint16_t{wire::ControlMessage::OPERATOR_REPLY}));
+    CHECK_FALSE(daemon.planAcks.at({"a", 50}).accepted);
+    CHECK(daemon.planAcks.at({"a", 50}).reason.find("malformed plan") != std::string::npos);
+    CHECK_FALSE(daemon.completed.back().failed.empty());
+  }
+
+  // --- hostile data messages to b from an admitted peer; a stranger's key ---
+  {
+    zmq::socket_t tester =
+        proto::makeCurveClient(daemon.context(), zmq::socket_type::dealer, testerKeys, daemon.keys("b").publicKey)
+            .value();
+    tester.connect(daemon.agents["b"].dataEndpoint);
+    DataReplies replies;
+    daemon.watch(tester, [&] { replies.read(tester, false); });
+    daemon.watch(testerRouter, [&] { replies.read(testerRouter, true); });
+
+    std::vector<zmq::message_t> garbage;
+    garbage.push_back(bytesFrame(rng, 13));
+    sendFrames(tester, std::move(garbage));
+    garbage.clear();
+    garbage.push_back(bytesFrame(rng, 64));
+    garbage.push_back(bytesFrame(rng, 5));
+    sendFrames(tester, std::move(garbage));
+    garbage.clear();
+    for (int i = 0; i < 30; ++i) garbage.push_back(bytesFrame(rng, 8));
+    sendFrames(tester, std::move(garbage));
+
+    const ValueInfo& stage1Input = plan1["b"].stages[0].inputs.at(0);
+    Shape wrongShape = stage1Input.type.shape;
+    wrongShape.back() += 1;
+    auto tensor = [&](const Shape& shape) {
+      return std::vector<proto::WireTensor>{{stage1Input.name, Tensor::zeros(DType::F32, shape), std::nullopt, 1, 0}};
+    };
+    std::vector<zmq::message_t> wrongVersion = activations(9000, 1, 1, "tester", tensor(stage1Input.type.shape));
+    {
+      capnp::MallocMessageBuilder header;
+      auto root = header.initRoot<wire::DataMessage>();
+      root.setVersion(2);
+      root.initActivations().setOrigin("tester");
+      wrongVersion[0] = proto::encodeMessage(header);
+      wrongVersion.resize(1);
+    }
+    sendFrames(tester, std::move(wrongVersion));
+    sendFrames(tester, activations(9001, 1, 1, "tester", tensor(wrongShape)));              // badMessage
+    sendFrames(tester, activations(9002, 0, 1, "tester", tensor(stage1Input.type.shape)));  // unknownEpoch
+    sendFrames(tester, activations(9003, 1, 7, "tester", tensor(stage1Input.type.shape)));  // unknownStage
+
+    REQUIRE(daemon.pumpUntil([&] { return replies.acks >= 3 && replies.failures.size() >= 3; }, 10s));
+    CHECK(replies.acks == 3);  // garbage and the wrong version get nothing
+    CHECK(replies.failures.count(wire::Failure::Reason::BAD_MESSAGE) == 1);
+    CHECK(replies.failures.count(wire::Failure::Reason::UNKNOWN_EPOCH) == 1);
+    CHECK(replies.failures.count(wire::Failure::Reason::UNKNOWN_STAGE) == 1);
+    CHECK(replies.other == 0);
+
+    // A key in no plan: ZAP refuses the handshake; b logs the refusal with the key's fingerprint.
+    proto::CurveKeyPair strangerKeys = *proto::generateKeyPair();
+    zmq::socket_t stranger =
+        proto::makeCurveClient(daemon.context(), zmq::socket_type::dealer, strangerKeys, daemon.keys("b").publicKey)
+            .value();
+    stranger.connect(daemon.agents["b"].dataEndpoint);
+    int strangerReplies = 0;
+    daemon.watch(stranger, [&] {
+      zmq::message_t frame;
+      while (stranger.recv(frame, zmq::recv_flags::dontwait)) ++strangerReplies;
+    });
+    sendFrames(stranger, activations(9100, 1, 1, "stranger", tensor(stage1Input.type.shape)));
+    const std::string fingerprint = *proto::keyFingerprint(strangerKeys.publicKey);
+    CHECK(daemon.pumpUntil([&] { return logOf(dir, "b").find("key " + fingerprint) != std::string::npos; }, 10s));
+    CHECK(strangerReplies == 0);
+    CHECK(logOf(dir, "b").find("refused a data-plane connection") != std::string::npos);
+    CHECK(occurrences(logOf(dir, "b"), "dropped a data message") >= 4);
+    CHECK(occurrences(logOf(dir, "a"), "dropped a control message") >= 3);
+
+    // A second result for a request already completed (sent with c's key, which a admits): the
+    // origin acknowledges it and drops it; the daemon sees no second `completed`.
+    zmq::socket_t fakeC =
+        proto::makeCurveClient(daemon.context(), zmq::socket_type::dealer, daemon.keys("c"), daemon.keys("a").publicKey)
+            .value();
+    fakeC.connect(daemon.agents["a"].dataEndpoint);
+    DataReplies toFakeC;
+    daemon.watch(fakeC, [&] { toFakeC.read(fakeC, false); });
+    proto::TensorMessage duplicate;
+    duplicate.kind = proto::TensorMessageKind::Result;
+    duplicate.requestId = 1;
+    duplicate.epoch = 1;
+    duplicate.stage = 2;
+    duplicate.origin = "a";
+    duplicate.tensors = {{model.graph.outputs.at(0).name, Tensor::zeros(DType::F32, {1, 10}), std::nullopt, 1, 0}};
+    sendFrames(fakeC, std::move(proto::encodeTensorMessage(duplicate).value()));
+    CHECK(daemon.pumpUntil(
+        [&] { return toFakeC.acks == 1 && logOf(dir, "a").find("request 1: duplicate result") != std::string::npos; },
+        10s));
+    CHECK(completedCount(daemon, 1) == 1);
+    for (zmq::socket_t* socket : {&tester, &testerRouter, &stranger, &fakeC}) daemon.unwatch(*socket);
+  }
+
+  // The agents still serve.
+  std::map<uint64_t, Tensor> afterAbuse = submitBatch(3, false);
+  REQUIRE(daemon.pumpUntil([&] { return allCompleted(daemon, afterAbuse); }, 15s));
+  checkCompleted(daemon, afterAbuse, 1);
+
+  // --- epoch 2 while requests are in flight: a -> c -> b, where b only relays (an empty stage;
+  // extractStages refuses equal cuts, so an empty stage can only be the first or the last) ---
+  // The origin takes epoch 2 first and starts new requests under it while c still runs epoch 1
+  // only: c holds their data until its own push arrives.
+  std::map<uint64_t, Tensor> before = submitBatch(10, false);
+  std::map<std::string, PlanSpec> plan2 = splitPlan(daemon, model, 2, {"a", "c", "b"}, {p / 2, p}, 0);
+  pushAndAwait(daemon, {{"a", plan2["a"]}}, 2);
+  std::map<uint64_t, Tensor> after = submitBatch(10, false);
+  REQUIRE(daemon.pumpUntil([&] { return logOf(dir, "c").find("held until its plan is accepted") != std::string::npos; },
+                           10s));
+  pushAndAwait(daemon, without(plan2, "a"), 2);
+  REQUIRE(daemon.pumpUntil([&] { return allCompleted(daemon, before) && allCompleted(daemon, after); }, 15s));
+  // Submits that reached the origin before the push started (and finished) under epoch 1.
+  checkCompleted(daemon, before, 1);
+  checkCompleted(daemon, after, 2);
+
+  // --- b stops with requests pending at the origin, then dies; epoch 3 leaves it out ---
+  processes.at("b").signal(SIGSTOP);
+  REQUIRE(processes.at("b").waitStopped());
+  std::map<uint64_t, Tensor> stranded = submitBatch(6, false);
+  // The submits reach the origin before the plan (one connection, in order), so each starts
+  // under epoch 2 and is stranded at b.
+  processes.at("b").signal(SIGKILL);
+  REQUIRE(processes.at("b").waitExit(10s).has_value());
+  std::map<std::string, PlanSpec> plan3 = splitPlan(daemon, model, 3, {"a", "c"}, {p - 1}, 3);
+  pushAndAwait(daemon, plan3, 3);
+  REQUIRE(daemon.pumpUntil([&] { return allCompleted(daemon, stranded); }, 15s));
+  checkCompleted(daemon, stranded, 3);
+  // Re-run because the plan abandoned epoch 2, not by the 10 s timer.
+  CHECK(occurrences(logOf(dir, "a"), "the plan abandoned epoch 2") == stranded.size());
+
+  // Nothing more arrives: exactly one completed per submit (observed for a further second).
+  const size_t total = daemon.completed.size();
+  CHECK_FALSE(daemon.pumpUntil([&] { return daemon.completed.size() > total; }, 1s));
+  std::set<uint64_t> ids;
+  for (const testing::CompletedRecord& record : daemon.completed) CHECK(ids.insert(record.requestId).second);
+  CHECK(daemon.completed.size() == nextId - 1 + 1);  // every submit, plus the malformed one (777)
+
+  // Heartbeats and telemetry with stage timings kept flowing throughout.
+  for (const char* name : {"a", "c"}) {
+    CAPTURE(name);
+    CHECK(daemon.agents[name].heartbeats > 5);
+    CHECK(daemon.agents[name].telemetryReports > 2);
+    CHECK(daemon.agents[name].stageRuns > 0);
+  }
+  INFO(fmt::format("{}", fmt::join(daemon.problems, "\n")));
+  CHECK(daemon.problems.empty());
+  CHECK(logOf(dir, "a").find("[a] info: request 1 completed under epoch 1") != std::string::npos);
+  CHECK(logOf(dir, "a").find("plan epoch 3 accepted") != std::string::npos);
+
+  // --- SIGTERM: clean exit, status 0 ---
+  for (const char* name : {"a", "c"}) {
+    CAPTURE(name);
+    processes.at(name).signal(SIGTERM);
+    std::optional<int> status = processes.at(name).waitExit(10s);
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+  }
+}
+
+TEST_CASE("an agent whose daemon falls silent registers again and takes the plan pushed again") {
+  TempDir dir;
+  FakeDaemon daemon(dir.path + "/keys", {"solo"});
+  Model model = Model::load();
+  AgentProcess agent = startAgent(dir, daemon, "solo", true);
+  REQUIRE(daemon.pumpUntil([&] { return daemon.agents["solo"].registrations == 1; }, 10s));
+
+  // One device: the whole graph is stage 0, run where the request starts (no data socket).
+  std::map<std::string, PlanSpec> plan = splitPlan(daemon, model, 1, {"solo"}, {}, 0);
+  pushAndAwait(daemon, plan, 1);
+  Tensor input = sampleImage();
+  daemon.submit("solo", 1, {proto::WireTensor{model.inputName, input, std::nullopt, 1, 0}});
+  REQUIRE(daemon.pumpUntil([&] { return completedCount(daemon, 1) == 1; }, 10s));
+  checkCompleted(daemon, {{1, model.reference(input)}}, 1);
+
+  // The daemon stops answering (as if it restarted); the agent says hello again after 3 s.
+  daemon.setSilentTo("solo", true);
+  REQUIRE(daemon.pumpUntil([&] { return daemon.agents["solo"].hellos == 2; }, 8s));
+  REQUIRE(daemon.pumpUntil([&] { return daemon.agents["solo"].registrations == 2; }, 8s));
+  // The restarted daemon's epochs start at 1 again; the agent takes them.
+  daemon.planAcks.clear();
+  pushAndAwait(daemon, plan, 1);
+  daemon.submit("solo", 2, {proto::WireTensor{model.inputName, input, std::nullopt, 1, 0}});
+  REQUIRE(daemon.pumpUntil([&] { return completedCount(daemon, 2) == 1; }, 10s));
+  checkCompleted(daemon, {{2, model.reference(input)}}, 1);
+  CHECK(logOf(dir, "solo").find("registering again") != std::string::npos);
+
+  agent.signal(SIGINT);
+  std::optional<int> status = agent.waitExit(10s);
+  REQUIRE(status.has_value());
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("a long stage runs off the I/O thread: heartbeats keep their pace while it computes") {
+  // A stage of 80 products with a 1024x1024 identity (about 86 GMAC, seconds of compute on one
+  // thread): the output equals the input bit for bit, and an agent computing on its I/O thread
+  // would go silent for the whole run.
+  constexpr int64_t N = 1024;
+  constexpr int PRODUCTS = 80;
+  Graph slow;
+  slow.name = "slow";
+  slow.inputs = {{"x", {DType::F32, {N, N}}}};
+  Tensor identity = Tensor::zeros(DType::F32, {N, N});
+  for (int64_t i = 0; i < N; ++i) identity.data<float>()[i * N + i] = 1.0f;
+  slow.initializers["w"] = identity;
+  std::string previous = "x";
+  for (int i = 0; i < PRODUCTS; ++i) {
+    const std::string out = i + 1 == PRODUCTS ? std::string("y") : fmt::format("t{}", i);
+    slow.nodes.push_back(Node{fmt::format("product{}", i), "MatMul", "", {previous, "w"}, {out}, {}});
+    previous = out;
+  }
+  slow.outputs = {{"y", {DType::F32, {N, N}}}};
+  Result<std::unique_ptr<Session>> session = Session::create(slow);
+  REQUIRE_MESSAGE(session.ok(), session.error().message);
+
+  TempDir dir;
+  FakeDaemon daemon(dir.path + "/keys", {"solo"});
+  AgentProcess agent = startAgent(dir, daemon, "solo", true);
+  REQUIRE(daemon.pumpUntil([&] { return daemon.agents["solo"].registrations == 1; }, 10s));
+  const std::string bytes = exportOnnxModel(slow).SerializeAsString();
+  PlanSpec plan;
+  plan.epoch = 1;
+  plan.model = "slow";
+  StageSpec stage;
+  stage.graphHash = daemon.addGraph(bytes);
+  stage.graphBytes = bytes.size();
+  stage.inputs = (*session)->inputs();
+  stage.outputs = (*session)->outputs();
+  plan.stages = {stage};
+  plan.entry = RouteSpec{"solo", 0, {}};
+  pushAndAwait(daemon, {{"solo", plan}}, 1);
+
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  Tensor input = Tensor::zeros(DType::F32, {N, N});
+  for (float& v : input.values<float>()) v = value(rng);
+  const auto submitted = std::chrono::steady_clock::now();
+  daemon.submit("solo", 1, {proto::WireTensor{"x", input, std::nullopt, 1, 0}});
+  REQUIRE(daemon.pumpUntil([&] { return completedCount(daemon, 1) == 1; }, 60s));
+  const auto done = std::chrono::steady_clock::now();
+  checkCompleted(daemon, {{1, input}}, 1);
+
+  // The longest silence between heartbeats while the stage ran (heartbeat interval: 0.1 s).
+  std::vector<std::chrono::steady_clock::time_point> beats{submitted};
+  for (auto at : daemon.agents["solo"].heartbeatTimes)
+    if (at > submitted && at < done) beats.push_back(at);
+  beats.push_back(done);
+  std::chrono::duration<double> longest{0};
+  for (size_t i = 1; i < beats.size(); ++i)
+    longest = std::max<std::chrono::duration<double>>(longest, beats[i] - beats[i - 1]);
+  const double computeSeconds = std::chrono::duration<double>(done - submitted).count();
+  MESSAGE(fmt::format("stage ran {:.2f} s; {} heartbeats meanwhile, longest gap {:.3f} s", computeSeconds,
+                      beats.size() - 2, longest.count()));
+  // Only meaningful when the stage outlasts the daemon's default timeout (1 s); on a machine
+  // fast enough to finish sooner this says nothing, which the message above shows.
+  WARN(computeSeconds > 1.0);
+  // Well inside the daemon's default heartbeat_timeout (1 s): the agent never looks dead.
+  CHECK(longest.count() < 0.8);
+
+  agent.signal(SIGTERM);
+  std::optional<int> status = agent.waitExit(30s);
+  REQUIRE(status.has_value());
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+}
+
+}  // namespace cleave::agent

@@ -1,0 +1,181 @@
+// The data plane of one agent: a CURVE ROUTER that peers send activations and results to
+// (admitted by the ZAP allow-list the owner keeps equal to its plan peers), and one CURVE
+// DEALER per peer this agent sends to. Everything received is decoded under the protocol's
+// limits — stage inputs against the types the stage expects, matched by name — and every
+// activations/result message is acknowledged to its sender. Bad messages are dropped and
+// counted; a request that cannot be taken gets a `failure` sent to its origin.
+//
+// Sent tensor messages are kept until their ack arrives. libzmq does not retry a CURVE
+// handshake that the server's ZAP refused (the peer may simply not have accepted the plan that
+// admits us yet), so a DEALER whose handshake fails is rebuilt after a short backoff and the
+// unacknowledged messages are sent again. A receiver may therefore see a message twice; the
+// origin deduplicates results by request id.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <zmq.hpp>
+
+#include "agent/plan_message.h"
+#include "proto/data.capnp.h"
+#include "proto/secure_socket.h"
+#include "proto/tensor_frame.h"
+
+namespace cleave::agent {
+
+using Clock = std::chrono::steady_clock;
+
+// What the data plane asks of, and reports to, its owner (the agent).
+class DataHandler {
+ public:
+  enum class StageStatus : uint8_t { Ready, UnknownEpoch, UnknownStage, FutureEpoch };
+  struct StageLookup {
+    StageStatus status = StageStatus::UnknownEpoch;
+    const std::vector<ValueInfo>* inputs = nullptr;  // Ready: the stage's inputs
+  };
+  virtual ~DataHandler() = default;
+
+  // Whether this agent runs `stage` under `epoch`. FutureEpoch: an epoch newer than any
+  // accepted (its plan may still be loading); such inputs are decoded against limits only.
+  virtual StageLookup lookupStage(uint64_t epoch, uint32_t stage) = 0;
+  // Inputs for a stage (already acknowledged to the sender).
+  virtual void onActivations(proto::TensorMessage message, const std::string& sender) = 0;
+  // Outputs of a last stage, for a request this agent originated (already acknowledged).
+  virtual void onResult(proto::TensorMessage message, const std::string& sender) = 0;
+  // A peer could not take one of this agent's requests.
+  virtual void onFailure(uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason, const std::string& detail,
+                         const std::string& sender) = 0;
+};
+
+struct DataCounters {
+  uint64_t received = 0;  // messages read from any data socket
+  uint64_t dropped = 0;   // malformed, unexpected or unroutable messages
+  uint64_t failuresSent = 0;
+  uint64_t acksReceived = 0;
+  uint64_t resent = 0;             // messages sent again after a failed handshake
+  uint64_t handshakeFailures = 0;  // of our DEALERs (a peer's ZAP said no, so far)
+  uint64_t sendErrors = 0;         // would block, or no such peer
+};
+
+// Per peer, since the last takeLinkStats(): acknowledged transfers and their round trips.
+struct LinkStats {
+  uint64_t acks = 0;
+  uint64_t bytes = 0;
+  double ackSeconds = 0.0;  // sum of send-to-ack times
+  double maxAckSeconds = 0.0;
+};
+
+class DataPlane {
+ public:
+  static constexpr size_t MAX_UNACKED_PER_PEER = 256;
+  static constexpr std::chrono::seconds UNACKED_EXPIRY{30};
+  static constexpr std::chrono::milliseconds MIN_BACKOFF{20};
+  static constexpr std::chrono::milliseconds MAX_BACKOFF{2000};
+  static constexpr size_t MAX_READS_PER_POLL = 64;  // per socket, so one busy peer cannot starve the loop
+
+  // Binds the ROUTER on `bindEndpoint` (CURVE server with `own` keys, ZAP domain "cleave-data").
+  // `advertise` is what peers are told to connect to; empty: the bound endpoint.
+  static Result<std::unique_ptr<DataPlane>> create(proto::ZapAuthenticator& zap, const proto::CurveKeyPair& own,
+                                                   std::string self, const std::string& bindEndpoint,
+                                                   const std::string& advertise, const proto::TensorLimits& limits,
+                                                   std::shared_ptr<spdlog::logger> log);
+  ~DataPlane();
+  DataPlane(const DataPlane&) = delete;
+  DataPlane& operator=(const DataPlane&) = delete;
+
+  const std::string& endpoint() const { return advertised_; }
+  const std::string& boundEndpoint() const { return bound_; }
+
+  // Connects to every peer in `peers` (rebuilding a connection whose key or endpoint changed)
+  // and closes the others.
+  void setPeers(const std::map<std::string, PeerSpec>& peers);
+  bool knows(const std::string& peer) const { return links_.contains(peer); }
+
+  // Sends an activations or result message (stamping sentAtMicros) and keeps it until acked.
+  Status sendTensorMessage(const std::string& peer, proto::TensorMessage message);
+  // Sends failure{reason, detail} for a request to a peer (normally its origin).
+  Status sendFailure(const std::string& peer, uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason,
+                     std::string_view detail);
+
+  // Poll integration: appends this plane's sockets to `items`; after zmq::poll, pass back the
+  // same items (the span starting where they were appended).
+  void addPollItems(std::vector<zmq::pollitem_t>& items);
+  void handlePolled(std::span<const zmq::pollitem_t> items, DataHandler& handler);
+  // Rebuilds refused connections whose backoff passed, resends their messages, expires old ones.
+  void tick(Clock::time_point now);
+  std::optional<Clock::time_point> nextDeadline() const;
+
+  const DataCounters& counters() const { return counters_; }
+  std::map<std::string, LinkStats> takeLinkStats();
+  size_t unackedCount() const;
+
+ private:
+  struct Unacked {
+    uint64_t sentAtMicros = 0;
+    proto::TensorMessage message;
+    Clock::time_point firstSent;
+  };
+  struct PeerLink {
+    PeerSpec spec;
+    zmq::socket_t dealer;
+    zmq::socket_t monitor;
+    std::deque<Unacked> unacked;
+    std::optional<Clock::time_point> rebuildAt;
+    std::chrono::milliseconds backoff = MIN_BACKOFF;
+    bool reportedFailure = false;
+    LinkStats stats;
+  };
+  struct PollEntry {
+    std::string peer;  // empty: the ROUTER
+    bool monitor = false;
+    void* handle = nullptr;
+  };
+
+  DataPlane(proto::ZapAuthenticator& zap, proto::CurveKeyPair own, std::string self, proto::TensorLimits limits,
+            std::shared_ptr<spdlog::logger> log)
+      : zap_(zap), own_(std::move(own)), self_(std::move(self)), limits_(limits), log_(std::move(log)) {}
+
+  Status connect(PeerLink& link);
+  void disconnect(PeerLink& link);
+  Status transmit(PeerLink& link, Unacked& entry);
+  void readRouter(DataHandler& handler);
+  void readDealer(PeerLink& link, DataHandler& handler);
+  void readMonitor(PeerLink& link);
+  void handleTensorMessage(const zmq::message_t& routingId, const std::string& sender, wire::DataMessage::Reader header,
+                           std::span<const zmq::message_t> frames, uint64_t receivedBytes, DataHandler& handler);
+  void handleAck(PeerLink& link, wire::TransferAck::Reader ack);
+  void reply(const zmq::message_t& routingId, zmq::message_t header);
+  void failToOrigin(const std::string& origin, uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason,
+                    const std::string& detail, DataHandler& handler);
+  void drop(const std::string& from, const std::string& why);
+  uint64_t nextSentAt();
+
+  proto::ZapAuthenticator& zap_;
+  proto::CurveKeyPair own_;
+  std::string self_;
+  proto::TensorLimits limits_;
+  std::shared_ptr<spdlog::logger> log_;
+  zmq::socket_t router_;
+  std::string bound_, advertised_;
+  std::map<std::string, std::unique_ptr<PeerLink>> links_;
+  std::map<std::string, std::string> nameByKey_;  // Z85 key -> peer name
+  std::vector<PollEntry> polled_;
+  DataCounters counters_;
+  uint64_t lastSentAt_ = 0;
+  uint64_t monitorCounter_ = 0;
+};
+
+// The failure reason's name, for logs.
+std::string_view failureReasonName(wire::Failure::Reason reason);
+
+}  // namespace cleave::agent

@@ -1,0 +1,248 @@
+#include "agent/plan_message.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "proto/message_codec.h"
+#include "proto/tensor_frame.h"
+
+namespace cleave::agent {
+namespace {
+
+using proto::readText;
+
+Result<RouteSpec> decodeRoute(wire::Route::Reader reader, std::string_view what) {
+  RouteSpec route;
+  Result<std::string> agent = readText(reader.getAgent(), MAX_NAME_BYTES, fmt::format("{} agent", what));
+  if (!agent) return agent.error();
+  if (agent->empty()) return Error{fmt::format("{}: no agent named", what)};
+  route.agent = std::move(*agent);
+  route.stage = reader.getStage();
+  auto tensors = reader.getTensors();
+  if (tensors.size() > MAX_ROUTE_TENSORS)
+    return Error{fmt::format("{}: {} tensors exceed the limit of {}", what, tensors.size(), MAX_ROUTE_TENSORS)};
+  for (auto name : tensors) {
+    Result<std::string> text = readText(name, proto::MAX_TENSOR_NAME, fmt::format("{} tensor name", what));
+    if (!text) return text.error();
+    route.tensors.push_back(std::move(*text));
+  }
+  return route;
+}
+
+void encodeRoute(const RouteSpec& route, wire::Route::Builder builder) {
+  builder.setAgent(route.agent);
+  builder.setStage(route.stage);
+  auto tensors = builder.initTensors(static_cast<unsigned>(route.tensors.size()));
+  for (size_t i = 0; i < route.tensors.size(); ++i) tensors.set(static_cast<unsigned>(i), route.tensors[i]);
+}
+
+Result<std::vector<ValueInfo>> decodeSpecs(capnp::List<wire::TensorSpec>::Reader list, std::string_view what) {
+  if (list.size() > MAX_STAGE_TENSORS)
+    return Error{fmt::format("{}: {} tensors exceed the limit of {}", what, list.size(), MAX_STAGE_TENSORS)};
+  std::vector<ValueInfo> out;
+  std::set<std::string> names;
+  for (auto spec : list) {
+    Result<ValueInfo> value = decodeTensorSpec(spec);
+    if (!value) return Error{fmt::format("{}: {}", what, value.error().message)};
+    if (!names.insert(value->name).second) return Error{fmt::format("{}: tensor '{}' twice", what, value->name)};
+    out.push_back(std::move(*value));
+  }
+  return out;
+}
+
+Result<StageSpec> decodeStage(wire::StageAssignment::Reader reader) {
+  StageSpec stage;
+  stage.stage = reader.getStage();
+  const std::string what = fmt::format("stage {}", stage.stage);
+  Result<proto::ContentHash> hash = proto::readKey32(reader.getGraphHash(), what + " graph hash");
+  if (!hash) return hash.error();
+  stage.graphHash = *hash;
+  stage.graphBytes = reader.getGraphBytes();
+  if (stage.graphBytes == 0) return Error{what + ": graph of 0 bytes"};
+  Result<std::vector<ValueInfo>> inputs = decodeSpecs(reader.getInputs(), what + " inputs");
+  if (!inputs) return inputs.error();
+  Result<std::vector<ValueInfo>> outputs = decodeSpecs(reader.getOutputs(), what + " outputs");
+  if (!outputs) return outputs.error();
+  stage.inputs = std::move(*inputs);
+  stage.outputs = std::move(*outputs);
+  auto next = reader.getNext();
+  if (next.size() > MAX_STAGE_ROUTES)
+    return Error{fmt::format("{}: {} routes exceed the limit of {}", what, next.size(), MAX_STAGE_ROUTES)};
+  for (auto route : next) {
+    Result<RouteSpec> decoded = decodeRoute(route, what + " route");
+    if (!decoded) return decoded.error();
+    for (const std::string& name : decoded->tensors) {
+      bool isOutput = false;
+      for (const ValueInfo& output : stage.outputs) isOutput = isOutput || output.name == name;
+      if (!isOutput) return Error{fmt::format("{}: route sends '{}', which is not an output", what, name)};
+    }
+    stage.next.push_back(std::move(*decoded));
+  }
+  stage.channelsSent = reader.getChannelsSent();
+  stage.exitThreshold = reader.getExitThreshold();
+  return stage;
+}
+
+}  // namespace
+
+const StageSpec* PlanSpec::findStage(uint32_t index) const {
+  for (const StageSpec& stage : stages)
+    if (stage.stage == index) return &stage;
+  return nullptr;
+}
+
+const PeerSpec* PlanSpec::findPeer(std::string_view name) const {
+  for (const PeerSpec& peer : peers)
+    if (peer.name == name) return &peer;
+  return nullptr;
+}
+
+std::string_view strategyName(wire::Strategy strategy) {
+  switch (strategy) {
+    case wire::Strategy::SPLIT:
+      return "split";
+    case wire::Strategy::CLIO:
+      return "clio";
+    case wire::Strategy::NONN:
+      return "nonn";
+    case wire::Strategy::EARLY_EXIT:
+      return "early_exit";
+  }
+  return "unknown";
+}
+
+Result<ValueInfo> decodeTensorSpec(wire::TensorSpec::Reader reader) {
+  ValueInfo value;
+  Result<std::string> name = readText(reader.getName(), proto::MAX_TENSOR_NAME, "tensor name");
+  if (!name) return name.error();
+  if (name->empty()) return Error{"tensor spec without a name"};
+  value.name = std::move(*name);
+  std::optional<DType> dtype = proto::fromWireDType(reader.getDtype());
+  if (!dtype)
+    return Error{fmt::format("tensor '{}': unknown dtype {}", value.name, static_cast<uint16_t>(reader.getDtype()))};
+  auto dims = reader.getShape();
+  if (dims.size() > proto::MAX_TENSOR_RANK)
+    return Error{
+        fmt::format("tensor '{}': rank {} exceeds the limit of {}", value.name, dims.size(), proto::MAX_TENSOR_RANK)};
+  value.type.dtype = *dtype;
+  for (int64_t dim : dims) {
+    if (dim <= 0) return Error{fmt::format("tensor '{}': dimension {} must be positive", value.name, dim)};
+    value.type.shape.push_back(dim);
+  }
+  return value;
+}
+
+void encodeTensorSpec(const ValueInfo& value, wire::TensorSpec::Builder builder) {
+  builder.setName(value.name);
+  builder.setDtype(proto::toWireDType(value.type.dtype).value_or(wire::DType::UNDEFINED));
+  auto dims = builder.initShape(static_cast<unsigned>(value.type.shape.size()));
+  for (size_t i = 0; i < value.type.shape.size(); ++i) dims.set(static_cast<unsigned>(i), value.type.shape[i]);
+}
+
+Result<PlanSpec> decodePlanPush(wire::PlanPush::Reader reader) {
+  return proto::decodeGuard("plan push", [&]() -> Result<PlanSpec> {
+    PlanSpec plan;
+    plan.epoch = reader.getEpoch();
+    if (plan.epoch == 0) return Error{"plan epoch 0 (epochs start at 1)"};
+    plan.strategy = reader.getStrategy();
+    if (strategyName(plan.strategy) == "unknown")
+      return Error{fmt::format("unknown strategy {}", static_cast<uint16_t>(plan.strategy))};
+    Result<std::string> model = readText(reader.getModel(), MAX_MODEL_NAME_BYTES, "model");
+    if (!model) return model.error();
+    plan.model = std::move(*model);
+
+    auto stages = reader.getStages();
+    if (stages.size() > MAX_PLAN_STAGES)
+      return Error{fmt::format("{} stages exceed the limit of {}", stages.size(), MAX_PLAN_STAGES)};
+    for (auto stage : stages) {
+      Result<StageSpec> decoded = decodeStage(stage);
+      if (!decoded) return decoded.error();
+      if (plan.findStage(decoded->stage)) return Error{fmt::format("stage {} assigned twice", decoded->stage)};
+      plan.stages.push_back(std::move(*decoded));
+    }
+
+    auto peers = reader.getPeers();
+    if (peers.size() > MAX_PLAN_PEERS)
+      return Error{fmt::format("{} peers exceed the limit of {}", peers.size(), MAX_PLAN_PEERS)};
+    for (auto peer : peers) {
+      PeerSpec spec;
+      Result<std::string> name = readText(peer.getName(), MAX_NAME_BYTES, "peer name");
+      if (!name) return name.error();
+      if (name->empty()) return Error{"peer without a name"};
+      spec.name = std::move(*name);
+      Result<proto::CurveKey> key = proto::readKey32(peer.getPublicKey(), fmt::format("peer '{}' key", spec.name));
+      if (!key) return key.error();
+      spec.publicKey = *key;
+      Result<std::string> endpoint =
+          readText(peer.getDataEndpoint(), MAX_ENDPOINT_BYTES, fmt::format("peer '{}' endpoint", spec.name));
+      if (!endpoint) return endpoint.error();
+      if (endpoint->empty()) return Error{fmt::format("peer '{}' has no data endpoint", spec.name)};
+      spec.dataEndpoint = std::move(*endpoint);
+      if (plan.findPeer(spec.name)) return Error{fmt::format("peer '{}' listed twice", spec.name)};
+      plan.peers.push_back(std::move(spec));
+    }
+
+    Result<RouteSpec> entry = decodeRoute(reader.getEntry(), "entry");
+    if (!entry) return entry.error();
+    plan.entry = std::move(*entry);
+    plan.abandonBefore = reader.getAbandonBefore();
+    if (plan.abandonBefore > plan.epoch)
+      return Error{fmt::format("abandonBefore {} is above the plan's epoch {}", plan.abandonBefore, plan.epoch)};
+    return plan;
+  });
+}
+
+Status checkPlanFor(const PlanSpec& plan, std::string_view self) {
+  auto known = [&](const std::string& agent) { return agent == self || plan.findPeer(agent) != nullptr; };
+  if (plan.findPeer(self)) return Error{fmt::format("this agent ('{}') is listed as its own peer", self)};
+  // Only an agent with stages can be asked to start requests; others need not know the entry.
+  if (!plan.stages.empty() && !known(plan.entry.agent))
+    return Error{fmt::format("entry agent '{}' is not a peer", plan.entry.agent)};
+  if (plan.entry.agent == self && !plan.findStage(plan.entry.stage))
+    return Error{fmt::format("the entry is stage {} on this agent, which the plan does not assign", plan.entry.stage)};
+  for (const StageSpec& stage : plan.stages)
+    for (const RouteSpec& route : stage.next) {
+      if (!known(route.agent))
+        return Error{fmt::format("stage {} sends to '{}', which is not a peer", stage.stage, route.agent)};
+      if (route.agent == self && !plan.findStage(route.stage))
+        return Error{fmt::format("stage {} sends to stage {} on this agent, which the plan does not assign",
+                                 stage.stage, route.stage)};
+    }
+  return {};
+}
+
+void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder) {
+  builder.setEpoch(plan.epoch);
+  builder.setStrategy(plan.strategy);
+  builder.setModel(plan.model);
+  auto stages = builder.initStages(static_cast<unsigned>(plan.stages.size()));
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    const StageSpec& stage = plan.stages[i];
+    auto out = stages[static_cast<unsigned>(i)];
+    out.setStage(stage.stage);
+    out.setGraphHash(proto::dataOf(stage.graphHash));
+    out.setGraphBytes(stage.graphBytes);
+    auto inputs = out.initInputs(static_cast<unsigned>(stage.inputs.size()));
+    for (size_t j = 0; j < stage.inputs.size(); ++j)
+      encodeTensorSpec(stage.inputs[j], inputs[static_cast<unsigned>(j)]);
+    auto outputs = out.initOutputs(static_cast<unsigned>(stage.outputs.size()));
+    for (size_t j = 0; j < stage.outputs.size(); ++j)
+      encodeTensorSpec(stage.outputs[j], outputs[static_cast<unsigned>(j)]);
+    auto next = out.initNext(static_cast<unsigned>(stage.next.size()));
+    for (size_t j = 0; j < stage.next.size(); ++j) encodeRoute(stage.next[j], next[static_cast<unsigned>(j)]);
+    out.setChannelsSent(stage.channelsSent);
+    out.setExitThreshold(stage.exitThreshold);
+  }
+  auto peers = builder.initPeers(static_cast<unsigned>(plan.peers.size()));
+  for (size_t i = 0; i < plan.peers.size(); ++i) {
+    auto out = peers[static_cast<unsigned>(i)];
+    out.setName(plan.peers[i].name);
+    out.setPublicKey(proto::dataOf(plan.peers[i].publicKey));
+    out.setDataEndpoint(plan.peers[i].dataEndpoint);
+  }
+  encodeRoute(plan.entry, builder.initEntry());
+  builder.setAbandonBefore(plan.abandonBefore);
+}
+
+}  // namespace cleave::agent

@@ -1,0 +1,104 @@
+#include "config/agent_config.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <vector>
+
+#include "config/device_table.h"
+#include "config/toml_reader.h"
+#include "planner/units.h"
+
+namespace cleave::config {
+namespace {
+
+std::string resolve(const std::string& file, const std::string& relative) {
+  std::filesystem::path p(relative);
+  if (p.is_absolute()) return relative;
+  return (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
+}
+
+// ZeroMQ transports an agent can use; the rest of the string is checked by libzmq at bind or
+// connect time, where its error names the endpoint.
+bool isEndpoint(const std::string& text) { return std::regex_match(text, std::regex(R"((tcp|ipc)://\S+)")); }
+
+void readEndpoint(TableReader& reader, std::string_view key, bool required, std::string& out) {
+  std::optional<std::string> value = reader.string(key, required);
+  if (!value) return;
+  if (!isEndpoint(*value)) {
+    reader.error(key, fmt::format("must be a ZeroMQ endpoint such as \"tcp://127.0.0.1:7700\", not \"{}\"", *value));
+    return;
+  }
+  out = *value;
+}
+
+}  // namespace
+
+Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& path) {
+  Diagnostics diagnostics(path);
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    diagnostics.error(e.source(), std::string(e.description()));
+    return diagnostics.toError();
+  }
+  AgentConfig config;
+  config.path = path;
+  TableReader reader(root, "agent", diagnostics);
+
+  config.name = reader.string("name", true).value_or("");
+  if (!config.name.empty() &&
+      (config.name.size() > MAX_AGENT_NAME || !std::regex_match(config.name, std::regex("[A-Za-z0-9_-]+"))))
+    reader.error("name", fmt::format("\"{}\" must be 1 to {} letters, digits, '_' or '-' (a device name of the "
+                                     "topology)",
+                                     config.name, MAX_AGENT_NAME));
+  readEndpoint(reader, "daemon", true, config.daemonEndpoint);
+  if (std::optional<std::string> key = reader.string("daemon_key", true)) config.daemonKeyFile = resolve(path, *key);
+  config.keysDir = resolve(path, reader.string("keys", false).value_or("keys"));
+  readEndpoint(reader, "data", false, config.dataEndpoint);
+  if (std::optional<std::string> advertise = reader.string("advertise", false); advertise && !advertise->empty()) {
+    if (!isEndpoint(*advertise) || advertise->find('*') != std::string::npos)
+      reader.error("advertise", fmt::format("must be an endpoint peers can connect to, such as "
+                                            "\"tcp://10.0.0.5:5601\", not \"{}\"",
+                                            *advertise));
+    else
+      config.advertise = *advertise;
+  }
+  if (std::optional<int64_t> threads = reader.integer("threads", false)) {
+    if (*threads < 1 || *threads > MAX_AGENT_THREADS)
+      reader.error("threads", fmt::format("must be between 1 and {}, not {}", MAX_AGENT_THREADS, *threads));
+    else
+      config.threads = static_cast<int>(*threads);
+  }
+  if (std::optional<double> seconds = reader.quantity("measure_seconds", false, planner::parseSeconds, 1.0)) {
+    if (*seconds <= 0 || *seconds > MAX_MEASURE_SECONDS)
+      reader.error("measure_seconds", fmt::format("must be more than 0 and at most {} seconds", MAX_MEASURE_SECONDS));
+    else
+      config.measureSeconds = *seconds;
+  }
+  if (const toml::table* device = reader.table("device", false)) {
+    TableReader deviceReader(*device, "[device]", diagnostics);
+    planner::DeviceProfile profile;
+    profile.name = config.name;
+    readDeviceProfile(deviceReader, profile, diagnostics);
+    deviceReader.finish(std::vector<std::string_view>(DEVICE_PROFILE_KEYS.begin(), DEVICE_PROFILE_KEYS.end()));
+    config.device = std::move(profile);
+  }
+  reader.finish({"name", "daemon", "daemon_key", "keys", "data", "advertise", "threads", "measure_seconds", "device"});
+  if (diagnostics.failed()) return diagnostics.toError();
+  return config;
+}
+
+Result<AgentConfig> loadAgentConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{fmt::format("{}: cannot open file", path)};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parseAgentConfig(text.str(), path);
+}
+
+}  // namespace cleave::config
