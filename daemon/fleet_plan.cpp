@@ -18,8 +18,13 @@ std::vector<std::string> FleetPlan::peersOf(const std::string& agent) const {
     if (i > 0) peers.insert(stages[i - 1].agent);
     if (i + 1 < stages.size()) peers.insert(stages[i + 1].agent);
   }
-  if (agent == origin()) peers.insert(stages.back().agent);
-  if (agent == stages.back().agent) peers.insert(origin());
+  // The origin hears from every stage (results from the last, failures from any) and may
+  // address any of them.
+  bool onRoute = !stagesOf(agent).empty();
+  if (agent == origin())
+    for (const FleetStage& s : stages) peers.insert(s.agent);
+  else if (onRoute)
+    peers.insert(origin());
   peers.erase(agent);
   return {peers.begin(), peers.end()};
 }

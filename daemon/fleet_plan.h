@@ -41,8 +41,8 @@ struct FleetPlan {
   std::string reason;          // why this plan was made, for logs and `watch`
 
   const std::string& origin() const { return stages.front().agent; }
-  // Agents this agent exchanges data with under this plan (fleet.md: route neighbours, plus
-  // origin <-> last stage for results).
+  // Agents this agent exchanges data with under this plan: its route neighbours, and the
+  // origin <-> every stage (results come back from the last stage, failures from any).
   std::vector<std::string> peersOf(const std::string& agent) const;
   // The stages `agent` runs (at most one for a split plan).
   std::vector<const FleetStage*> stagesOf(const std::string& agent) const;

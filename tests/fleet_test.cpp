@@ -1,0 +1,145 @@
+// The fleet end to end: cleaved and three cleave-agents as real processes on 127.0.0.1 with
+// CURVE, running fmnist-small split over all three (tests/fleet/three-agents.toml). Fashion-MNIST
+// test images go through the fleet and every result must be bit-identical to the single-process
+// runtime's; an agent is SIGKILLed mid-stream and every request must still get exactly one
+// correct result; the agent comes back and is planned in again.
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+#include <doctest/doctest.h>
+
+#include "config/bundle.h"
+#include "runtime/npy.h"
+#include "runtime/session.h"
+#include "tests/fleet/fleet_harness.h"
+
+namespace cleave::testing {
+namespace {
+
+const std::string TOPOLOGY = std::string(CLEAVE_SOURCE_DIR) + "/tests/fleet/three-agents.toml";
+
+// Fashion-MNIST test images [1, 1, 28, 28] and what the single-process runtime makes of them.
+struct Reference {
+  std::vector<Tensor> inputs, outputs;
+};
+
+Reference reference(size_t count) {
+  Reference r;
+  Result<Tensor> images = readNpy(std::string(CLEAVE_BINARY_DIR) + "/data/fmnist-t10k-images.npy");
+  REQUIRE_MESSAGE(images.ok(), "the fmnist_testset_export fixture writes the test images");
+  Result<config::ModelBundle> bundle = config::loadBundle(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", true);
+  REQUIRE(bundle.ok());
+  Result<std::unique_ptr<Session>> session = Session::create(bundle->graph);
+  REQUIRE(session.ok());
+  for (size_t i = 0; i < count; ++i) {
+    std::vector<float> pixels(images->values<float>().begin() + static_cast<ptrdiff_t>(i * 784),
+                              images->values<float>().begin() + static_cast<ptrdiff_t>((i + 1) * 784));
+    r.inputs.push_back(Tensor::fromVector<float>({1, 1, 28, 28}, pixels));
+    Result<std::vector<Tensor>> out = (*session)->run({r.inputs.back()});
+    REQUIRE(out.ok());
+    r.outputs.push_back((*out)[0]);
+  }
+  return r;
+}
+
+// Waits for a plan event whose computing agents are exactly `agents`.
+void waitForPlan(OperatorClient& watcher, const std::set<std::string>& agents, FleetHarness& fleet) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::optional<OperatorReply> reply = watcher.receive(1s);
+    if (!reply) continue;
+    Result<DecodedReply> d = decodeReply(*reply);
+    REQUIRE(d.ok());
+    if (!d->reply.isEvent() || !d->reply.getEvent().isPlan()) continue;
+    std::set<std::string> computing;
+    for (auto s : d->reply.getEvent().getPlan().getStages())
+      if (s.getEndNode() > s.getFirstNode()) computing.insert(s.getAgent());
+    if (computing == agents) return;
+  }
+  FAIL("no plan over the expected agents within 30 s\ndaemon log:\n" << fleet.logTail("daemon"));
+}
+
+// Receives replies until `expected` infer results have arrived; checks each against the reference.
+void collect(OperatorClient& op, std::map<uint64_t, size_t>& sent, std::map<uint64_t, int>& received,
+             const Reference& ref, size_t expected, FleetHarness& fleet) {
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  size_t got = 0;
+  for (auto& [id, n] : received) got += static_cast<size_t>(n);
+  while (got < expected) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                    "only " << got << " of " << expected << " results\ndaemon log:\n" << fleet.logTail("daemon"));
+    std::optional<OperatorReply> reply = op.receive(1s);
+    if (!reply) continue;
+    Result<DecodedReply> d = decodeReply(*reply);
+    REQUIRE(d.ok());
+    uint64_t id = d->reply.getId();
+    REQUIRE_MESSAGE(d->reply.isInferResult(), "request " << id << ": " << std::string(d->reply.isError() ? d->reply.getError().cStr() : "?") << "\n" << fleet.logTail("daemon"));
+    REQUIRE(sent.count(id));
+    ++received[id];
+    ++got;
+    auto headers = d->reply.getInferResult().getTensors();
+    REQUIRE(headers.size() == 1);
+    REQUIRE(reply->frames.size() == 2);
+    std::span<const std::byte> bytes(static_cast<const std::byte*>(reply->frames[1].data()), reply->frames[1].size());
+    Result<proto::WireTensor> output = proto::decodeTensor(headers[0], bytes, proto::TensorLimits{});
+    REQUIRE(output.ok());
+    CHECK_MESSAGE(output->tensor.identical(ref.outputs[sent[id]]), "request " << id << " differs from the runtime");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a split fleet: bit-identical results, an agent killed mid-stream, restarted and planned back in") {
+  Reference ref = reference(250);
+  Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(TOPOLOGY);
+  REQUIRE_MESSAGE(started.ok(), started.error().message);
+  FleetHarness& fleet = **started;
+  zmq::context_t context;
+  Result<std::unique_ptr<OperatorClient>> watcher =
+      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
+  REQUIRE_MESSAGE(watcher.ok(), watcher.error().message << "\n" << fleet.logTail("daemon"));
+  (*watcher)->send([](wire::OperatorRequest::Builder r) { r.initWatch().setPlans(true); });
+  for (const char* name : {"a", "b", "c"}) REQUIRE(fleet.startAgent(name).ok());
+  waitForPlan(**watcher, {"a", "b", "c"}, fleet);
+
+  Result<std::unique_ptr<OperatorClient>> op =
+      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
+  REQUIRE(op.ok());
+  std::map<uint64_t, size_t> sent;  // operator request id -> reference index
+  std::map<uint64_t, int> received;
+
+  // 200 requests; b is killed once a quarter of the results are in.
+  for (size_t i = 0; i < 100; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
+  collect(**op, sent, received, ref, 50, fleet);
+  fleet.killAgent("b", SIGKILL);
+  for (size_t i = 100; i < 200; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
+  collect(**op, sent, received, ref, 200, fleet);
+  waitForPlan(**watcher, {"a", "c"}, fleet);
+
+  // b comes back and is planned in again; requests keep being right.
+  REQUIRE(fleet.startAgent("b").ok());
+  waitForPlan(**watcher, {"a", "b", "c"}, fleet);
+  for (size_t i = 200; i < 250; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
+  collect(**op, sent, received, ref, 250, fleet);
+
+  // Exactly one result each: nothing more arrives before the reply to a later request.
+  uint64_t statusId = (*op)->send([](wire::OperatorRequest::Builder r) { r.setStatus(); });
+  while (true) {
+    std::optional<OperatorReply> reply = (*op)->receive(10s);
+    REQUIRE(reply);
+    Result<DecodedReply> d = decodeReply(*reply);
+    REQUIRE(d.ok());
+    REQUIRE_MESSAGE(d->reply.getId() == statusId, "an extra reply for request " << d->reply.getId());
+    auto status = d->reply.getStatus();
+    CHECK(status.getAgentsOnline() == 3);
+    CHECK(status.getRequestsCompleted() == 250);
+    CHECK(status.getEpoch() >= 3);
+    break;
+  }
+  for (auto& [id, n] : received) CHECK_MESSAGE(n == 1, "request " << id << " got " << n << " results");
+  CHECK(received.size() == 250);
+}
+
+}  // namespace cleave::testing
