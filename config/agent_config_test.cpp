@@ -1,0 +1,137 @@
+// agent.toml: a valid file's values (defaults, paths resolved against the file, the declared
+// profile in SI units), and each kind of mistake reported at its exact file:line:column, every
+// mistake of a file in one run.
+#include "config/agent_config.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+namespace cleave::config {
+namespace {
+
+const std::string FILE_PATH = "/etc/cleave/pi1/agent.toml";
+
+// Line numbers matter: the tests below point into this text.
+const std::string BASE = R"(name = "pi1"
+daemon = "tcp://127.0.0.1:7700"
+daemon_key = "keys/daemon.pub"
+threads = 2
+
+[device]
+kind = "pi"
+macs = "3G"
+ram = "3GiB"
+)";
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  REQUIRE_MESSAGE(at != std::string::npos, from);
+  return text.replace(at, from.size(), to);
+}
+
+std::string errorsFor(const std::string& text) {
+  Result<AgentConfig> config = parseAgentConfig(text, FILE_PATH);
+  REQUIRE_FALSE(config.ok());
+  return config.error().message;
+}
+
+#define CHECK_ERROR(errors, expected)                                        \
+  do {                                                                       \
+    INFO(errors);                                                            \
+    CHECK((errors).find(FILE_PATH + ":" + (expected)) != std::string::npos); \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("a valid agent file: declared profile in SI units, defaults, paths relative to the file") {
+  Result<AgentConfig> config = parseAgentConfig(BASE, FILE_PATH);
+  REQUIRE_MESSAGE(config.ok(), config.error().message);
+  CHECK(config->name == "pi1");
+  CHECK(config->daemonEndpoint == "tcp://127.0.0.1:7700");
+  CHECK(config->daemonKeyFile == "/etc/cleave/pi1/keys/daemon.pub");
+  CHECK(config->keysDir == "/etc/cleave/pi1/keys");
+  CHECK(config->dataEndpoint == "tcp://127.0.0.1:*");
+  CHECK(config->advertise.empty());
+  CHECK(config->threads == 2);
+  CHECK(config->measureSeconds == doctest::Approx(1.0));
+  REQUIRE(config->device.has_value());
+  CHECK(config->device->name == "pi1");
+  CHECK(config->device->kind == "pi");
+  CHECK(config->device->rate(planner::OpClass::Conv) == doctest::Approx(3e9));
+  CHECK(config->device->rate(planner::OpClass::Other) == doctest::Approx(3e9));
+  CHECK(config->device->ramBytes == int64_t{3} << 30);
+}
+
+TEST_CASE("without [device] the profile is measured; every optional key can be set") {
+  std::string text = R"(name = "cloud-1"
+daemon = "tcp://10.0.0.1:7700"
+daemon_key = "/keys/daemon.pub"
+keys = "../secrets"
+data = "tcp://0.0.0.0:5601"
+advertise = "tcp://10.0.0.7:5601"
+measure_seconds = "250ms"
+)";
+  Result<AgentConfig> config = parseAgentConfig(text, FILE_PATH);
+  REQUIRE_MESSAGE(config.ok(), config.error().message);
+  CHECK_FALSE(config->device.has_value());
+  CHECK(config->daemonKeyFile == "/keys/daemon.pub");
+  CHECK(config->keysDir == "/etc/cleave/secrets");
+  CHECK(config->dataEndpoint == "tcp://0.0.0.0:5601");
+  CHECK(config->advertise == "tcp://10.0.0.7:5601");
+  CHECK(config->measureSeconds == doctest::Approx(0.25));
+  CHECK(config->threads == 1);
+}
+
+TEST_CASE("every mistake of a file is reported at its line and column, in one run") {
+  // Seven distinct mistakes in one file.
+  std::string text = R"(name = "pi 1"
+daemon = "localhost:7700"
+threads = 0
+advertise = "tcp://*:5601"
+measure_seconds = true
+colour = "blue"
+
+[device]
+kind = "pi"
+macs = "3 parsecs"
+ram = "3GiB"
+speed = 2
+)";
+  std::string errors = errorsFor(text);
+  CHECK_ERROR(errors, "1:1: error: agent: 'name' \"pi 1\" must be 1 to 64 letters");
+  CHECK_ERROR(errors, "2:1: error: agent: 'daemon' must be a ZeroMQ endpoint");
+  CHECK_ERROR(errors, "3:1: error: agent: 'threads' must be between 1 and 256, not 0");
+  CHECK_ERROR(errors, "4:1: error: agent: 'advertise' must be an endpoint peers can connect to");
+  CHECK_ERROR(errors, "5:1: error: agent: 'measure_seconds' must be a string with units or a number, not a boolean");
+  CHECK_ERROR(errors, "6:1: error: agent: unknown key 'colour'");
+  CHECK_ERROR(errors, "10:1: error: [device]: 'macs'");
+  CHECK_ERROR(errors, "12:1: error: [device]: unknown key 'speed'");
+  // daemon_key is required and absent: reported against the top-level table.
+  CHECK(errors.find("missing required key 'daemon_key'") != std::string::npos);
+}
+
+TEST_CASE("required keys, types and [device] requirements") {
+  std::string errors = errorsFor(replaced(replaced(BASE, "name = \"pi1\"\n", ""), "ram = \"3GiB\"\n", ""));
+  CHECK(errors.find("missing required key 'name'") != std::string::npos);
+  CHECK(errors.find("[device]: missing required key 'ram'") != std::string::npos);
+
+  CHECK_ERROR(errorsFor(replaced(BASE, "threads = 2", "threads = \"two\"")),
+              "4:1: error: agent: 'threads' must be an integer, not a string");
+  CHECK_ERROR(errorsFor(replaced(BASE, "[device]", "device = 3")), "6:1: error: agent: 'device' must be a table");
+  CHECK_ERROR(errorsFor(replaced(BASE, "threads = 2", "measure_seconds = -1")),
+              "4:1: error: agent: 'measure_seconds' must not be negative");
+  CHECK_ERROR(errorsFor(replaced(BASE, "threads = 2", "data = \"udp://x\"")),
+              "4:1: error: agent: 'data' must be a ZeroMQ endpoint");
+  CHECK_ERROR(errorsFor(replaced(BASE, "ram = \"3GiB\"", "ram = \"0B\"")),
+              "9:1: error: [device]: 'ram' must be more than 0 bytes");
+}
+
+TEST_CASE("a TOML syntax error names its position; a missing file names the file") {
+  CHECK_ERROR(errorsFor(replaced(BASE, "threads = 2", "threads = = 2")), "4:");
+  Result<AgentConfig> missing = loadAgentConfig("/nonexistent/agent.toml");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message == "/nonexistent/agent.toml: cannot open file");
+}
+
+}  // namespace cleave::config
