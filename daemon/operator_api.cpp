@@ -105,6 +105,8 @@ void Daemon::replyStatus(const std::string& id, uint64_t requestId) {
   s.setDroppedMessages(counters_.badMessages + counters_.drops);
   s.setRefusedConnections(zap_->refusedCount());
   s.setPredictedLatencySeconds(current_ ? current_->plan.latencySeconds : 0);
+  s.setRequestsReceived(counters_.requests);
+  s.setReplans(counters_.replans);
   send(operator_, id, reply);
 }
 

@@ -412,6 +412,8 @@ struct FleetStatus {
   droppedMessages @6 :UInt64;           # malformed or unexpected messages dropped by the daemon
   refusedConnections @7 :UInt64;        # ZAP refusals (unknown keys, wrong mechanism)
   predictedLatencySeconds @8 :Float64;  # the current plan's predicted end-to-end latency
+  requestsReceived @9 :UInt64;          # infer requests accepted since the daemon started
+  replans @10 :UInt64;                  # plans installed since the daemon started
 }
 
 struct AgentInfo {

@@ -578,10 +578,12 @@ std::string formatStatus(wire::FleetStatus::Reader status) {
       {"epoch", planned ? std::to_string(status.getEpoch()) : "0 (no plan yet)"},
       {"strategy", planned ? strategyText(status.getStrategy()) : "-"},
       {"agents online", fmt::format("{}/{}", status.getAgentsOnline(), status.getAgentsKnown())},
+      {"requests received", std::to_string(status.getRequestsReceived())},
       {"requests completed", std::to_string(status.getRequestsCompleted())},
       {"requests failed", std::to_string(status.getRequestsFailed())},
       {"dropped messages", std::to_string(status.getDroppedMessages())},
       {"refused connections", std::to_string(status.getRefusedConnections())},
+      {"re-plans", std::to_string(status.getReplans())},
       {"predicted latency", planned ? planner::formatSeconds(status.getPredictedLatencySeconds()) : "-"},
   };
   size_t width = 0;
