@@ -97,6 +97,23 @@ Result<std::unique_ptr<Agent>> Agent::create(const config::AgentConfig& config, 
               agent->data_->endpoint(), config.path);
   log->info("data plane listening on {} (advertised as {})", agent->data_->boundEndpoint(), agent->data_->endpoint());
 
+  if (!config.clientEndpoint.empty()) {
+    std::set<std::string> clientKeys;
+    for (const std::string& file : config.clientKeyFiles) {
+      Result<std::string> key = proto::readPublicKeyFile(file);
+      if (!key) return Error{"a client key: " + key.error().message};
+      clientKeys.insert(*key);
+    }
+    Result<std::unique_ptr<ClientSocket>> client =
+        ClientSocket::create(*agent->zap_, *keys, config.clientEndpoint, clientKeys, agent->limits_, log);
+    if (!client) return client.error();
+    agent->client_ = std::move(*client);
+    agent->data_->setClientKeys(std::move(clientKeys));
+    log->info("client socket listening on {} ({} client key{})", agent->client_->boundEndpoint(),
+              agent->client_->keys().size(), agent->client_->keys().size() == 1 ? "" : "s");
+  }
+  agent->updateAllowList();
+
   Result<std::unique_ptr<ComputeWorker>> worker =
       ComputeWorker::start(agent->context_, "inproc://cleave-agent-compute");
   if (!worker) return worker.error();
@@ -131,7 +148,8 @@ Status Agent::run(int stopFd) {
     items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
     items.push_back({control_->socket().handle(), 0, ZMQ_POLLIN, 0});
     items.push_back({worker_->wakeSocket().handle(), 0, ZMQ_POLLIN, 0});
-    constexpr size_t FIXED = 4;
+    if (client_) items.push_back({client_->socket().handle(), 0, ZMQ_POLLIN, 0});
+    const size_t fixed = items.size();
     data_->addPollItems(items);
 
     Clock::time_point now = Clock::now();
@@ -158,13 +176,15 @@ Status Agent::run(int stopFd) {
           onLoadDone(std::move(std::get<LoadStagesDone>(result)));
       }
     }
-    data_->handlePolled(std::span<const zmq::pollitem_t>(items).subspan(FIXED), *this);
+    if (client_ && (items[4].revents & ZMQ_POLLIN)) client_->receive(*this);
+    data_->handlePolled(std::span<const zmq::pollitem_t>(items).subspan(fixed), *this);
 
     now = Clock::now();
     control_->tick(*this, now);
     data_->tick(now);
     expireFutures(now);
     checkPendingPlan(now);
+    expireClientRequests(now);
     if (std::optional<Clock::time_point> due = origin_.nextDeadline(); due && *due <= now) runDue(0);
   }
 }
@@ -178,6 +198,7 @@ Clock::time_point Agent::nextDeadline(Clock::time_point now) const {
   consider(data_->nextDeadline());
   consider(origin_.nextDeadline());
   if (!future_.empty()) consider(future_.front().receivedAt + FUTURE_WAIT);
+  for (const auto& [id, request] : clientRequests_) consider(request.deadline);
   if (pending_ && !pending_->missing.empty()) consider(pending_->requestedAt + GRAPH_RETRY);
   return next;
 }
@@ -186,9 +207,16 @@ void Agent::handleZap() {
   zap_->handlePending();
   for (const proto::ZapRefusal& refusal : zap_->takeRefusals()) {
     ++counters_.refusedConnections;
-    log_->warn("refused a data-plane connection from {}: key {} ({}, {})", refusal.address, refusal.fingerprint,
-               refusal.mechanism, refusal.reason);
+    log_->warn("refused a {} connection from {}: key {} ({}, {})",
+               refusal.domain == ClientSocket::ZAP_DOMAIN ? "client" : "data-plane", refusal.address,
+               refusal.fingerprint, refusal.mechanism, refusal.reason);
   }
+}
+
+void Agent::updateAllowList() {
+  std::set<std::string> keys = epochs_.allowedKeys();
+  if (client_) keys.insert(client_->keys().begin(), client_->keys().end());
+  if (Status ok = zap_->setAllowed(keys); !ok) log_->error("allow-list: {}", ok.error().message);
 }
 
 uint32_t Agent::inFlight() { return static_cast<uint32_t>(origin_.size() + jobsInFlight_ + future_.size()); }
@@ -218,17 +246,20 @@ std::vector<TelemetryReport> Agent::telemetry() {
 
 void Agent::logCountersIfChanged() {
   const DataCounters& data = data_->counters();
+  const uint64_t clientDropped = client_ ? client_->dropped() : 0;
   if (counters_ == loggedCounters_ && control_->dropped() == loggedControlDropped_ &&
-      data.dropped == loggedDataDropped_)
+      data.dropped == loggedDataDropped_ && clientDropped == loggedClientDropped_)
     return;
   log_->info(
       "counters: dropped {} control and {} data messages, {} submits; {} duplicate results; {} stray failures; "
       "{} failures received, {} sent; {} re-runs; {} refused connections; {} refused plans; {} stage errors; "
-      "{} resent, {} handshake failures",
+      "{} resent, {} handshake failures; {} client messages dropped, {} client requests failed",
       control_->dropped(), data.dropped, counters_.droppedSubmits, counters_.duplicateResults, counters_.strayFailures,
       counters_.failuresReceived, data.failuresSent, counters_.reruns, counters_.refusedConnections,
-      counters_.refusedPlans, counters_.stageErrors, data.resent, data.handshakeFailures);
+      counters_.refusedPlans, counters_.stageErrors, data.resent, data.handshakeFailures, clientDropped,
+      counters_.clientErrors);
   loggedCounters_ = counters_;
+  loggedClientDropped_ = clientDropped;
   loggedControlDropped_ = control_->dropped();
   loggedDataDropped_ = data.dropped;
 }
@@ -408,7 +439,7 @@ void Agent::acceptPlan(PlanSpec plan, std::map<uint32_t, LoadedSession> sessions
   const std::string entry = fmt::format("{} stage {}", epoch.plan.entry.agent, epoch.plan.entry.stage);
 
   std::vector<uint64_t> dropped = epochs_.accept(std::move(epoch));
-  if (Status ok = zap_->setAllowed(epochs_.allowedKeys()); !ok) log_->error("allow-list: {}", ok.error().message);
+  updateAllowList();
   data_->setPeers(epochs_.peers());
   control_->sendPlanAck(number, true, "");
   log_->info("plan epoch {} accepted: {}; entry {}; peers {}{}", number,
@@ -433,6 +464,7 @@ void Agent::onSubmit(wire::Submit::Reader submit, std::span<const zmq::message_t
     log_->warn("request {} refused: {}", id, why);
     control_->sendFailed(id, 0, why);
   };
+  if (isClientRequest(id)) return refuse("request ids with the top bit set are this agent's local clients'");
   if (headers.size() == 0 || headers.size() > limits_.maxTensors)
     return refuse(fmt::format("{} input tensors (1 to {} allowed)", headers.size(), limits_.maxTensors));
   if (headers.size() != tensorFrames.size())
@@ -477,7 +509,7 @@ void Agent::runDue(uint64_t abandonBefore) {
     std::optional<PendingRequest> request = origin_.complete(id);
     if (!request) continue;
     log_->warn("request {} failed: gave up after {} attempts", id, request->attempts);
-    control_->sendFailed(id, request->epoch, fmt::format("gave up after {} attempts", request->attempts));
+    reportRequestFailed(id, request->epoch, fmt::format("gave up after {} attempts", request->attempts));
   }
   for (const OriginRequests::Run& run : due.run) startRequest(run.id, run.reason);
 }
@@ -490,12 +522,23 @@ void Agent::startRequest(uint64_t id, OriginRequests::Reason reason) {
   if (entry.agent == config_.name) {
     // The entry stage runs here: inputs that do not fit the model will not fit any plan of it.
     const LoadedStage& stage = epoch->stages.at(entry.stage);
+    if (isClientRequest(id)) {
+      // As the daemon does for the model's inputs: an unnamed tensor is the input at its position.
+      std::vector<std::string> names;
+      for (const ValueInfo& input : stage.spec.inputs) names.push_back(input.name);
+      origin_.nameInputs(id, names);
+    }
     if (Result<std::vector<Tensor>> inputs = stageInputs(stage.spec.inputs, request->inputs); !inputs) {
       std::optional<PendingRequest> failed = origin_.complete(id);
       log_->warn("request {} failed: its inputs do not fit the model: {}", id, inputs.error().message);
-      control_->sendFailed(id, epoch->plan.epoch, "inputs do not fit the model: " + inputs.error().message);
+      reportRequestFailed(id, epoch->plan.epoch, "inputs do not fit the model: " + inputs.error().message);
       return;
     }
+  } else if (isClientRequest(id)) {
+    // Only the origin holds a client's request: results come back to the plan's origin, not here.
+    std::optional<PendingRequest> failed = origin_.complete(id);
+    reportRequestFailed(id, epoch->plan.epoch, notOriginReason(*epoch));
+    return;
   }
   if (request->epoch != 0) {
     ++counters_.reruns;
@@ -619,7 +662,10 @@ void Agent::onResult(proto::TensorMessage message, const std::string& sender) {
     log_->info("request {}: duplicate result under epoch {} from {} dropped", message.requestId, message.epoch, sender);
     return;
   }
-  control_->sendCompleted(message.requestId, message.epoch, message.tensors, message.stage);
+  if (isClientRequest(message.requestId))
+    finishClientRequest(message);
+  else
+    control_->sendCompleted(message.requestId, message.epoch, message.tensors, message.stage);
   log_->info("request {} completed under epoch {} ({} attempt{}, {:.1f} ms)", message.requestId, message.epoch,
              request->attempts, request->attempts == 1 ? "" : "s",
              Seconds(Clock::now() - request->submittedAt).count() * 1e3);
@@ -645,6 +691,87 @@ void Agent::onFailure(uint64_t requestId, uint64_t epoch, wire::Failure::Reason 
   log_->warn("request {} failed under epoch {} at {}: {}: {}{}", requestId, epoch, sender, failureReasonName(reason),
              detail, current ? "" : " (an abandoned attempt; ignored)");
   if (current) runDue(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests from local clients (the client socket), kept by the same origin machinery
+
+std::string Agent::notOriginReason(const Epoch& epoch) const {
+  return fmt::format("'{}' is not the origin under plan epoch {}: send requests to '{}', where they start",
+                     config_.name, epoch.plan.epoch, epoch.plan.entry.agent);
+}
+
+void Agent::onClientInfer(ClientInfer request) {
+  auto refuse = [&](const std::string& why) {
+    ++counters_.clientErrors;
+    log_->warn("client {}: request {} refused: {}", request.client, request.operatorId, why);
+    client_->sendError(request.connection, request.operatorId, why);
+  };
+  if (const Epoch* epoch = epochs_.newest(); epoch != nullptr && epoch->plan.entry.agent != config_.name)
+    return refuse(notOriginReason(*epoch));
+  if (clientRequests_.size() >= MAX_CLIENT_REQUESTS)
+    return refuse(fmt::format("this agent already holds {} client requests", MAX_CLIENT_REQUESTS));
+  const uint64_t id = CLIENT_ID_BIT | ++nextClientId_;
+  const Clock::time_point now = Clock::now();
+  switch (origin_.submit(id, std::move(request.inputs), now)) {
+    case OriginRequests::SubmitOutcome::Duplicate:  // ids are this agent's own: cannot happen
+    case OriginRequests::SubmitOutcome::Full:
+      return refuse(fmt::format("this origin already holds {} requests", origin_.size()));
+    case OriginRequests::SubmitOutcome::Accepted:
+      break;
+  }
+  ClientRequest held;
+  held.connection = std::move(request.connection);
+  held.client = request.client;
+  held.operatorId = request.operatorId;
+  held.timeoutSeconds = request.timeoutSeconds;
+  held.receivedAt = now;
+  held.deadline = now + std::chrono::duration_cast<Clock::duration>(Seconds(request.timeoutSeconds));
+  clientRequests_.emplace(id, std::move(held));
+  if (epochs_.newestEpoch() == 0) {
+    log_->info("request {} from client {} (its request {}) waits for a plan, at most {:g} s", id, request.client,
+               request.operatorId, request.timeoutSeconds);
+    return;
+  }
+  log_->debug("request {} from client {} (its request {})", id, request.client, request.operatorId);
+  startRequest(id, OriginRequests::Reason::NotStarted);
+}
+
+void Agent::finishClientRequest(const proto::TensorMessage& result) {
+  auto it = clientRequests_.find(result.requestId);
+  if (it == clientRequests_.end()) return;
+  const ClientRequest& request = it->second;
+  client_->sendResult(request.connection, request.operatorId, result.requestId, result.epoch,
+                      Seconds(Clock::now() - request.receivedAt).count(), result.stage, result.tensors);
+  clientRequests_.erase(it);
+}
+
+void Agent::reportRequestFailed(uint64_t id, uint64_t epoch, const std::string& reason) {
+  if (!isClientRequest(id)) return control_->sendFailed(id, epoch, reason);
+  auto it = clientRequests_.find(id);
+  if (it == clientRequests_.end()) return;
+  ++counters_.clientErrors;
+  client_->sendError(it->second.connection, it->second.operatorId, reason);
+  clientRequests_.erase(it);
+}
+
+void Agent::expireClientRequests(Clock::time_point now) {
+  for (auto it = clientRequests_.begin(); it != clientRequests_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    const uint64_t id = it->first;
+    std::optional<PendingRequest> request = origin_.complete(id);  // a late result is then a duplicate
+    const std::string reason =
+        request && request->epoch == 0
+            ? fmt::format("no plan accepted within {:g} s", it->second.timeoutSeconds)
+            : fmt::format("no result within {:g} s", it->second.timeoutSeconds);
+    log_->warn("request {} from client {} failed: {}", id, it->second.client, reason);
+    ++counters_.clientErrors;
+    client_->sendError(it->second.connection, it->second.operatorId, reason);
+    it = clientRequests_.erase(it);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //   compute_worker   stage runs and stage loading, off the I/O thread
 //   data_plane       activations, results, acks and failures between agents
 //   origin_requests  the requests this agent took from the daemon, until each completes once
+//   client_socket    requests from local applications (optional), kept by origin_requests too
 #pragma once
 
 #include <spdlog/logger.h>
@@ -23,6 +24,7 @@
 #include <utility>
 #include <zmq.hpp>
 
+#include "agent/client_socket.h"
 #include "agent/compute_worker.h"
 #include "agent/control_session.h"
 #include "agent/data_plane.h"
@@ -44,10 +46,11 @@ struct AgentCounters {
   uint64_t refusedConnections = 0;  // ZAP refusals on the data plane
   uint64_t refusedPlans = 0;
   uint64_t stageErrors = 0;
+  uint64_t clientErrors = 0;  // local client requests answered with an error
   bool operator==(const AgentCounters&) const = default;
 };
 
-class Agent final : private ControlHandler, private DataHandler {
+class Agent final : private ControlHandler, private DataHandler, private ClientHandler {
  public:
   // Keys, profile (declared or measured now), sockets and the compute thread.
   static Result<std::unique_ptr<Agent>> create(const config::AgentConfig& config, std::shared_ptr<spdlog::logger> log);
@@ -71,6 +74,15 @@ class Agent final : private ControlHandler, private DataHandler {
     Clock::time_point receivedAt;
     uint64_t bytes = 0;
   };
+  // A request from a local client: where its reply goes. Its inputs are in origin_.
+  struct ClientRequest {
+    std::string connection;
+    std::string client;  // fingerprint, for logs
+    uint64_t operatorId = 0;
+    double timeoutSeconds = 0.0;
+    Clock::time_point receivedAt;
+    Clock::time_point deadline;
+  };
   struct Timing {
     uint32_t runs = 0;
     double total = 0.0;
@@ -80,8 +92,13 @@ class Agent final : private ControlHandler, private DataHandler {
   static constexpr std::chrono::seconds GRAPH_RETRY{5};
   static constexpr int GRAPH_REQUESTS = 3;
   static constexpr std::chrono::seconds FUTURE_WAIT{5};
-  static constexpr size_t MAX_FUTURE_MESSAGES = 64;
+  static constexpr size_t MAX_FUTURE_MESSAGES = 1024;
   static constexpr uint64_t MAX_FUTURE_BYTES = 256ull << 20;
+  // Ids of local clients' requests have the top bit set; the daemon's count up from 1, so the
+  // two never collide in origin_ or on the data plane.
+  static constexpr uint64_t CLIENT_ID_BIT = 1ull << 63;
+  // Client requests held at once, so local clients cannot take all of origin_'s room.
+  static constexpr size_t MAX_CLIENT_REQUESTS = 256;
 
   Agent(config::AgentConfig config, std::shared_ptr<spdlog::logger> log);
 
@@ -102,6 +119,9 @@ class Agent final : private ControlHandler, private DataHandler {
   void onFailure(uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason, const std::string& detail,
                  const std::string& sender) override;
 
+  // ClientHandler
+  void onClientInfer(ClientInfer request) override;
+
   // Plans
   void refusePlan(uint64_t epoch, const std::string& reason);
   void refusePending(const std::string& reason);
@@ -112,6 +132,12 @@ class Agent final : private ControlHandler, private DataHandler {
 
   // Requests
   void runDue(uint64_t abandonBefore);
+  static bool isClientRequest(uint64_t id) { return (id & CLIENT_ID_BIT) != 0; }
+  // The request (already taken out of origin_) failed: tell the daemon or the local client.
+  void reportRequestFailed(uint64_t id, uint64_t epoch, const std::string& reason);
+  void finishClientRequest(const proto::TensorMessage& result);
+  void expireClientRequests(Clock::time_point now);
+  std::string notOriginReason(const Epoch& epoch) const;
   void startRequest(uint64_t id, OriginRequests::Reason reason);
   void deliverActivations(const std::string& agent, proto::TensorMessage message);
   void takeActivations(proto::TensorMessage message, const std::string& sender);
@@ -124,6 +150,9 @@ class Agent final : private ControlHandler, private DataHandler {
   void expireFutures(Clock::time_point now);
 
   void handleZap();
+  // ZAP admits the peers of the kept epochs and the local clients' keys (one handler serves
+  // both sockets; each socket checks the sender's role itself).
+  void updateAllowList();
   void logCountersIfChanged();
   Clock::time_point nextDeadline(Clock::time_point now) const;
 
@@ -135,6 +164,7 @@ class Agent final : private ControlHandler, private DataHandler {
   zmq::context_t context_;
   std::optional<proto::ZapAuthenticator> zap_;
   std::unique_ptr<DataPlane> data_;
+  std::unique_ptr<ClientSocket> client_;  // null without `client` in agent.toml
   std::unique_ptr<ComputeWorker> worker_;
   std::unique_ptr<ControlSession> control_;
 
@@ -143,6 +173,8 @@ class Agent final : private ControlHandler, private DataHandler {
   OriginRequests origin_;
   std::optional<PendingPlan> pending_;
   std::deque<FutureMessage> future_;
+  std::map<uint64_t, ClientRequest> clientRequests_;
+  uint64_t nextClientId_ = 0;
   uint64_t futureBytes_ = 0;
   uint64_t highestPushSeen_ = 0;
   uint64_t reRegisteredFor_ = 0;  // the daemon epoch we last re-registered to catch up with
@@ -151,7 +183,7 @@ class Agent final : private ControlHandler, private DataHandler {
   std::map<std::pair<uint64_t, uint32_t>, Timing> timings_;  // (epoch, stage)
   AgentCounters counters_;
   AgentCounters loggedCounters_;
-  uint64_t loggedControlDropped_ = 0, loggedDataDropped_ = 0;
+  uint64_t loggedControlDropped_ = 0, loggedDataDropped_ = 0, loggedClientDropped_ = 0;
 };
 
 }  // namespace cleave::agent

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <set>
 #include <zmq_addon.hpp>
 
@@ -206,18 +207,20 @@ void checkCompleted(const FakeDaemon& daemon, const std::map<uint64_t, Tensor>& 
   }
 }
 
-std::string agentConfig(const FakeDaemon& daemon, const std::string& name, bool declared) {
+// `extra`: more top-level keys (a client socket).
+std::string agentConfig(const FakeDaemon& daemon, const std::string& name, bool declared, const std::string& extra) {
   std::string text = fmt::format(
       "name = \"{}\"\ndaemon = \"{}\"\ndaemon_key = \"keys/daemon.pub\"\nkeys = \"keys\"\n"
-      "data = \"tcp://127.0.0.1:*\"\nmeasure_seconds = 0.2\n",
-      name, daemon.endpoint());
+      "data = \"tcp://127.0.0.1:*\"\nmeasure_seconds = 0.2\n{}",
+      name, daemon.endpoint(), extra);
   if (declared) text += "[device]\nkind = \"pi\"\nmacs = \"3G\"\nram = \"2GiB\"\n";
   return text;
 }
 
-AgentProcess startAgent(const TempDir& dir, const FakeDaemon& daemon, const std::string& name, bool declared) {
+AgentProcess startAgent(const TempDir& dir, const FakeDaemon& daemon, const std::string& name, bool declared,
+                        const std::string& extra = "") {
   const std::string config = dir.path + "/" + name + ".toml";
-  std::ofstream(config) << agentConfig(daemon, name, declared);
+  std::ofstream(config) << agentConfig(daemon, name, declared, extra);
   Result<AgentProcess> process =
       AgentProcess::start(CLEAVE_AGENT_BINARY, {"--config", config, "--log", dir.path + "/" + name + ".log"},
                           dir.path + "/" + name + ".out");
@@ -278,6 +281,125 @@ struct DataReplies {
       ++other;
   }
 };
+
+// A local application on an agent's client socket: hello, then operator requests; replies are
+// collected by operator request id.
+struct LocalClient {
+  struct Reply {
+    std::string error;  // an error reply
+    uint64_t requestId = 0, epoch = 0;
+    double latencySeconds = -1;
+    std::vector<proto::WireTensor> outputs;
+  };
+  zmq::socket_t socket;
+  int helloReplies = 0;
+  bool helloAccepted = false;
+  int unimplemented = 0;
+  int undecodable = 0;
+  std::map<uint64_t, Reply> replies;
+
+  LocalClient(FakeDaemon& daemon, const proto::CurveKeyPair& keys, const std::string& serverKey,
+              const std::string& endpoint)
+      : socket(proto::makeCurveClient(daemon.context(), zmq::socket_type::dealer, keys, serverKey).value()) {
+    socket.connect(endpoint);
+    daemon.watch(socket, [this] { read(); });
+  }
+
+  void hello() {
+    capnp::MallocMessageBuilder builder;
+    auto hello = builder.initRoot<wire::ControlMessage>().initHello();
+    hello.setProtocolVersion(wire::PROTOCOL_VERSION);
+    hello.setRole(wire::Hello::Role::OPERATOR);
+    hello.setName("test-app");
+    socket.send(proto::encodeMessage(builder), zmq::send_flags::none);
+  }
+
+  void infer(uint64_t id, const std::vector<proto::WireTensor>& inputs, double timeoutSeconds = 20.0) {
+    capnp::MallocMessageBuilder builder;
+    auto request = builder.initRoot<wire::ControlMessage>().initOperatorRequest();
+    request.setId(id);
+    auto infer = request.initInfer();
+    infer.setTimeoutSeconds(timeoutSeconds);
+    auto headers = infer.initTensors(static_cast<unsigned>(inputs.size()));
+    std::vector<zmq::message_t> frames;
+    frames.push_back(zmq::message_t());
+    for (size_t i = 0; i < inputs.size(); ++i)
+      frames.push_back(proto::encodeTensor(inputs[i], headers[static_cast<unsigned>(i)]).value());
+    frames[0] = proto::encodeMessage(builder);
+    sendFrames(socket, std::move(frames));
+  }
+
+  void status(uint64_t id) {
+    capnp::MallocMessageBuilder builder;
+    auto request = builder.initRoot<wire::ControlMessage>().initOperatorRequest();
+    request.setId(id);
+    request.setStatus();
+    socket.send(proto::encodeMessage(builder), zmq::send_flags::none);
+  }
+
+  void read() {
+    std::vector<zmq::message_t> frames;
+    while (zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+      Status ok = take(frames);
+      if (!ok) ++undecodable;
+      frames.clear();
+    }
+  }
+
+  Status take(const std::vector<zmq::message_t>& frames) {
+    Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frames.at(0), proto::CONTROL_LIMITS);
+    if (!decoded) return decoded.error();
+    Result<wire::ControlMessage::Reader> root = decoded->root<wire::ControlMessage>();
+    if (!root) return root.error();
+    return proto::decodeGuard("reply", [&]() -> Status {
+      switch (root->which()) {
+        case wire::ControlMessage::HELLO_REPLY:
+          ++helloReplies;
+          helloAccepted = root->getHelloReply().getAccepted();
+          return {};
+        case wire::ControlMessage::UNIMPLEMENTED:
+          ++unimplemented;
+          return {};
+        case wire::ControlMessage::OPERATOR_REPLY:
+          break;
+        default:
+          return Error{"unexpected kind"};
+      }
+      wire::OperatorReply::Reader reply = root->getOperatorReply();
+      if (!reply.getFinal()) return Error{"not final"};
+      Reply out;
+      if (reply.isError()) {
+        out.error = reply.getError();
+        if (out.error.empty()) out.error = "(empty)";
+      } else if (reply.isInferResult()) {
+        wire::InferResult::Reader result = reply.getInferResult();
+        out.requestId = result.getRequestId();
+        out.epoch = result.getEpoch();
+        out.latencySeconds = result.getLatencySeconds();
+        if (result.getTensors().size() + 1 != frames.size()) return Error{"frame count"};
+        for (unsigned i = 0; i < result.getTensors().size(); ++i) {
+          const zmq::message_t& frame = frames[i + 1];
+          Result<proto::WireTensor> tensor =
+              proto::decodeTensor(result.getTensors()[i], {static_cast<const std::byte*>(frame.data()), frame.size()},
+                                  proto::TensorLimits{});
+          if (!tensor) return tensor.error();
+          out.outputs.push_back(std::move(*tensor));
+        }
+      } else {
+        return Error{"unexpected reply"};
+      }
+      if (!replies.emplace(reply.getId(), std::move(out)).second) return Error{"a second reply"};
+      return {};
+    });
+  }
+};
+
+// The bound endpoint an agent logged for its client socket ("" until it did).
+std::string clientEndpointOf(const std::string& log) {
+  std::smatch match;
+  if (!std::regex_search(log, match, std::regex(R"(client socket listening on (tcp://127\.0\.0\.1:\d+))"))) return "";
+  return match[1].str();
+}
 
 }  // namespace
 
@@ -656,6 +778,163 @@ TEST_CASE("a long stage runs off the I/O thread: heartbeats keep their pace whil
   REQUIRE(status.has_value());
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("a local client infers through the origin's client socket; strangers and garbage get nothing") {
+  TempDir dir;
+  FakeDaemon daemon(dir.path + "/keys", {"a", "b"});
+  Model model = Model::load();
+  std::mt19937 rng(7720);
+  proto::CurveKeyPair appKeys = *proto::generateKeyPair();
+  REQUIRE(proto::writeKeyFiles(appKeys, dir.path + "/keys", "app", false).ok());
+  // Both agents serve local clients; only the plan's origin (a) can take their requests.
+  const std::string clientKeys = "client = \"tcp://127.0.0.1:*\"\nclient_keys = [\"keys/app.pub\"]\n";
+  AgentProcess a = startAgent(dir, daemon, "a", true, clientKeys);
+  AgentProcess b = startAgent(dir, daemon, "b", true, clientKeys);
+  REQUIRE(daemon.pumpUntil(
+      [&] { return daemon.agents["a"].registrations == 1 && daemon.agents["b"].registrations == 1; }, 20s));
+  std::string endpointA, endpointB;
+  REQUIRE(daemon.pumpUntil(
+      [&] {
+        endpointA = clientEndpointOf(logOf(dir, "a"));
+        endpointB = clientEndpointOf(logOf(dir, "b"));
+        return !endpointA.empty() && !endpointB.empty();
+      },
+      10s));
+
+  // --- before any plan: a request is held until one is accepted, or fails after its timeout ---
+  LocalClient app(daemon, appKeys, daemon.keys("a").publicKey, endpointA);
+  app.hello();
+  REQUIRE(daemon.pumpUntil([&] { return app.helloReplies == 1; }, 10s));
+  CHECK(app.helloAccepted);
+  const Tensor early = sampleImage();
+  app.infer(1, {{"", early, std::nullopt, 1, 0}}, 0.3);  // gives up before the plan comes
+  REQUIRE(daemon.pumpUntil([&] { return app.replies.contains(1); }, 10s));
+  CHECK(app.replies[1].error.find("no plan accepted within 0.3 s") != std::string::npos);
+  app.infer(2, {{"", early, std::nullopt, 1, 0}});  // waits for the plan
+  REQUIRE(daemon.pumpUntil([&] { return logOf(dir, "a").find("waits for a plan, at most 20 s") != std::string::npos; },
+                           10s));
+
+  const int64_t p = model.positions;
+  std::map<std::string, PlanSpec> plan = splitPlan(daemon, model, 1, {"a", "b"}, {p / 2}, 0);
+  pushAndAwait(daemon, plan, 1);
+  REQUIRE(daemon.pumpUntil([&] { return app.replies.contains(2); }, 15s));
+
+  // --- N requests, unnamed (as cleavectl sends them) and named: bit-identical to one process ---
+  std::map<uint64_t, Tensor> expected{{2, model.reference(early)}};
+  for (uint64_t id = 10; id < 18; ++id) {
+    Tensor input = randomImage(rng);
+    expected[id] = model.reference(input);
+    app.infer(id, {{id % 2 == 0 ? std::string() : model.inputName, input, std::nullopt, 1, 0}});
+  }
+  app.status(30);  // not served here
+  REQUIRE(daemon.pumpUntil([&] { return app.replies.size() == expected.size() + 2; }, 20s));
+  std::set<uint64_t> agentIds;
+  for (const auto& [id, tensor] : expected) {
+    CAPTURE(id);
+    const LocalClient::Reply& reply = app.replies.at(id);
+    INFO(reply.error);
+    REQUIRE(reply.error.empty());
+    CHECK(reply.epoch == 1);
+    CHECK(reply.latencySeconds >= 0);
+    CHECK((reply.requestId >> 63) == 1);  // the client id space: never a daemon's id
+    CHECK(agentIds.insert(reply.requestId).second);
+    REQUIRE(reply.outputs.size() == 1);
+    CHECK(reply.outputs[0].name == model.graph.outputs.at(0).name);
+    CHECK(reply.outputs[0].tensor.identical(tensor));
+  }
+  CHECK(app.replies.at(30).error == "only infer is served on an agent's client socket");
+  CHECK(daemon.completed.empty());  // the results went to the client, not to the daemon
+  CHECK(app.undecodable == 0);
+
+  // --- an agent that is not the origin names the origin ---
+  LocalClient appAtB(daemon, appKeys, daemon.keys("b").publicKey, endpointB);
+  appAtB.hello();
+  appAtB.infer(1, {{"", early, std::nullopt, 1, 0}});
+  REQUIRE(daemon.pumpUntil([&] { return appAtB.replies.contains(1); }, 10s));
+  CHECK(appAtB.replies[1].error.find("'b' is not the origin under plan epoch 1: send requests to 'a'") !=
+        std::string::npos);
+
+  // --- a key not in client_keys: refused by ZAP, logged with its fingerprint, never answered ---
+  proto::CurveKeyPair strangerKeys = *proto::generateKeyPair();
+  LocalClient stranger(daemon, strangerKeys, daemon.keys("a").publicKey, endpointA);
+  stranger.hello();
+  stranger.infer(1, {{"", early, std::nullopt, 1, 0}});
+  const std::string fingerprint = *proto::keyFingerprint(strangerKeys.publicKey);
+  CHECK(daemon.pumpUntil(
+      [&] { return logOf(dir, "a").find("refused a client connection from 127.0.0.1: key " + fingerprint) !=
+                   std::string::npos; },
+      10s));
+
+  // A plan peer's key gets through the shared ZAP handler but is not a client: dropped.
+  LocalClient peer(daemon, daemon.keys("b"), daemon.keys("a").publicKey, endpointA);
+  peer.hello();
+  CHECK(daemon.pumpUntil([&] { return logOf(dir, "a").find("not a client key") != std::string::npos; }, 10s));
+  // A client's key on the data plane (admitted by the same handler): dropped there.
+  zmq::socket_t appOnData =
+      proto::makeCurveClient(daemon.context(), zmq::socket_type::dealer, appKeys, daemon.keys("a").publicKey).value();
+  appOnData.connect(daemon.agents["a"].dataEndpoint);
+  sendFrames(appOnData, activations(1, 1, 0, "a", {{model.inputName, early, std::nullopt, 1, 0}}));
+  CHECK(daemon.pumpUntil([&] { return logOf(dir, "a").find("a local client's key") != std::string::npos; }, 10s));
+
+  // --- garbage from an admitted client: dropped and counted; malformed infers answered ---
+  {
+    std::vector<zmq::message_t> frames;
+    frames.push_back(bytesFrame(rng, 13));  // not a whole number of words
+    sendFrames(app.socket, std::move(frames));
+    frames.clear();
+    frames.push_back(bytesFrame(rng, 64));  // words, not a message
+    sendFrames(app.socket, std::move(frames));
+    frames.clear();
+    for (int i = 0; i < 40; ++i) frames.push_back(bytesFrame(rng, 8));  // too many frames
+    sendFrames(app.socket, std::move(frames));
+    capnp::MallocMessageBuilder badInfer;  // two headers, one frame
+    auto request = badInfer.initRoot<wire::ControlMessage>().initOperatorRequest();
+    request.setId(40);
+    request.initInfer().initTensors(2);
+    frames.clear();
+    frames.push_back(proto::encodeMessage(badInfer));
+    frames.push_back(bytesFrame(rng, 16));
+    sendFrames(app.socket, std::move(frames));
+    app.infer(41, {{"", Tensor::zeros(DType::F32, {1, 1, 28, 27}), std::nullopt, 1, 0}});  // wrong shape
+  }
+  LocalClient noHello(daemon, appKeys, daemon.keys("a").publicKey, endpointA);
+  noHello.infer(1, {{"", early, std::nullopt, 1, 0}});  // before hello: dropped, not answered
+  REQUIRE(daemon.pumpUntil([&] { return app.replies.contains(40) && app.replies.contains(41); }, 10s));
+  CHECK(app.replies[40].error.find("infer: 2 tensor headers but 1 frames") != std::string::npos);
+  CHECK(app.replies[41].error.find("inputs do not fit the model") != std::string::npos);
+  REQUIRE(daemon.pumpUntil([&] { return logOf(dir, "a").find("a message before hello") != std::string::npos; }, 10s));
+
+  // The origin keeps serving its client (and the daemon).
+  Tensor after = randomImage(rng);
+  app.infer(50, {{"", after, std::nullopt, 1, 0}});
+  daemon.submit("a", 1, {proto::WireTensor{model.inputName, after, std::nullopt, 1, 0}});
+  REQUIRE(daemon.pumpUntil([&] { return app.replies.contains(50) && completedCount(daemon, 1) == 1; }, 15s));
+  REQUIRE(app.replies[50].outputs.size() == 1);
+  CHECK(app.replies[50].outputs[0].tensor.identical(model.reference(after)));
+  checkCompleted(daemon, {{1, model.reference(after)}}, 1);
+
+  // Nothing was ever sent to the refused, the peer or the silent connection; no second replies.
+  CHECK_FALSE(daemon.pumpUntil([&] { return stranger.helloReplies + peer.helloReplies + noHello.helloReplies > 0; },
+                               500ms));
+  CHECK(stranger.replies.empty());
+  CHECK(peer.replies.empty());
+  CHECK(noHello.replies.empty());
+  CHECK(app.undecodable == 0);
+  const std::string logA = logOf(dir, "a");
+  CHECK(occurrences(logA, "dropped a message on the client socket") >= 6);
+  INFO(fmt::format("{}", fmt::join(daemon.problems, "\n")));
+  CHECK(daemon.problems.empty());
+  for (zmq::socket_t* socket : {&app.socket, &appAtB.socket, &stranger.socket, &peer.socket, &noHello.socket})
+    daemon.unwatch(*socket);
+
+  for (AgentProcess* agent : {&a, &b}) {
+    agent->signal(SIGTERM);
+    std::optional<int> status = agent->waitExit(10s);
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+  }
 }
 
 }  // namespace cleave::agent

@@ -271,6 +271,10 @@ void DataPlane::readRouter(DataHandler& handler) {
       // Admitted under an allow-list since replaced: still a peer of an older plan, name unknown.
       Result<std::string> fingerprint = proto::keyFingerprint(key);
       sender = fmt::format("key {}", fingerprint ? *fingerprint : std::string("?"));
+      if (clientKeys_.contains(key)) {
+        drop(sender, "a local client's key (clients use the client socket)");
+        continue;
+      }
     }
     if (message->truncated) {
       drop(sender, fmt::format("more than {} frames", 2 + limits_.maxTensors + extraFrames));

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -100,6 +101,9 @@ class DataPlane {
   // and closes the others.
   void setPeers(const std::map<std::string, PeerSpec>& peers);
   bool knows(const std::string& peer) const { return links_.contains(peer); }
+  // Keys (Z85) of the local clients: the agent's one ZAP handler admits them for the client
+  // socket, so they get through the handshake here too; what they send here is dropped.
+  void setClientKeys(std::set<std::string> keys) { clientKeys_ = std::move(keys); }
 
   // Sends an activations or result message (stamping sentAtMicros) and keeps it until acked.
   Status sendTensorMessage(const std::string& peer, proto::TensorMessage message);
@@ -169,6 +173,7 @@ class DataPlane {
   std::string bound_, advertised_;
   std::map<std::string, std::unique_ptr<PeerLink>> links_;
   std::map<std::string, std::string> nameByKey_;  // Z85 key -> peer name
+  std::set<std::string> clientKeys_;
   std::vector<PollEntry> polled_;
   DataCounters counters_;
   uint64_t lastSentAt_ = 0;

@@ -40,12 +40,25 @@ bool OriginRequests::failed(uint64_t id, uint64_t epoch) {
   return true;
 }
 
+void OriginRequests::nameInputs(uint64_t id, const std::vector<std::string>& names) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  std::vector<proto::WireTensor>& inputs = it->second.inputs;
+  for (size_t i = 0; i < inputs.size() && i < names.size(); ++i)
+    if (inputs[i].name.empty()) inputs[i].name = names[i];
+}
+
 void OriginRequests::resetEpochs() {
   for (auto& [id, request] : pending_) {
     request.epoch = 0;
     request.rerunWanted = false;
     request.timedOut = false;
   }
+}
+
+Clock::duration OriginRequests::retryDelay(uint32_t attempts) {
+  auto delay = RETRY_FIRST * (int64_t{1} << std::min<uint32_t>(attempts > 0 ? attempts - 1 : 0, 16));
+  return std::min<Clock::duration>(delay, RETRY_MAX);
 }
 
 OriginRequests::Due OriginRequests::due(uint64_t newestEpoch, uint64_t abandonBefore, Clock::time_point now) {
@@ -61,7 +74,8 @@ OriginRequests::Due OriginRequests::due(uint64_t newestEpoch, uint64_t abandonBe
       reason = Reason::NotStarted;
     else if (request.epoch < abandonBefore)
       reason = Reason::Abandoned;
-    else if (request.rerunWanted && newestEpoch > request.epoch)
+    else if (request.rerunWanted &&
+             (newestEpoch > request.epoch || now >= request.startedAt + retryDelay(request.attempts)))
       reason = request.timedOut ? Reason::TimedOut : Reason::Failed;
     else
       continue;
@@ -82,9 +96,9 @@ std::vector<uint64_t> OriginRequests::Due::runIds() const {
 std::optional<Clock::time_point> OriginRequests::nextDeadline() const {
   std::optional<Clock::time_point> next;
   for (const auto& [id, request] : pending_) {
-    // A request already marked only waits for a plan; its timer no longer matters.
-    if (request.epoch == 0 || request.rerunWanted) continue;
-    Clock::time_point at = request.startedAt + RERUN_AFTER;
+    if (request.epoch == 0) continue;
+    // A failed attempt waits for its retry delay; a running one for its time-out.
+    Clock::time_point at = request.startedAt + (request.rerunWanted ? retryDelay(request.attempts) : RERUN_AFTER);
     if (!next || at < *next) next = at;
   }
   return next;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "proto/tensor_frame.h"
@@ -37,6 +38,11 @@ struct PendingRequest {
 class OriginRequests {
  public:
   static constexpr std::chrono::seconds RERUN_AFTER{10};
+  // A failed attempt (a receiver overloaded or still loading the plan) runs again after this
+  // delay, doubled per attempt up to RETRY_MAX, under the newest epoch even if it is the same one.
+  static constexpr std::chrono::milliseconds RETRY_FIRST{50};
+  static constexpr std::chrono::milliseconds RETRY_MAX{2000};
+  static Clock::duration retryDelay(uint32_t attempts);
   // Bounds the inputs held: a submit beyond this is answered at once with a failed completion.
   static constexpr size_t MAX_PENDING = 1024;
   // Attempts before the origin gives up and reports the request failed (a request whose
@@ -56,6 +62,11 @@ class OriginRequests {
   // A failure came back for `epoch`'s attempt: returns true when that is the current attempt
   // (a failure of an attempt already superseded changes nothing).
   bool failed(uint64_t id, uint64_t epoch);
+
+  // Names the request's unnamed inputs after `names` by position (a local client may send its
+  // tensors unnamed, as `cleavectl infer` does; only the plan's entry stage knows the names).
+  // Named inputs and positions past `names` are left alone.
+  void nameInputs(uint64_t id, const std::vector<std::string>& names);
 
   // After the epochs were reset (the daemon may have restarted with new numbers): every request
   // counts as not started.

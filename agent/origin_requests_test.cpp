@@ -37,6 +37,26 @@ TEST_CASE("each request completes once; duplicates and unknown results are refus
   CHECK(origin.size() == 0);
 }
 
+TEST_CASE("unnamed inputs take the entry stage's names by position; named ones keep theirs") {
+  OriginRequests origin;
+  const Clock::time_point t0 = Clock::now();
+  Tensor value = Tensor::fromVector<float>({1}, {3.0f});
+  std::vector<proto::WireTensor> inputs = {{"", value, std::nullopt, 0, 0},
+                                           {"mask", value, std::nullopt, 0, 0},
+                                           {"", value, std::nullopt, 0, 0}};
+  REQUIRE(origin.submit(7, inputs, t0) == OriginRequests::SubmitOutcome::Accepted);
+  origin.nameInputs(7, {"image", "weights"});  // fewer names than inputs: the third stays unnamed
+  origin.nameInputs(8, {"ignored"});           // not pending: nothing happens
+  const PendingRequest* request = origin.find(7);
+  REQUIRE(request != nullptr);
+  CHECK(request->inputs[0].name == "image");
+  CHECK(request->inputs[1].name == "mask");
+  CHECK(request->inputs[2].name.empty());
+  origin.nameInputs(7, {"a", "b", "c"});  // already named stays named
+  CHECK(request->inputs[0].name == "image");
+  CHECK(request->inputs[2].name == "c");
+}
+
 TEST_CASE("requests wait for a plan, then start") {
   OriginRequests origin;
   const Clock::time_point t0 = Clock::now();
@@ -60,7 +80,7 @@ TEST_CASE("abandonBefore re-runs requests of older epochs only") {
   CHECK(origin.due(3, 0, t0).run.empty());
 }
 
-TEST_CASE("a failure re-runs under a newer epoch, or waits for one") {
+TEST_CASE("a failure re-runs under a newer epoch at once, or under the same one after a back-off") {
   OriginRequests origin;
   const Clock::time_point t0 = Clock::now();
   REQUIRE(origin.submit(7, someInput(), t0) == OriginRequests::SubmitOutcome::Accepted);
@@ -68,7 +88,9 @@ TEST_CASE("a failure re-runs under a newer epoch, or waits for one") {
   CHECK_FALSE(origin.failed(7, 3));  // an older attempt's failure changes nothing
   CHECK(origin.due(5, 0, t0).run.empty());
   CHECK(origin.failed(7, 4));
-  CHECK(origin.due(4, 0, t0).run.empty());  // the newest epoch is the request's own: wait
+  CHECK(origin.due(4, 0, t0).run.empty());  // the newest epoch is the request's own: back off first
+  CHECK(origin.nextDeadline() == t0 + OriginRequests::RETRY_FIRST);
+  CHECK(origin.due(4, 0, t0 + OriginRequests::RETRY_FIRST).runIds() == std::vector<uint64_t>{7});
   CHECK(origin.due(5, 0, t0).runIds() == std::vector<uint64_t>{7});
   CHECK(origin.due(5, 0, t0).run[0].reason == OriginRequests::Reason::Failed);
   origin.started(7, 5, t0);
@@ -77,17 +99,23 @@ TEST_CASE("a failure re-runs under a newer epoch, or waits for one") {
   CHECK_FALSE(origin.failed(99, 5));
 }
 
-TEST_CASE("a request pending for 10 s re-runs once a newer epoch exists") {
+TEST_CASE("a request pending for 10 s re-runs, under a newer epoch if there is one") {
   OriginRequests origin;
   const Clock::time_point t0 = Clock::now();
   REQUIRE(origin.submit(1, someInput(), t0) == OriginRequests::SubmitOutcome::Accepted);
   origin.started(1, 2, t0);
   CHECK(origin.nextDeadline() == t0 + OriginRequests::RERUN_AFTER);
   CHECK(origin.due(3, 0, t0 + 9s).run.empty());
-  CHECK(origin.due(2, 0, t0 + 11s).run.empty());   // timed out, but no newer epoch: waits
-  CHECK_FALSE(origin.nextDeadline().has_value());  // only a plan can move it now
+  CHECK(origin.due(2, 0, t0 + 11s).runIds() == std::vector<uint64_t>{1});  // timed out: runs again
   CHECK(origin.due(3, 0, t0 + 12s).runIds() == std::vector<uint64_t>{1});
   CHECK(origin.due(3, 0, t0 + 12s).run[0].reason == OriginRequests::Reason::TimedOut);
+}
+
+TEST_CASE("retry delays double per attempt up to a cap") {
+  CHECK(OriginRequests::retryDelay(1) == OriginRequests::RETRY_FIRST);
+  CHECK(OriginRequests::retryDelay(2) == 2 * OriginRequests::RETRY_FIRST);
+  CHECK(OriginRequests::retryDelay(3) == 4 * OriginRequests::RETRY_FIRST);
+  CHECK(OriginRequests::retryDelay(30) == OriginRequests::RETRY_MAX);
 }
 
 TEST_CASE("after an epoch reset every request starts again; attempts are capped") {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -35,17 +36,52 @@ void readEndpoint(TableReader& reader, std::string_view key, bool required, std:
   out = *value;
 }
 
+// `client` and `client_keys`: both or neither; each key a distinct, non-empty path.
+void readClient(TableReader& reader, const std::string& path, Diagnostics& diagnostics, AgentConfig& config) {
+  readEndpoint(reader, "client", false, config.clientEndpoint);
+  const toml::node* keys = reader.node("client_keys");
+  if (keys == nullptr) {
+    if (!config.clientEndpoint.empty())
+      reader.error("client", "needs 'client_keys': the public key files of the local applications it admits");
+    return;
+  }
+  const toml::array* list = keys->as_array();
+  if (list == nullptr) {
+    reader.error("client_keys", fmt::format("must be an array of public key files, such as [\"keys/app.pub\"], not {}",
+                                            typeName(*keys)));
+    return;
+  }
+  if (list->empty()) reader.error("client_keys", "must name at least one public key file");
+  if (list->size() > MAX_CLIENT_KEYS)
+    reader.error("client_keys", fmt::format("lists {} files; at most {} are allowed", list->size(), MAX_CLIENT_KEYS));
+  std::set<std::string> seen;
+  for (const toml::node& entry : *list) {
+    std::optional<std::string> file = entry.value<std::string>();
+    if (!entry.is_string() || file->empty()) {
+      diagnostics.error(entry.source(), fmt::format("{}: 'client_keys' entries must be file names, not {}",
+                                                    reader.context(), entry.is_string() ? "an empty string"
+                                                                                        : std::string(typeName(entry))));
+      continue;
+    }
+    const std::string resolved = resolve(path, *file);
+    if (!seen.insert(resolved).second) {
+      diagnostics.error(entry.source(),
+                        fmt::format("{}: 'client_keys' lists \"{}\" twice", reader.context(), *file));
+      continue;
+    }
+    config.clientKeyFiles.push_back(resolved);
+  }
+  if (config.clientEndpoint.empty() && reader.node("client") == nullptr)
+    reader.error("client_keys", "has no socket to admit clients to: set 'client' (an endpoint to bind)");
+}
+
 }  // namespace
 
 Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& path) {
   Diagnostics diagnostics(path);
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    diagnostics.error(e.source(), std::string(e.description()));
-    return diagnostics.toError();
-  }
+  std::optional<toml::table> parsed = parseToml(text, diagnostics);
+  if (!parsed) return diagnostics.toError();
+  const toml::table& root = *parsed;
   AgentConfig config;
   config.path = path;
   TableReader reader(root, "agent", diagnostics);
@@ -68,6 +104,7 @@ Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& p
     else
       config.advertise = *advertise;
   }
+  readClient(reader, path, diagnostics, config);
   if (std::optional<int64_t> threads = reader.integer("threads", false)) {
     if (*threads < 1 || *threads > MAX_AGENT_THREADS)
       reader.error("threads", fmt::format("must be between 1 and {}, not {}", MAX_AGENT_THREADS, *threads));
@@ -88,17 +125,16 @@ Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& p
     deviceReader.finish(std::vector<std::string_view>(DEVICE_PROFILE_KEYS.begin(), DEVICE_PROFILE_KEYS.end()));
     config.device = std::move(profile);
   }
-  reader.finish({"name", "daemon", "daemon_key", "keys", "data", "advertise", "threads", "measure_seconds", "device"});
+  reader.finish({"name", "daemon", "daemon_key", "keys", "data", "advertise", "threads", "measure_seconds", "client",
+                 "client_keys", "device"});
   if (diagnostics.failed()) return diagnostics.toError();
   return config;
 }
 
 Result<AgentConfig> loadAgentConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{fmt::format("{}: cannot open file", path)};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parseAgentConfig(text.str(), path);
+  Result<std::string> text = readTextFile(path);
+  if (!text) return text.error();
+  return parseAgentConfig(*text, path);
 }
 
 }  // namespace cleave::config

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "planner/fleet.h"
 #include "runtime/result.h"
@@ -16,6 +17,8 @@ namespace cleave::config {
 constexpr size_t MAX_AGENT_NAME = 64;
 constexpr int MAX_AGENT_THREADS = 256;
 constexpr double MAX_MEASURE_SECONDS = 60.0;
+// Local applications an agent's client socket admits; a bound, since each is a ZAP allow-list entry.
+constexpr size_t MAX_CLIENT_KEYS = 256;
 
 struct AgentConfig {
   std::string path;                                // the file it came from
@@ -27,6 +30,11 @@ struct AgentConfig {
   std::string advertise;                           // what peers connect to; empty: the bound endpoint
   int threads = 1;                                 // intra-op threads of each stage session
   double measureSeconds = 1.0;                     // self-benchmark budget when no [device] is declared
+  // The local client socket (docs/protocol.md, "Local clients"): where its ROUTER binds (empty:
+  // no client socket) and the public key files of the applications it admits, resolved against
+  // the file's folder (never empty when `clientEndpoint` is set).
+  std::string clientEndpoint;
+  std::vector<std::string> clientKeyFiles;
   // The declared profile ([device]); nullopt: measure at start-up. Its name is `name`.
   std::optional<planner::DeviceProfile> device;
 };

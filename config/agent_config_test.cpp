@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 namespace cleave::config {
 namespace {
@@ -125,6 +126,44 @@ TEST_CASE("required keys, types and [device] requirements") {
               "4:1: error: agent: 'data' must be a ZeroMQ endpoint");
   CHECK_ERROR(errorsFor(replaced(BASE, "ram = \"3GiB\"", "ram = \"0B\"")),
               "9:1: error: [device]: 'ram' must be more than 0 bytes");
+}
+
+TEST_CASE("a client socket: its endpoint and key files, paths relative to the file") {
+  Result<AgentConfig> plain = parseAgentConfig(BASE, FILE_PATH);
+  REQUIRE(plain.ok());
+  CHECK(plain->clientEndpoint.empty());
+  CHECK(plain->clientKeyFiles.empty());
+
+  Result<AgentConfig> config = parseAgentConfig(
+      replaced(BASE, "threads = 2\n",
+               "threads = 2\nclient = \"tcp://127.0.0.1:*\"\nclient_keys = [\"keys/app.pub\", \"/srv/cam.pub\"]\n"),
+      FILE_PATH);
+  REQUIRE_MESSAGE(config.ok(), config.error().message);
+  CHECK(config->clientEndpoint == "tcp://127.0.0.1:*");
+  CHECK(config->clientKeyFiles == std::vector<std::string>{"/etc/cleave/pi1/keys/app.pub", "/srv/cam.pub"});
+}
+
+TEST_CASE("client socket mistakes are reported at their line and column") {
+  // A client socket without keys would admit nobody: refused rather than silently useless.
+  CHECK_ERROR(errorsFor(replaced(BASE, "threads = 2", "client = \"tcp://127.0.0.1:7720\"")),
+              "4:1: error: agent: 'client' needs 'client_keys'");
+  CHECK_ERROR(errorsFor(replaced(BASE, "threads = 2", "client_keys = [\"a.pub\"]")),
+              "4:1: error: agent: 'client_keys' has no socket to admit clients to");
+  CHECK_ERROR(errorsFor(replaced(BASE, "threads = 2", "client = \"127.0.0.1:7720\"\nclient_keys = [\"a.pub\"]")),
+              "4:1: error: agent: 'client' must be a ZeroMQ endpoint");
+
+  const std::string withClient = replaced(BASE, "threads = 2", "client = \"tcp://127.0.0.1:*\"\nclient_keys = KEYS");
+  auto keys = [&](const std::string& value) { return errorsFor(replaced(withClient, "KEYS", value)); };
+  CHECK_ERROR(keys("\"a.pub\""), "5:1: error: agent: 'client_keys' must be an array of public key files");
+  CHECK_ERROR(keys("[]"), "5:1: error: agent: 'client_keys' must name at least one public key file");
+  CHECK_ERROR(keys("[\"a.pub\", 7]"), "5:25: error: agent: 'client_keys' entries must be file names, not an integer");
+  CHECK_ERROR(keys("[\"\"]"), "5:16: error: agent: 'client_keys' entries must be file names, not an empty string");
+  CHECK_ERROR(keys("[\"a.pub\", \"./a.pub\"]"), "5:25: error: agent: 'client_keys' lists \"./a.pub\" twice");
+
+  // Every mistake of one file at once.
+  std::string errors = keys("[7, \"\"]");
+  CHECK_ERROR(errors, "5:16: error: agent: 'client_keys' entries must be file names, not an integer");
+  CHECK_ERROR(errors, "5:19: error: agent: 'client_keys' entries must be file names, not an empty string");
 }
 
 TEST_CASE("a TOML syntax error names its position; a missing file names the file") {

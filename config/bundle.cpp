@@ -14,13 +14,11 @@ namespace {
 // bundle.toml: [bundle] name, kind, model, input, classes; [accuracy] dataset, top1.
 Status readManifest(const std::string& file, ModelBundle& bundle) {
   Diagnostics diagnostics(file);
-  toml::table root;
-  try {
-    root = toml::parse_file(file);
-  } catch (const toml::parse_error& e) {
-    diagnostics.error(e.source(), std::string(e.description()));
-    return diagnostics.toError();
-  }
+  Result<std::string> text = readTextFile(file);
+  if (!text) return text.error();
+  std::optional<toml::table> parsed = parseToml(*text, diagnostics);
+  if (!parsed) return diagnostics.toError();
+  const toml::table& root = *parsed;
   TableReader top(root, "bundle.toml", diagnostics);
   if (const toml::table* section = top.table("bundle", true)) {
     TableReader reader(*section, "[bundle]", diagnostics);

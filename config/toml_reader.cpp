@@ -1,6 +1,8 @@
 #include "config/toml_reader.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -13,6 +15,23 @@ void Diagnostics::error(const toml::source_region& where, const std::string& mes
 void Diagnostics::error(const std::string& message) { errors_.push_back(fmt::format("{}: error: {}", file_, message)); }
 
 Error Diagnostics::toError() const { return Error{fmt::format("{}", fmt::join(errors_, "\n"))}; }
+
+std::optional<toml::table> parseToml(std::string_view text, Diagnostics& diagnostics) {
+  try {
+    return toml::parse(text, std::string_view(diagnostics.file()));
+  } catch (const toml::parse_error& e) {
+    diagnostics.error(e.source(), std::string(e.description()));
+    return std::nullopt;
+  }
+}
+
+Result<std::string> readTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{fmt::format("{}: cannot open file", path)};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 std::string_view typeName(const toml::node& node) {
   switch (node.type()) {

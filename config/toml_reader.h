@@ -68,6 +68,13 @@ class TableReader {
   Diagnostics& diagnostics_;
 };
 
+// Parses TOML text; a syntax error is recorded in `diagnostics` (file:line:column) and nullopt
+// returned.
+std::optional<toml::table> parseToml(std::string_view text, Diagnostics& diagnostics);
+
+// A whole file as text, or "PATH: cannot open file".
+Result<std::string> readTextFile(const std::string& path);
+
 // "an integer", "a string", ... for messages about wrong types.
 std::string_view typeName(const toml::node& node);
 

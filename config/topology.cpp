@@ -239,13 +239,9 @@ void readPlanner(const toml::table* table, Topology& topology, Diagnostics& diag
 
 Result<Topology> parseTopology(std::string_view text, const std::string& path) {
   Diagnostics diagnostics(path);
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    diagnostics.error(e.source(), std::string(e.description()));
-    return diagnostics.toError();
-  }
+  std::optional<toml::table> parsed = parseToml(text, diagnostics);
+  if (!parsed) return diagnostics.toError();
+  const toml::table& root = *parsed;
   Topology topology;
   topology.path = path;
   TableReader reader(root, "top level", diagnostics);
@@ -261,11 +257,9 @@ Result<Topology> parseTopology(std::string_view text, const std::string& path) {
 }
 
 Result<Topology> loadTopology(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{fmt::format("{}: cannot open file", path)};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parseTopology(text.str(), path);
+  Result<std::string> text = readTextFile(path);
+  if (!text) return text.error();
+  return parseTopology(*text, path);
 }
 
 }  // namespace cleave::config

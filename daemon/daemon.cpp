@@ -303,7 +303,12 @@ void Daemon::handleRegister(const std::string& id, wire::Register::Reader reg, c
   spdlog::info("[{}] registered ({}, {}, data {}, key {})", agent->name, profile->kind,
                agent->measured ? "measured" : "declared", agent->dataEndpoint, agent->fingerprint);
   broadcast([&](wire::WatchEvent::Builder e) { e.setAgentUp(agent->name); }, false, true, false);
+  // It runs nothing yet: give it the current plan now. If it was on the route when it went away
+  // (a restart quicker than the heartbeat timeout), what it held is lost: a new epoch re-runs it.
+  if (current_) pushPlan(*current_, *agent);
+  bool heldStages = wasOnline && current_ && !current_->stagesOf(agent->name).empty();
   replanWanted_ = true;
+  replanAgentLost_ = replanAgentLost_ || heldStages;
   replanReason_ = wasOnline ? fmt::format("agent {} re-registered", agent->name) : fmt::format("agent {} up", agent->name);
 }
 
@@ -512,22 +517,7 @@ void Daemon::install(FleetPlan plan) {
   broadcast(
       [&](wire::WatchEvent::Builder e) {
         e.setReason(current_->reason);
-        auto s = e.initPlan();
-        s.setEpoch(current_->epoch);
-        s.setStrategy(wire::Strategy::SPLIT);
-        s.setPredictedLatencySeconds(current_->plan.latencySeconds);
-        s.setPredictedEnergyJoules(current_->plan.energyJoules);
-        s.setInstalled(true);
-        auto stages = s.initStages(static_cast<unsigned>(current_->stages.size()));
-        for (unsigned i = 0; i < stages.size(); ++i) {
-          const FleetStage& st = current_->stages[i];
-          stages[i].setStage(st.index);
-          stages[i].setAgent(st.agent);
-          stages[i].setFirstNode(st.begin);
-          stages[i].setEndNode(st.end);
-          stages[i].setComputeSeconds(st.predictedSeconds);
-          stages[i].setSendBytes(st.sendBytes);
-        }
+        fillPlanSummary(e.initPlan(), *current_, true);
       },
       true, false, false);
 }

@@ -36,6 +36,24 @@ std::vector<const FleetStage*> FleetPlan::stagesOf(const std::string& agent) con
   return mine;
 }
 
+void fillPlanSummary(wire::PlanSummary::Builder summary, const FleetPlan& plan, bool installed) {
+  summary.setEpoch(installed ? plan.epoch : 0);
+  summary.setStrategy(wire::Strategy::SPLIT);
+  summary.setPredictedLatencySeconds(plan.plan.latencySeconds);
+  summary.setPredictedEnergyJoules(plan.plan.energyJoules);
+  summary.setInstalled(installed);
+  auto stages = summary.initStages(static_cast<unsigned>(plan.stages.size()));
+  for (unsigned i = 0; i < stages.size(); ++i) {
+    const FleetStage& s = plan.stages[i];
+    stages[i].setStage(s.index);
+    stages[i].setAgent(s.agent);
+    stages[i].setFirstNode(s.begin);
+    stages[i].setEndNode(s.end);
+    stages[i].setComputeSeconds(s.predictedSeconds);
+    stages[i].setSendBytes(s.sendBytes);
+  }
+}
+
 Result<FleetPlan> buildFleetPlan(const Graph& graph, const planner::Plan& plan,
                                  const std::vector<std::string>& deviceNames) {
   std::vector<int64_t> cuts = plan.cuts();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "planner/plan.h"
+#include "proto/control.capnp.h"
 #include "proto/content_hash.h"
 #include "runtime/graph.h"
 #include "runtime/result.h"
@@ -47,6 +48,9 @@ struct FleetPlan {
   // The stages `agent` runs (at most one for a split plan).
   std::vector<const FleetStage*> stagesOf(const std::string& agent) const;
 };
+
+// Fills an operator-facing summary of the plan (epoch 0 and installed = false for a dry run).
+void fillPlanSummary(wire::PlanSummary::Builder summary, const FleetPlan& plan, bool installed);
 
 // Cuts `graph` at the plan's cuts and prepares every stage. `deviceNames` maps the plan's
 // device indices to names.

@@ -149,22 +149,7 @@ void Daemon::replyPlan(const std::string& id, uint64_t requestId, const FleetPla
   auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
   r.setId(requestId);
   r.setFinal(true);
-  auto s = r.initPlan();
-  s.setEpoch(installed ? plan->epoch : 0);
-  s.setStrategy(wire::Strategy::SPLIT);
-  s.setPredictedLatencySeconds(plan->plan.latencySeconds);
-  s.setPredictedEnergyJoules(plan->plan.energyJoules);
-  s.setInstalled(installed);
-  auto stages = s.initStages(static_cast<unsigned>(plan->stages.size()));
-  for (unsigned i = 0; i < stages.size(); ++i) {
-    const FleetStage& st = plan->stages[i];
-    stages[i].setStage(st.index);
-    stages[i].setAgent(st.agent);
-    stages[i].setFirstNode(st.begin);
-    stages[i].setEndNode(st.end);
-    stages[i].setComputeSeconds(st.predictedSeconds);
-    stages[i].setSendBytes(st.sendBytes);
-  }
+  fillPlanSummary(r.initPlan(), *plan, installed);
   send(operator_, id, reply);
 }
 

@@ -121,7 +121,14 @@ TEST_CASE("a split fleet: bit-identical results, an agent killed mid-stream, res
   // b comes back and is planned in again; requests keep being right.
   REQUIRE(fleet.startAgent("b").ok());
   waitForPlan(**watcher, {"a", "b", "c"}, fleet);
-  for (size_t i = 200; i < 250; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
+  for (size_t i = 200; i < 240; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
+  collect(**op, sent, received, ref, 220, fleet);
+
+  // c dies and is back before the daemon notices the silence: it re-registers while still
+  // "online", gets the plan again, and what it held is run again.
+  fleet.killAgent("c", SIGKILL);
+  REQUIRE(fleet.startAgent("c").ok());
+  for (size_t i = 240; i < 250; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
   collect(**op, sent, received, ref, 250, fleet);
 
   // Exactly one result each: nothing more arrives before the reply to a later request.
