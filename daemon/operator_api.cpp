@@ -126,6 +126,13 @@ void Daemon::replyAgents(const std::string& id, uint64_t requestId) {
     info.setEpoch(a.ackedEpoch);
     info.setQueueDepth(a.queueDepth);
     info.setDataEndpoint(a.dataEndpoint);
+    if (current_) {
+      std::vector<std::string> held;
+      for (const FleetStage* s : current_->stagesOf(a.name))
+        held.push_back(s->begin == s->end ? fmt::format("stage {}: relays", s->index)
+                                          : fmt::format("stage {}: nodes {}-{}", s->index, s->begin, s->end - 1));
+      info.setStages(fmt::format("{}", fmt::join(held, ", ")));
+    }
     auto p = info.initProfile();
     p.setKind(a.profile.kind);
     auto rates = p.initMacsPerSecond();

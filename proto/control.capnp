@@ -425,6 +425,7 @@ struct AgentInfo {
   queueDepth @5 :UInt32;         # from its latest telemetry
   profile @6 :DeviceProfile;     # as registered (default when never registered)
   dataEndpoint @7 :Text;         # as registered
+  stages @8 :Text;               # what it holds under the current plan ("stage 1: nodes 2-3", "stage 0: relays"; empty when idle)
 }
 
 struct PlanSummary {

@@ -595,7 +595,7 @@ std::string formatStatus(wire::FleetStatus::Reader status) {
 
 std::string formatAgents(capnp::List<wire::AgentInfo>::Reader agents) {
   std::vector<std::vector<std::string>> rows = {
-      {"name", "online", "last seen", "epoch", "queue", "fingerprint", "endpoint", "kind", "conv MAC/s"}};
+      {"name", "online", "last seen", "epoch", "stages", "queue", "fingerprint", "endpoint", "kind", "conv MAC/s"}};
   for (wire::AgentInfo::Reader agent : agents) {
     wire::DeviceProfile::Reader profile = agent.getProfile();
     const double seen = agent.getLastSeenSeconds();
@@ -604,6 +604,7 @@ std::string formatAgents(capnp::List<wire::AgentInfo>::Reader agents) {
     if (profile.getMeasured()) kind += " (measured)";
     rows.push_back({printable(agent.getName(), MAX_NAME), yesNo(agent.getOnline()),
                     seen > 0 ? planner::formatSeconds(seen) + " ago" : "never", std::to_string(agent.getEpoch()),
+                    agent.getStages().size() > 0 ? printable(agent.getStages(), 128) : "-",
                     std::to_string(agent.getQueueDepth()), printable(agent.getFingerprint(), 64),
                     agent.getDataEndpoint().size() > 0 ? printable(agent.getDataEndpoint()) : "-",
                     kind.empty() ? "-" : kind, conv > 0 ? planner::formatRate(conv) : "-"});
