@@ -6,6 +6,7 @@
 
 #include "agent/device_profile.h"
 #include "agent/socket_io.h"
+#include "proto/wire_names.h"
 #include "proto/key_files.h"
 #include "proto/message_codec.h"
 
@@ -328,7 +329,7 @@ void Agent::onPlanPush(wire::PlanPush::Reader push) {
                       fmt::format("epoch {} is not above epoch {}, being loaded", plan->epoch, pending_->plan.epoch));
   if (plan->strategy != wire::Strategy::SPLIT)
     return refusePlan(plan->epoch,
-                      fmt::format("strategy {} is not supported by this agent yet", strategyName(plan->strategy)));
+                      fmt::format("strategy {} is not supported by this agent yet", proto::strategyName(plan->strategy)));
   if (Status ok = checkPlanFor(*plan, config_.name); !ok) return refusePlan(plan->epoch, ok.error().message);
   for (const StageSpec& stage : plan->stages)
     if (stage.graphBytes > MAX_GRAPH_BYTES)
@@ -343,7 +344,7 @@ void Agent::onPlanPush(wire::PlanPush::Reader push) {
     if (!graphs_.contains(stage.graphHash) && next.missing.insert(stage.graphHash).second)
       control_->sendGraphRequest(stage.graphHash);
   log_->info("plan epoch {} received ({} {}, {} stage(s) here, {} graph(s) to fetch)", next.plan.epoch,
-             strategyName(next.plan.strategy), next.plan.model, next.plan.stages.size(), next.missing.size());
+             proto::strategyName(next.plan.strategy), next.plan.model, next.plan.stages.size(), next.missing.size());
   pending_ = std::move(next);
   maybeStartLoad();
 }

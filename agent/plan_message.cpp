@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "proto/wire_names.h"
 #include "proto/message_codec.h"
 #include "proto/tensor_frame.h"
 
@@ -98,20 +99,6 @@ const PeerSpec* PlanSpec::findPeer(std::string_view name) const {
   return nullptr;
 }
 
-std::string_view strategyName(wire::Strategy strategy) {
-  switch (strategy) {
-    case wire::Strategy::SPLIT:
-      return "split";
-    case wire::Strategy::CLIO:
-      return "clio";
-    case wire::Strategy::NONN:
-      return "nonn";
-    case wire::Strategy::EARLY_EXIT:
-      return "early_exit";
-  }
-  return "unknown";
-}
-
 Result<ValueInfo> decodeTensorSpec(wire::TensorSpec::Reader reader) {
   ValueInfo value;
   Result<std::string> name = readText(reader.getName(), proto::MAX_TENSOR_NAME, "tensor name");
@@ -146,7 +133,7 @@ Result<PlanSpec> decodePlanPush(wire::PlanPush::Reader reader) {
     plan.epoch = reader.getEpoch();
     if (plan.epoch == 0) return Error{"plan epoch 0 (epochs start at 1)"};
     plan.strategy = reader.getStrategy();
-    if (strategyName(plan.strategy) == "unknown")
+    if (proto::strategyName(plan.strategy) == "unknown")
       return Error{fmt::format("unknown strategy {}", static_cast<uint16_t>(plan.strategy))};
     Result<std::string> model = readText(reader.getModel(), MAX_MODEL_NAME_BYTES, "model");
     if (!model) return model.error();

@@ -85,7 +85,4 @@ void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder);
 Result<ValueInfo> decodeTensorSpec(wire::TensorSpec::Reader reader);
 void encodeTensorSpec(const ValueInfo& value, wire::TensorSpec::Builder builder);
 
-// "split", "clio", ... for logs.
-std::string_view strategyName(wire::Strategy strategy);
-
 }  // namespace cleave::agent

@@ -193,21 +193,27 @@ bool Daemon::send(zmq::socket_t& socket, const std::string& id, capnp::MessageBu
 // ---------------------------------------------------------------------------------------------
 // Control plane
 
-void Daemon::onControl(Frames& frames) {
+std::optional<proto::DecodedMessage> Daemon::decodeFrames(const Frames& frames) {
   if (frames.size() < 2 || frames.size() > 1 + MAX_FRAMES) {
     ++counters_.badMessages;
-    return;
+    return std::nullopt;
   }
+  Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frames[1], proto::CONTROL_LIMITS);
+  if (!decoded) {
+    ++counters_.badMessages;
+    return std::nullopt;
+  }
+  return std::move(*decoded);
+}
+
+void Daemon::onControl(Frames& frames) {
+  std::optional<proto::DecodedMessage> decoded = decodeFrames(frames);
+  if (!decoded) return;
   std::string id = frames[0].to_string();
   std::string userId;
   try {
     userId = frames[1].gets("User-Id");
   } catch (const zmq::error_t&) {
-  }
-  Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frames[1], proto::CONTROL_LIMITS);
-  if (!decoded) {
-    ++counters_.badMessages;
-    return;
   }
   std::span<zmq::message_t> rest(frames.begin() + 2, frames.end());
   Status handled = proto::decodeGuard("control message", [&]() -> Status {

@@ -67,6 +67,9 @@ class Daemon {
   Daemon() = default;
   Status bind(const DaemonOptions& options);
 
+  // [routing id, control message, tensor frames...] -> the decoded message; nullopt (counted)
+  // when the frame count or the message is bad.
+  std::optional<proto::DecodedMessage> decodeFrames(const Frames& frames);
   // One message from each socket.
   void onControl(Frames& frames);
   void onOperator(Frames& frames);

@@ -14,23 +14,14 @@
 namespace cleave::daemon {
 namespace {
 
-constexpr size_t MAX_FRAMES = 1 + 16;
-
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 }  // namespace
 
 void Daemon::onOperator(Frames& frames) {
-  if (frames.size() < 2 || frames.size() > 1 + MAX_FRAMES) {
-    ++counters_.badMessages;
-    return;
-  }
+  std::optional<proto::DecodedMessage> decoded = decodeFrames(frames);
+  if (!decoded) return;
   std::string id = frames[0].to_string();
-  Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frames[1], proto::CONTROL_LIMITS);
-  if (!decoded) {
-    ++counters_.badMessages;
-    return;
-  }
   std::span<zmq::message_t> rest(frames.begin() + 2, frames.end());
   Status handled = proto::decodeGuard("operator message", [&]() -> Status {
     Result<wire::ControlMessage::Reader> root = decoded->root<wire::ControlMessage>();

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "planner/units.h"
+#include "proto/wire_names.h"
 #include "proto/message_codec.h"
 #include "runtime/npy.h"
 #include "tools/cleavectl/operator_client.h"
@@ -559,17 +560,8 @@ double percentile(std::vector<double> values, double p) {
 }
 
 std::string strategyText(wire::Strategy strategy) {
-  switch (strategy) {
-    case wire::Strategy::SPLIT:
-      return "split";
-    case wire::Strategy::CLIO:
-      return "clio";
-    case wire::Strategy::NONN:
-      return "nonn";
-    case wire::Strategy::EARLY_EXIT:
-      return "early_exit";
-  }
-  return fmt::format("strategy {}", static_cast<uint16_t>(strategy));
+  std::string_view name = proto::strategyName(strategy);
+  return name != "unknown" ? std::string(name) : fmt::format("strategy {}", static_cast<uint16_t>(strategy));
 }
 
 std::string formatStatus(wire::FleetStatus::Reader status) {
