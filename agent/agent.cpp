@@ -466,14 +466,8 @@ void Agent::onSubmit(wire::Submit::Reader submit, std::span<const zmq::message_t
     control_->sendFailed(id, 0, why);
   };
   if (isClientRequest(id)) return refuse("request ids with the top bit set are this agent's local clients'");
-  if (headers.size() == 0 || headers.size() > limits_.maxTensors)
-    return refuse(fmt::format("{} input tensors (1 to {} allowed)", headers.size(), limits_.maxTensors));
-  if (headers.size() != tensorFrames.size())
-    return refuse(fmt::format("{} tensor headers but {} frames", headers.size(), tensorFrames.size()));
-  uint64_t frameBytes = 0;
-  for (const zmq::message_t& frame : tensorFrames) frameBytes += frame.size();
-  if (frameBytes > limits_.maxMessageBytes)
-    return refuse(fmt::format("inputs of {} bytes exceed the limit of {}", frameBytes, limits_.maxMessageBytes));
+  if (Status frames = proto::checkTensorFrames(headers.size(), tensorFrames, limits_); !frames)
+    return refuse(frames.error().message);
   if (origin_.find(id)) {
     ++counters_.droppedSubmits;
     log_->warn("request {}: duplicate submit dropped (the request is pending)", id);

@@ -176,14 +176,8 @@ Status ClientSocket::handleInfer(const std::string& connection, const std::strin
     return Error{fmt::format("infer {}: {}", operatorId, why)};
   };
   auto headers = infer.getTensors();
-  if (headers.size() == 0 || headers.size() > limits_.maxTensors)
-    return refuse(fmt::format("{} input tensors (1 to {} allowed)", headers.size(), limits_.maxTensors));
-  if (headers.size() != tensorFrames.size())
-    return refuse(fmt::format("{} tensor headers but {} frames", headers.size(), tensorFrames.size()));
-  uint64_t frameBytes = 0;
-  for (const zmq::message_t& frame : tensorFrames) frameBytes += frame.size();
-  if (frameBytes > limits_.maxMessageBytes)
-    return refuse(fmt::format("inputs of {} bytes exceed the limit of {}", frameBytes, limits_.maxMessageBytes));
+  if (Status frames = proto::checkTensorFrames(headers.size(), tensorFrames, limits_); !frames)
+    return refuse(frames.error().message);
   ClientInfer request;
   request.connection = connection;
   request.client = client;

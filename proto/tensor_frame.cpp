@@ -270,6 +270,17 @@ Result<WireTensor> decodeTensor(wire::TensorHeader::Reader header, std::span<con
   return materialize(std::move(*layout), bytes);
 }
 
+Status checkTensorFrames(size_t headers, std::span<const zmq::message_t> frames, const TensorLimits& limits) {
+  if (headers == 0 || headers > limits.maxTensors)
+    return Error{fmt::format("{} input tensors (1 to {} allowed)", headers, limits.maxTensors)};
+  if (headers != frames.size()) return Error{fmt::format("{} tensor headers but {} frames", headers, frames.size())};
+  uint64_t frameBytes = 0;
+  for (const zmq::message_t& frame : frames) frameBytes += frame.size();
+  if (frameBytes > limits.maxMessageBytes)
+    return Error{fmt::format("inputs of {} bytes exceed the limit of {}", frameBytes, limits.maxMessageBytes)};
+  return {};
+}
+
 Result<std::vector<zmq::message_t>> encodeTensorMessage(const TensorMessage& message) {
   if (message.origin.size() > MAX_ORIGIN_NAME)
     return Error{fmt::format("origin name of {} bytes exceeds the limit of {}", message.origin.size(), MAX_ORIGIN_NAME)};

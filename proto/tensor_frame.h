@@ -96,6 +96,10 @@ Result<TensorMessage> decodeTensorMessage(std::span<const zmq::message_t> frames
 Result<TensorMessage> decodeTensorMessage(wire::DataMessage::Reader header, std::span<const zmq::message_t> tensorFrames,
                                           const TensorLimits& limits, std::span<const TensorType> expected = {});
 
+// The first checks on a tensor-carrying message, before any header is decoded: 1 to
+// limits.maxTensors headers, one frame per header, and frames within limits.maxMessageBytes.
+Status checkTensorFrames(size_t headers, std::span<const zmq::message_t> frames, const TensorLimits& limits);
+
 // Wire <-> runtime dtype; nullopt for Undefined and for values this build does not know.
 std::optional<wire::DType> toWireDType(DType dtype);
 std::optional<DType> fromWireDType(wire::DType dtype);

@@ -4,6 +4,8 @@
 #include "tools/cleavectl/fleet_up.h"
 
 #include <doctest/doctest.h>
+
+#include "tests/temp_dir.h"
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -22,18 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "cleavectl-up-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+// Each test's own folder.
+struct TempDir : cleave::testing::TempDir {
+  TempDir() : cleave::testing::TempDir("cleavectl-up") {}
 };
 
 // Polls `done` every 20 ms for at most 10 s (reached only when the test fails).

@@ -3,6 +3,8 @@
 // ROUTER with its ZAP handler on 127.0.0.1, answering from a thread as the protocol says).
 #include <capnp/message.h>
 #include <doctest/doctest.h>
+
+#include "tests/temp_dir.h"
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -34,19 +36,9 @@ namespace {
 namespace fs = std::filesystem;
 using Multipart = std::vector<zmq::message_t>;
 
-// A fresh folder under the system's temporary folder, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "cleavectl-ops-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+// Each test's own folder.
+struct TempDir : cleave::testing::TempDir {
+  TempDir() : cleave::testing::TempDir("cleavectl-ops") {}
 };
 
 // An operatorReply frame for request `id`, filled by `fill`.
