@@ -1,0 +1,77 @@
+#include "agent/link_estimator.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cleave::agent {
+
+void LinkEstimator::onAck(double sentAt, double ackedAt, uint64_t bytes, bool probe) {
+  const bool queued = sentAt < lastAckedAt_;  // an earlier message still held the link
+  const double previousAck = lastAckedAt_;
+  lastAckedAt_ = std::max(lastAckedAt_, ackedAt);
+  const double elapsed = ackedAt - sentAt;
+  if (elapsed < 0) return;
+  const double bytesD = static_cast<double>(bytes);
+  if (bytes <= SMALL_BYTES) {
+    if (queued) return;  // its wait behind the earlier message would count as latency
+    const double serialisation = logBandwidth_ ? bytesD / std::exp(*logBandwidth_) : 0.0;
+    addRttSample(std::max(0.0, elapsed - serialisation));
+    return;
+  }
+  const double transfer = queued ? ackedAt - previousAck : elapsed - rtt_.value_or(0.0);
+  if (transfer < MIN_TRANSFER_SECONDS) return;
+  addBandwidthSample(bytesD / transfer, probe);
+}
+
+void LinkEstimator::addBandwidthSample(double bytesPerSecond, bool probe) {
+  ++samples_;
+  lastFromProbe_ = probe;
+  const double sample = std::log(bytesPerSecond);
+  if (!logBandwidth_) {
+    logBandwidth_ = sample;
+    return;
+  }
+  const double jump = std::log(JUMP_FACTOR);
+  const int direction = sample > *logBandwidth_ + jump ? 1 : sample < *logBandwidth_ - jump ? -1 : 0;
+  if (direction != 0 && direction == pendingJump_) {
+    logBandwidth_ = (sample + pendingLog_) / 2;  // a step: trust the two new samples
+    pendingJump_ = 0;
+    return;
+  }
+  pendingJump_ = direction;
+  pendingLog_ = sample;
+  *logBandwidth_ += GAIN * (sample - *logBandwidth_);
+}
+
+void LinkEstimator::addRttSample(double seconds) {
+  ++samples_;
+  rtt_ = rtt_ ? *rtt_ + GAIN * (seconds - *rtt_) : seconds;
+}
+
+std::optional<LinkEstimate> LinkEstimator::estimate() const {
+  if (!logBandwidth_) return std::nullopt;
+  return LinkEstimate{std::exp(*logBandwidth_), rtt_.value_or(0.0), samples_, lastFromProbe_};
+}
+
+uint32_t LinkEstimator::takeSamples() {
+  uint32_t n = samples_;
+  samples_ = 0;
+  return n;
+}
+
+bool LinkEstimator::changedSinceReport(double fraction) const {
+  if (!logBandwidth_) return false;
+  if (!reportedBandwidth_) return true;
+  const double bandwidth = std::exp(*logBandwidth_);
+  if (std::abs(bandwidth - *reportedBandwidth_) > fraction * *reportedBandwidth_) return true;
+  const double rtt = rtt_.value_or(0.0);
+  return std::abs(rtt - *reportedRtt_) > std::max(0.002, fraction * *reportedRtt_);
+}
+
+void LinkEstimator::markReported() {
+  if (!logBandwidth_) return;
+  reportedBandwidth_ = std::exp(*logBandwidth_);
+  reportedRtt_ = rtt_.value_or(0.0);
+}
+
+}  // namespace cleave::agent
