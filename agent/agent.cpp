@@ -6,6 +6,7 @@
 
 #include "agent/device_profile.h"
 #include "agent/socket_io.h"
+#include "planner/units.h"
 #include "proto/wire_names.h"
 #include "proto/key_files.h"
 #include "proto/message_codec.h"
@@ -97,6 +98,22 @@ Result<std::unique_ptr<Agent>> Agent::create(const config::AgentConfig& config, 
     log->warn("data plane bound on {}: peers cannot connect to that address; set 'advertise' in {}",
               agent->data_->endpoint(), config.path);
   log->info("data plane listening on {} (advertised as {})", agent->data_->boundEndpoint(), agent->data_->endpoint());
+  for (const config::ShapeConfig& shape : config.shapes) {
+    // A trace's time zero on this process's monotonic clock, from the shared wall-clock start.
+    Clock::time_point start = Clock::now();
+    if (shape.traceStartUnixSeconds) {
+      const double ago = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
+                         *shape.traceStartUnixSeconds;
+      start -= std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(ago));
+    }
+    agent->data_->setShaper(shape.peer, LinkShaper(shape.trace, start, DataPlane::SHAPER_BURST_BYTES));
+    log->info("link to {} shaped {}", shape.peer,
+              shape.tracePath.empty()
+                  ? fmt::format("at {}, rtt {}", planner::formatBandwidth(shape.trace.bytesPerSecondAt(0)),
+                                planner::formatSeconds(shape.trace.rttSecondsAt(0)))
+                  : fmt::format("by the trace {}", shape.tracePath));
+  }
+  if (config.paceCompute) log->info("pacing compute to the declared device's predicted stage times");
 
   if (!config.clientEndpoint.empty()) {
     std::set<std::string> clientKeys;
@@ -181,8 +198,9 @@ Status Agent::run(int stopFd) {
     data_->handlePolled(std::span<const zmq::pollitem_t>(items).subspan(fixed), *this);
 
     now = Clock::now();
-    control_->tick(*this, now);
     data_->tick(now);
+    if (data_->estimatesChanged(LINK_REPORT_CHANGE)) control_->telemetrySoon(now);
+    control_->tick(*this, now);
     expireFutures(now);
     checkPendingPlan(now);
     expireClientRequests(now);
@@ -222,6 +240,36 @@ void Agent::updateAllowList() {
 
 uint32_t Agent::inFlight() { return static_cast<uint32_t>(origin_.size() + jobsInFlight_ + future_.size()); }
 
+void Agent::onLinkShape(wire::LinkShape::Reader shape) {
+  Result<std::string> peer = proto::readText(shape.getPeer(), MAX_NAME_BYTES, "linkShape.peer");
+  if (!peer) {
+    log_->warn("link shape: {}", peer.error().message);
+    return;
+  }
+  auto points = shape.getTrace();
+  if (points.size() == 0 && shape.getBytesPerSecond() == 0) {
+    data_->setShaper(*peer, std::nullopt);
+    log_->info("link to {}: shaping removed", *peer);
+    return;
+  }
+  std::vector<config::TracePoint> trace;
+  if (points.size() == 0) {
+    trace.push_back({0.0, shape.getBytesPerSecond() * 8, shape.getRttSeconds()});
+  } else {
+    for (auto point : points) trace.push_back({point.getSeconds(), point.getBytesPerSecond() * 8, point.getRttSeconds()});
+  }
+  Result<config::BandwidthTrace> checked = config::BandwidthTrace::fromPoints(std::move(trace), "link shape");
+  if (!checked) {
+    log_->warn("link shape for {} refused: {}", *peer, checked.error().message);
+    return;
+  }
+  log_->info("link to {}: shaped {}", *peer,
+             points.size() == 0 ? fmt::format("at {}, rtt {}", planner::formatBandwidth(shape.getBytesPerSecond()),
+                                              planner::formatSeconds(shape.getRttSeconds()))
+                                : fmt::format("by a trace of {} points", points.size()));
+  data_->setShaper(*peer, LinkShaper(std::move(*checked), Clock::now(), DataPlane::SHAPER_BURST_BYTES));
+}
+
 std::vector<TelemetryReport> Agent::telemetry() {
   std::map<uint64_t, TelemetryReport> byEpoch;
   for (const auto& [key, timing] : timings_) {
@@ -232,7 +280,13 @@ std::vector<TelemetryReport> Agent::telemetry() {
   timings_.clear();
   std::vector<TelemetryReport> reports;
   for (auto& [epoch, report] : byEpoch) reports.push_back(std::move(report));
-  if (reports.empty()) reports.push_back(TelemetryReport{epochs_.newestEpoch(), {}, 0});
+  if (reports.empty()) reports.push_back(TelemetryReport{epochs_.newestEpoch(), {}, 0, {}});
+  for (const auto& [peer, estimate] : data_->takeLinkReport()) {
+    reports.front().links.push_back(
+        {peer, estimate.bytesPerSecond, estimate.rttSeconds, estimate.samples, estimate.lastFromProbe});
+    log_->debug("link to {}: {}, rtt {:.1f} ms ({} samples)", peer, planner::formatBandwidth(estimate.bytesPerSecond),
+                estimate.rttSeconds * 1e3, estimate.samples);
+  }
   for (TelemetryReport& report : reports) report.queueDepth = static_cast<uint32_t>(worker_->queued());
   for (const TelemetryReport& report : reports)
     for (const StageTimingReport& stage : report.stages)
@@ -592,6 +646,7 @@ void Agent::takeActivations(proto::TensorMessage message, const std::string& sen
   job.next = stage.spec.next;
   for (const ValueInfo& output : stage.spec.outputs) job.outputNames.push_back(output.name);
   job.queuedAt = Clock::now();
+  if (config_.paceCompute) job.minSeconds = stage.spec.predictedSeconds;
   log_->debug("request {}: stage {} of epoch {} queued (from {})", job.requestId, job.stage, job.epoch, sender);
   ++jobsInFlight_;
   worker_->post(std::move(job));

@@ -90,6 +90,8 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   };
 
   static constexpr std::chrono::seconds GRAPH_RETRY{5};
+  // A link estimate that moved by this fraction is reported before the next interval.
+  static constexpr double LINK_REPORT_CHANGE = 0.15;
   static constexpr int GRAPH_REQUESTS = 3;
   static constexpr std::chrono::seconds FUTURE_WAIT{5};
   static constexpr size_t MAX_FUTURE_MESSAGES = 1024;
@@ -111,6 +113,7 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   uint64_t runningEpoch() override { return epochs_.newestEpoch(); }
   uint32_t inFlight() override;
   std::vector<TelemetryReport> telemetry() override;
+  void onLinkShape(wire::LinkShape::Reader shape) override;
 
   // DataHandler
   StageLookup lookupStage(uint64_t epoch, uint32_t stage) override;

@@ -37,6 +37,7 @@ struct StageRun {
   std::vector<RouteSpec> next;
   std::vector<std::string> outputNames;
   std::chrono::steady_clock::time_point queuedAt;
+  double minSeconds = 0.0;  // pace_compute: the run lasts at least this long
 };
 
 struct StageRunDone {

@@ -169,6 +169,9 @@ void ControlSession::dispatch(std::vector<zmq::message_t>& frames, ControlHandle
       case wire::ControlMessage::SUBMIT:
         if (requireRegistered("submit")) handler.onSubmit(message.getSubmit(), extra);
         return {};
+      case wire::ControlMessage::LINK_SHAPE:
+        if (requireRegistered("link shape")) handler.onLinkShape(message.getLinkShape());
+        return {};
       case wire::ControlMessage::UNIMPLEMENTED:
         // Never answered in kind: two peers would bounce it forever.
         log_->warn("the daemon does not handle message kind {}", message.getUnimplemented().getWhich());
@@ -271,9 +274,17 @@ void ControlSession::tick(ControlHandler& handler, Clock::time_point now) {
       capnp::MallocMessageBuilder builder;
       auto telemetry = builder.initRoot<wire::ControlMessage>().initTelemetry();
       telemetry.setEpoch(report.epoch);
-      // Link estimates come with active probing (a later issue); passive figures alone are
-      // not reported because their RTT part cannot be separated from the transfer time.
-      telemetry.initLinks(0);
+      const size_t linkCount = std::min<size_t>(report.links.size(), 64);
+      auto links = telemetry.initLinks(static_cast<unsigned>(linkCount));
+      for (size_t i = 0; i < linkCount; ++i) {
+        const LinkReport& link = report.links[i];
+        auto out = links[static_cast<unsigned>(i)];
+        out.setPeer(link.peer);
+        out.setBytesPerSecond(link.bytesPerSecond);
+        out.setRttSeconds(link.rttSeconds);
+        out.setSamples(link.samples);
+        out.setSource(link.probe ? wire::LinkEstimate::Source::PROBE : wire::LinkEstimate::Source::PASSIVE);
+      }
       const size_t count = std::min<size_t>(report.stages.size(), 64);
       auto stages = telemetry.initStages(static_cast<unsigned>(count));
       for (size_t i = 0; i < count; ++i) {
@@ -287,7 +298,12 @@ void ControlSession::tick(ControlHandler& handler, Clock::time_point now) {
       send(builder);
     }
     nextTelemetry_ = now + seconds(telemetrySeconds_);
+    lastTelemetry_ = now;
   }
+}
+
+void ControlSession::telemetrySoon(Clock::time_point now) {
+  nextTelemetry_ = std::min(nextTelemetry_, std::max(now, lastTelemetry_ + MIN_TELEMETRY_GAP));
 }
 
 std::optional<Clock::time_point> ControlSession::nextDeadline() const {

@@ -37,11 +37,22 @@ struct StageTimingReport {
   double maxSeconds = 0.0;
 };
 
-// One telemetry message: the timings of one epoch's stages since the previous report.
+// The estimate of one outgoing link.
+struct LinkReport {
+  std::string peer;
+  double bytesPerSecond = 0.0;
+  double rttSeconds = 0.0;
+  uint32_t samples = 0;
+  bool probe = false;  // the latest samples came from active probes
+};
+
+// One telemetry message: the timings of one epoch's stages since the previous report, and (in
+// the first report of a batch) the link estimates.
 struct TelemetryReport {
   uint64_t epoch = 0;
   std::vector<StageTimingReport> stages;
   uint32_t queueDepth = 0;
+  std::vector<LinkReport> links;
 };
 
 // What the session needs from, and hands to, the agent.
@@ -60,8 +71,10 @@ class ControlHandler {
   // For heartbeats: the newest epoch this agent runs and the requests it holds.
   virtual uint64_t runningEpoch() = 0;
   virtual uint32_t inFlight() = 0;
-  // For telemetry, called every telemetry interval.
+  // For telemetry, called every telemetry interval and after telemetrySoon().
   virtual std::vector<TelemetryReport> telemetry() = 0;
+  // Shape an outgoing link (the daemon relays `cleavectl link shape`).
+  virtual void onLinkShape(wire::LinkShape::Reader shape) = 0;
 };
 
 struct ControlOptions {
@@ -79,6 +92,8 @@ class ControlSession {
  public:
   static constexpr std::chrono::seconds DAEMON_SILENCE{3};
   static constexpr size_t MAX_READS_PER_POLL = 64;
+  // Early telemetry (a link estimate moved) is sent at most this often.
+  static constexpr std::chrono::milliseconds MIN_TELEMETRY_GAP{50};
 
   static Result<std::unique_ptr<ControlSession>> create(zmq::context_t& context, ControlOptions options,
                                                         std::shared_ptr<spdlog::logger> log);
@@ -103,6 +118,8 @@ class ControlSession {
   void sendCompleted(uint64_t requestId, uint64_t epoch, const std::vector<proto::WireTensor>& outputs,
                      uint32_t exitStage);
   void sendFailed(uint64_t requestId, uint64_t epoch, const std::string& reason);
+  // Report telemetry now rather than at the next interval (rate-limited by MIN_TELEMETRY_GAP).
+  void telemetrySoon(Clock::time_point now);
 
   uint64_t dropped() const { return dropped_; }
   double heartbeatSeconds() const { return heartbeatSeconds_; }
@@ -133,7 +150,7 @@ class ControlSession {
   bool registeredBefore_ = false;
   std::optional<std::string> fatal_;
   Clock::time_point lastHeard_;
-  Clock::time_point nextHeartbeat_, nextTelemetry_;
+  Clock::time_point nextHeartbeat_, nextTelemetry_, lastTelemetry_;
   double heartbeatSeconds_ = 0.25;
   double telemetrySeconds_ = 1.0;
   uint64_t sequence_ = 0;

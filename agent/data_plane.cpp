@@ -172,6 +172,52 @@ Status DataPlane::transmit(PeerLink& link, Unacked& entry) {
   return sendMessage(link.dealer, *frames);
 }
 
+Status DataPlane::handOver(PeerLink& link, std::vector<zmq::message_t> frames, Clock::time_point now) {
+  link.lastActivity = now;
+  auto shaper = shapers_.find(link.spec.name);
+  if (shaper == shapers_.end() && link.held.empty()) return sendMessage(link.dealer, frames);
+  Clock::time_point releaseAt = shaper == shapers_.end() ? now : shaper->second.admit(totalBytes(frames), now);
+  link.held.push_back({releaseAt, std::move(frames)});
+  releaseHeld(link, now);
+  return {};
+}
+
+void DataPlane::releaseHeld(PeerLink& link, Clock::time_point now) {
+  while (!link.held.empty() && link.held.front().releaseAt <= now) {
+    if (Status sent = sendMessage(link.dealer, link.held.front().frames); !sent) ++counters_.sendErrors;
+    link.held.pop_front();
+  }
+}
+
+Status DataPlane::sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_point now) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<wire::DataMessage>();
+  root.setVersion(wire::PROTOCOL_VERSION);
+  const uint64_t sentAt = nextSentAt();
+  auto probe = root.initProbe();
+  probe.setSentAtMicros(sentAt);
+  probe.setPaddingBytes(paddingBytes);
+  std::vector<zmq::message_t> frames;
+  frames.push_back(proto::encodeMessage(builder));
+  zmq::message_t padding(paddingBytes);
+  std::memset(padding.data(), 0, paddingBytes);
+  frames.push_back(std::move(padding));
+  link.probes[sentAt] = {totalBytes(frames), now};
+  return handOver(link, std::move(frames), now);
+}
+
+void DataPlane::probeIfIdle(PeerLink& link, Clock::time_point now) {
+  if (link.rebuildAt || !link.unacked.empty() || !link.probes.empty() || !link.held.empty()) return;
+  if (now - link.lastActivity < PROBE_IDLE) return;
+  double bytes = 16384;
+  if (auto it = estimators_.find(link.spec.name); it != estimators_.end())
+    if (std::optional<LinkEstimate> e = it->second.estimate()) bytes = e->bytesPerSecond * PROBE_SECONDS;
+  const auto padding = static_cast<uint32_t>(
+      std::clamp(bytes, static_cast<double>(MIN_PROBE_BYTES), static_cast<double>(MAX_PROBE_BYTES)));
+  if (Status ok = sendProbe(link, RTT_PROBE_BYTES, now); !ok) return;
+  (void)sendProbe(link, padding, now);
+}
+
 Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessage message) {
   auto it = links_.find(peer);
   if (it == links_.end()) {
@@ -179,13 +225,23 @@ Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessag
     return Error{fmt::format("no connection to '{}' (not a peer of a kept epoch)", peer)};
   }
   PeerLink& link = *it->second;
-  Unacked entry{0, std::move(message), Clock::now()};
-  if (link.rebuildAt) {
+  const Clock::time_point now = Clock::now();
+  Unacked entry{0, std::move(message), now};
+  entry.sentAtMicros = nextSentAt();
+  entry.message.sentAtMicros = entry.sentAtMicros;
+  if (!link.rebuildAt) {
     // The connection waits to be rebuilt: the message goes out with the resend then.
-    entry.sentAtMicros = nextSentAt();
-  } else if (Status sent = transmit(link, entry); !sent) {
-    ++counters_.sendErrors;
-    return Error{fmt::format("to '{}': {}", peer, sent.error().message)};
+    Result<std::vector<zmq::message_t>> frames = proto::encodeTensorMessage(entry.message);
+    if (!frames) {
+      ++counters_.sendErrors;
+      return Error{fmt::format("to '{}': {}", peer, frames.error().message)};
+    }
+    // A tiny probe ahead of a transfer to an idle link times the RTT on its own.
+    if (link.unacked.empty() && link.probes.empty()) (void)sendProbe(link, RTT_PROBE_BYTES, now);
+    if (Status sent = handOver(link, std::move(*frames), now); !sent) {
+      ++counters_.sendErrors;
+      return Error{fmt::format("to '{}': {}", peer, sent.error().message)};
+    }
   }
   if (link.unacked.size() == MAX_UNACKED_PER_PEER) link.unacked.pop_front();
   link.unacked.push_back(std::move(entry));
@@ -210,7 +266,7 @@ Status DataPlane::sendFailure(const std::string& peer, uint64_t requestId, uint6
   failure.setDetail(capnp::Text::Reader(text.data(), text.size()));
   std::vector<zmq::message_t> frames;
   frames.push_back(proto::encodeMessage(builder));
-  if (Status sent = sendMessage(it->second->dealer, frames); !sent) {
+  if (Status sent = handOver(*it->second, std::move(frames), Clock::now()); !sent) {
     ++counters_.sendErrors;
     return sent;
   }
@@ -464,17 +520,28 @@ void DataPlane::readDealer(PeerLink& link, DataHandler& handler) {
 
 void DataPlane::handleAck(PeerLink& link, wire::TransferAck::Reader ack) {
   const uint64_t echo = ack.getEchoSentAtMicros();
+  const uint64_t now = monotonicMicros();
+  link.lastActivity = Clock::now();
+  auto timed = [&](bool probe) {
+    estimators_[link.spec.name].onAck(static_cast<double>(echo) * 1e-6, static_cast<double>(now) * 1e-6,
+                                      ack.getReceivedBytes(), probe);
+  };
+  if (auto probe = link.probes.find(echo); probe != link.probes.end()) {
+    link.probes.erase(probe);
+    timed(true);
+    return;
+  }
   auto it = std::find_if(link.unacked.begin(), link.unacked.end(),
                          [&](const Unacked& entry) { return entry.sentAtMicros == echo; });
   if (it == link.unacked.end()) return;  // a duplicate ack, or one for a message given up on
   ++counters_.acksReceived;
-  const uint64_t now = monotonicMicros();
   const double seconds = now > echo ? static_cast<double>(now - echo) * 1e-6 : 0.0;
   link.stats.acks += 1;
   link.stats.bytes += ack.getReceivedBytes();
   link.stats.ackSeconds += seconds;
   link.stats.maxAckSeconds = std::max(link.stats.maxAckSeconds, seconds);
   link.unacked.erase(it);
+  timed(false);
 }
 
 void DataPlane::readMonitor(PeerLink& link) {
@@ -507,9 +574,17 @@ void DataPlane::readMonitor(PeerLink& link) {
 void DataPlane::tick(Clock::time_point now) {
   for (auto& [name, link] : links_) {
     while (!link->unacked.empty() && now - link->unacked.front().firstSent > UNACKED_EXPIRY) link->unacked.pop_front();
-    if (!link->rebuildAt || *link->rebuildAt > now) continue;
+    std::erase_if(link->probes, [&](const auto& probe) { return now - probe.second.sent > PROBE_EXPIRY; });
+    releaseHeld(*link, now);
+    if (!link->rebuildAt) {
+      probeIfIdle(*link, now);
+      continue;
+    }
+    if (*link->rebuildAt > now) continue;
     link->rebuildAt.reset();
     disconnect(*link);
+    link->held.clear();  // what the shaper held goes out with the resend, unshaped
+    link->probes.clear();
     if (Status ok = connect(*link); !ok) {
       log_->error("data plane: {}", ok.error().message);
       link->rebuildAt = now + link->backoff;
@@ -527,12 +602,16 @@ void DataPlane::tick(Clock::time_point now) {
 
 std::optional<Clock::time_point> DataPlane::nextDeadline() const {
   std::optional<Clock::time_point> next;
+  auto consider = [&](Clock::time_point t) {
+    if (!next || t < *next) next = t;
+  };
   for (const auto& [name, link] : links_) {
-    if (link->rebuildAt && (!next || *link->rebuildAt < *next)) next = link->rebuildAt;
-    if (!link->unacked.empty()) {
-      Clock::time_point expiry = link->unacked.front().firstSent + UNACKED_EXPIRY;
-      if (!next || expiry < *next) next = expiry;
-    }
+    if (link->rebuildAt) consider(*link->rebuildAt);
+    if (!link->unacked.empty()) consider(link->unacked.front().firstSent + UNACKED_EXPIRY);
+    if (!link->held.empty()) consider(link->held.front().releaseAt);
+    if (!link->rebuildAt && link->unacked.empty() && link->probes.empty() && link->held.empty())
+      consider(link->lastActivity + PROBE_IDLE);
+    for (const auto& [sentAt, probe] : link->probes) consider(probe.sent + PROBE_EXPIRY);
   }
   return next;
 }
@@ -542,6 +621,43 @@ std::map<std::string, LinkStats> DataPlane::takeLinkStats() {
   for (auto& [name, link] : links_) {
     if (link->stats.acks > 0) out[name] = link->stats;
     link->stats = LinkStats{};
+  }
+  return out;
+}
+
+void DataPlane::setShaper(const std::string& peer, std::optional<LinkShaper> shaper) {
+  if (shaper)
+    shapers_.insert_or_assign(peer, std::move(*shaper));
+  else
+    shapers_.erase(peer);
+}
+
+std::optional<double> DataPlane::shapedBytesPerSecond(const std::string& peer, Clock::time_point now) const {
+  auto it = shapers_.find(peer);
+  if (it == shapers_.end()) return std::nullopt;
+  return it->second.bytesPerSecondAt(now);
+}
+
+std::map<std::string, LinkEstimate> DataPlane::linkEstimates() const {
+  std::map<std::string, LinkEstimate> out;
+  for (const auto& [peer, estimator] : estimators_)
+    if (std::optional<LinkEstimate> e = estimator.estimate()) out[peer] = *e;
+  return out;
+}
+
+bool DataPlane::estimatesChanged(double fraction) const {
+  return std::any_of(estimators_.begin(), estimators_.end(),
+                     [&](const auto& entry) { return entry.second.changedSinceReport(fraction); });
+}
+
+std::map<std::string, LinkEstimate> DataPlane::takeLinkReport() {
+  std::map<std::string, LinkEstimate> out;
+  for (auto& [peer, estimator] : estimators_) {
+    std::optional<LinkEstimate> e = estimator.estimate();
+    if (!e) continue;
+    e->samples = estimator.takeSamples();
+    estimator.markReported();
+    out[peer] = *e;
   }
   return out;
 }

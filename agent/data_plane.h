@@ -10,6 +10,12 @@
 // admits us yet), so a DEALER whose handshake fails is rebuilt after a short backoff and the
 // unacknowledged messages are sent again. A receiver may therefore see a message twice; the
 // origin deduplicates results by request id.
+//
+// Links are measured here (link_estimator.h): every ack times its message, a tiny probe goes
+// ahead of each transfer that finds the link idle (it times the RTT alone), and a link idle for
+// PROBE_IDLE gets a probe pair sized to about PROBE_SECONDS of its estimated bandwidth. An
+// outgoing link may be shaped in process (link_shaper.h): its messages are held until the
+// shaped link would have delivered them, then sent.
 #pragma once
 
 #include <spdlog/logger.h>
@@ -27,6 +33,8 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "agent/link_estimator.h"
+#include "agent/link_shaper.h"
 #include "agent/plan_message.h"
 #include "proto/data.capnp.h"
 #include "proto/secure_socket.h"
@@ -83,6 +91,12 @@ class DataPlane {
   static constexpr std::chrono::milliseconds MIN_BACKOFF{20};
   static constexpr std::chrono::milliseconds MAX_BACKOFF{2000};
   static constexpr size_t MAX_READS_PER_POLL = 64;  // per socket, so one busy peer cannot starve the loop
+  static constexpr std::chrono::seconds PROBE_IDLE{1};
+  static constexpr double PROBE_SECONDS = 0.05;
+  static constexpr uint32_t MIN_PROBE_BYTES = 2048, MAX_PROBE_BYTES = 256 << 10;
+  static constexpr uint32_t RTT_PROBE_BYTES = 16;
+  static constexpr std::chrono::seconds PROBE_EXPIRY{10};
+  static constexpr double SHAPER_BURST_BYTES = 4096;  // small, so one message's burst barely flatters it
 
   // Binds the ROUTER on `bindEndpoint` (CURVE server with `own` keys, ZAP domain "cleave-data").
   // `advertise` is what peers are told to connect to; empty: the bound endpoint.
@@ -123,11 +137,31 @@ class DataPlane {
   std::map<std::string, LinkStats> takeLinkStats();
   size_t unackedCount() const;
 
+  // Shapes the outgoing link to `peer` (kept across plan changes); nullopt removes the shaping.
+  void setShaper(const std::string& peer, std::optional<LinkShaper> shaper);
+  // The shaped link's true bandwidth now; nullopt when the link to `peer` is not shaped.
+  std::optional<double> shapedBytesPerSecond(const std::string& peer, Clock::time_point now) const;
+  // Current estimates of the outgoing links that have one.
+  std::map<std::string, LinkEstimate> linkEstimates() const;
+  // Some estimate moved by more than `fraction` since it was last reported.
+  bool estimatesChanged(double fraction) const;
+  // Estimates for telemetry: samples since the last report; marks them reported.
+  std::map<std::string, LinkEstimate> takeLinkReport();
+
  private:
   struct Unacked {
     uint64_t sentAtMicros = 0;
     proto::TensorMessage message;
     Clock::time_point firstSent;
+  };
+  // Encoded frames the shaper holds until the link would have delivered them.
+  struct Held {
+    Clock::time_point releaseAt;
+    std::vector<zmq::message_t> frames;
+  };
+  struct Probe {
+    uint64_t bytes = 0;
+    Clock::time_point sent;
   };
   struct PeerLink {
     PeerSpec spec;
@@ -138,6 +172,9 @@ class DataPlane {
     std::chrono::milliseconds backoff = MIN_BACKOFF;
     bool reportedFailure = false;
     LinkStats stats;
+    std::deque<Held> held;              // in release order
+    std::map<uint64_t, Probe> probes;   // by sentAtMicros, until acked or expired
+    Clock::time_point lastActivity = Clock::now();
   };
   struct PollEntry {
     std::string peer;  // empty: the ROUTER
@@ -152,6 +189,11 @@ class DataPlane {
   Status connect(PeerLink& link);
   void disconnect(PeerLink& link);
   Status transmit(PeerLink& link, Unacked& entry);
+  // Sends now, or holds the frames in the link's shaper.
+  Status handOver(PeerLink& link, std::vector<zmq::message_t> frames, Clock::time_point now);
+  Status sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_point now);
+  void releaseHeld(PeerLink& link, Clock::time_point now);
+  void probeIfIdle(PeerLink& link, Clock::time_point now);
   void readRouter(DataHandler& handler);
   void readDealer(PeerLink& link, DataHandler& handler);
   void readMonitor(PeerLink& link);
@@ -178,6 +220,8 @@ class DataPlane {
   DataCounters counters_;
   uint64_t lastSentAt_ = 0;
   uint64_t monitorCounter_ = 0;
+  std::map<std::string, LinkShaper> shapers_;        // by peer; outlive connections
+  std::map<std::string, LinkEstimator> estimators_;  // likewise
 };
 
 // The failure reason's name, for logs.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include <set>
 
 #include "proto/wire_names.h"
@@ -82,6 +84,10 @@ Result<StageSpec> decodeStage(wire::StageAssignment::Reader reader) {
   }
   stage.channelsSent = reader.getChannelsSent();
   stage.exitThreshold = reader.getExitThreshold();
+  stage.predictedSeconds = reader.getPredictedSeconds();
+  if (!std::isfinite(stage.predictedSeconds) || stage.predictedSeconds < 0 || stage.predictedSeconds > 3600)
+    return Error{fmt::format("stage {}: predictedSeconds {} is not a time in [0, 3600] s", stage.stage,
+                             stage.predictedSeconds)};
   return stage;
 }
 
@@ -220,6 +226,7 @@ void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder) {
     for (size_t j = 0; j < stage.next.size(); ++j) encodeRoute(stage.next[j], next[static_cast<unsigned>(j)]);
     out.setChannelsSent(stage.channelsSent);
     out.setExitThreshold(stage.exitThreshold);
+    out.setPredictedSeconds(stage.predictedSeconds);
   }
   auto peers = builder.initPeers(static_cast<unsigned>(plan.peers.size()));
   for (size_t i = 0; i < plan.peers.size(); ++i) {

@@ -49,6 +49,7 @@ struct StageSpec {
   std::vector<RouteSpec> next;     // empty: a last stage, whose outputs return to the origin
   uint32_t channelsSent = 0;
   float exitThreshold = 0.0f;
+  double predictedSeconds = 0.0;  // the planner's compute time on this agent (for pace_compute)
 };
 
 // A data-plane peer: admitted by ZAP, and connected to as a CURVE client.

@@ -75,6 +75,45 @@ void readClient(TableReader& reader, const std::string& path, Diagnostics& diagn
     reader.error("client_keys", "has no socket to admit clients to: set 'client' (an endpoint to bind)");
 }
 
+// [[shape]] tables: each names a peer once and gives a bandwidth (and rtt) or a trace file.
+void readShapes(const toml::node* node, const std::string& path, Diagnostics& diagnostics, AgentConfig& config) {
+  if (!node) return;
+  const toml::array* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    diagnostics.error(node->source(), "'shape' must be an array of tables: write each as [[shape]]");
+    return;
+  }
+  std::set<std::string> peers;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *array->get(i)->as_table();
+    TableReader reader(table, fmt::format("[[shape]] #{}", i + 1), diagnostics);
+    std::optional<std::string> peer = reader.string("peer", true);
+    if (peer && !peers.insert(*peer).second) reader.error("peer", fmt::format("\"{}\" is shaped twice", *peer));
+    std::optional<double> bandwidth = reader.quantity("bandwidth", false, planner::parseBandwidth);
+    std::optional<double> rtt = reader.quantity("rtt", false, planner::parseSeconds);
+    std::optional<std::string> trace = reader.string("trace", false);
+    std::optional<double> start = reader.number("trace_start", false);
+    reader.finish({"peer", "bandwidth", "rtt", "trace", "trace_start"});
+    if (bandwidth && *bandwidth <= 0) reader.error("bandwidth", "must be more than 0");
+    if (rtt && *rtt < 0) reader.error("rtt", "must be 0 or more");
+    if (trace && (bandwidth || rtt)) reader.error("trace", "replaces 'bandwidth' and 'rtt'; give one or the other");
+    if (!trace && !bandwidth) reader.error("peer", "needs 'bandwidth' (and optionally 'rtt') or 'trace'");
+    if (start && !trace) reader.error("trace_start", "only applies to a 'trace'");
+    if (!peer) continue;
+    if (trace) {
+      std::string file = resolve(path, *trace);
+      Result<BandwidthTrace> loaded = BandwidthTrace::load(file);
+      if (!loaded) {
+        reader.error("trace", "is not a usable trace: " + loaded.error().message);
+        continue;
+      }
+      config.shapes.push_back({*peer, std::move(*loaded), file, start});
+    } else if (bandwidth && *bandwidth > 0) {
+      config.shapes.push_back({*peer, BandwidthTrace::constant(*bandwidth, rtt.value_or(0.0)), "", std::nullopt});
+    }
+  }
+}
+
 }  // namespace
 
 Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& path) {
@@ -117,6 +156,8 @@ Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& p
     else
       config.measureSeconds = *seconds;
   }
+  readShapes(reader.node("shape"), path, diagnostics, config);
+  config.paceCompute = reader.boolean("pace_compute", false).value_or(false);
   if (const toml::table* device = reader.table("device", false)) {
     TableReader deviceReader(*device, "[device]", diagnostics);
     planner::DeviceProfile profile;
@@ -126,7 +167,7 @@ Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& p
     config.device = std::move(profile);
   }
   reader.finish({"name", "daemon", "daemon_key", "keys", "data", "advertise", "threads", "measure_seconds", "client",
-                 "client_keys", "device"});
+                 "client_keys", "shape", "pace_compute", "device"});
   if (diagnostics.failed()) return diagnostics.toError();
   return config;
 }

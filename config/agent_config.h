@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/bandwidth_trace.h"
 #include "planner/fleet.h"
 #include "runtime/result.h"
 
@@ -19,6 +20,16 @@ constexpr int MAX_AGENT_THREADS = 256;
 constexpr double MAX_MEASURE_SECONDS = 60.0;
 // Local applications an agent's client socket admits; a bound, since each is a ZAP allow-list entry.
 constexpr size_t MAX_CLIENT_KEYS = 256;
+
+// [[shape]]: the agent shapes its outgoing link to `peer` in process (tests and demos), at a
+// constant rate or following a trace whose time zero is `traceStartUnixSeconds` (so several
+// agents replay one trace in step; nullopt: when the agent starts).
+struct ShapeConfig {
+  std::string peer;
+  BandwidthTrace trace;
+  std::string tracePath;  // empty for a constant rate
+  std::optional<double> traceStartUnixSeconds;
+};
 
 struct AgentConfig {
   std::string path;                                // the file it came from
@@ -35,6 +46,10 @@ struct AgentConfig {
   // the file's folder (never empty when `clientEndpoint` is set).
   std::string clientEndpoint;
   std::vector<std::string> clientKeyFiles;
+  std::vector<ShapeConfig> shapes;
+  // Make each stage run last at least as long as the daemon's cost model predicts on the
+  // declared profile: a fast test machine then behaves like the slow boards it stands in for.
+  bool paceCompute = false;
   // The declared profile ([device]); nullopt: measure at start-up. Its name is `name`.
   std::optional<planner::DeviceProfile> device;
 };

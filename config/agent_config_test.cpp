@@ -2,8 +2,12 @@
 // profile in SI units), and each kind of mistake reported at its exact file:line:column, every
 // mistake of a file in one run.
 #include "config/agent_config.h"
+#include "tests/temp_dir.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <fstream>
 
 #include <string>
 #include <vector>
@@ -171,6 +175,36 @@ TEST_CASE("a TOML syntax error names its position; a missing file names the file
   Result<AgentConfig> missing = loadAgentConfig("/nonexistent/agent.toml");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().message == "/nonexistent/agent.toml: cannot open file");
+}
+
+TEST_CASE("[[shape]]: a constant link or a trace file, and pace_compute") {
+  cleave::testing::TempDir dir("agent-config");
+  const std::string trace = dir / "steps.csv";
+  std::ofstream(trace) << "time_s,bandwidth_bps,rtt_ms\n0,8000000,10\n2,800000,40\n";
+  std::string text = replaced(BASE, "threads = 2", "threads = 2\npace_compute = true") +
+                     fmt::format("\n[[shape]]\npeer = \"pi1\"\nbandwidth = \"16Mbps\"\nrtt = \"5ms\"\n"
+                                 "\n[[shape]]\npeer = \"cloud\"\ntrace = \"{}\"\ntrace_start = 1700000000.5\n",
+                                 trace);
+  Result<AgentConfig> config = parseAgentConfig(text, FILE_PATH);
+  REQUIRE_MESSAGE(config.ok(), config.error().message);
+  CHECK(config->paceCompute);
+  REQUIRE(config->shapes.size() == 2);
+  CHECK(config->shapes[0].peer == "pi1");
+  CHECK(config->shapes[0].trace.bytesPerSecondAt(100.0) == doctest::Approx(2e6));
+  CHECK(config->shapes[0].trace.rttSecondsAt(0.0) == doctest::Approx(0.005));
+  CHECK(config->shapes[1].tracePath == trace);
+  CHECK(config->shapes[1].trace.bytesPerSecondAt(2.5) == doctest::Approx(1e5));
+  CHECK(*config->shapes[1].traceStartUnixSeconds == 1700000000.5);
+
+  auto shape = [&](const std::string& body) { return errorsFor(BASE + "\n[[shape]]\n" + body); };
+  CHECK_ERROR(shape("bandwidth = \"1Mbps\""), "11:1: error: [[shape]] #1: missing required key 'peer'");
+  CHECK_ERROR(shape("peer = \"b\""), "12:1: error: [[shape]] #1: 'peer' needs 'bandwidth'");
+  CHECK_ERROR(shape("peer = \"b\"\nbandwidth = \"1Mbps\"\ntrace = \"x.csv\""),
+              "14:1: error: [[shape]] #1: 'trace' replaces 'bandwidth' and 'rtt'");
+  std::string missing = shape("peer = \"b\"\ntrace = \"nope.csv\"");
+  CHECK(missing.find("nope.csv") != std::string::npos);
+  std::ofstream(trace) << "0,1000,1\n0,2000,1\n";  // times must increase: the trace's own error
+  CHECK(shape(fmt::format("peer = \"b\"\ntrace = \"{}\"", trace)).find("steps.csv:2: time_s") != std::string::npos);
 }
 
 }  // namespace cleave::config

@@ -231,8 +231,11 @@ void readPlanner(const toml::table* table, Topology& topology, Diagnostics& diag
     if (*margin < 0 || *margin >= 1) reader.error("hysteresis", "must be a fraction in [0, 1), e.g. 0.1 for 10%");
     topology.planner.hysteresis = *margin;
   }
-  topology.planner.holdSeconds = reader.quantity("hold", false, planner::parseSeconds).value_or(2.0);
-  reader.finish({"hysteresis", "hold"});
+  topology.planner.holdSeconds = reader.quantity("hold", false, planner::parseSeconds).value_or(0.25);
+  if (topology.planner.holdSeconds < 0 || topology.planner.holdSeconds > 3600)
+    reader.error("hold", "must be between 0 and 1 hour");
+  topology.planner.adapt = reader.boolean("adapt", false).value_or(true);
+  reader.finish({"hysteresis", "hold", "adapt"});
 }
 
 }  // namespace

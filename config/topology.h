@@ -33,8 +33,9 @@ struct ModelSection {
 };
 
 struct PlannerSection {
-  double hysteresis = 0.1;   // a new plan must be this fraction cheaper ...
-  double holdSeconds = 2.0;  // ... for this long before it replaces the current one
+  double hysteresis = 0.1;    // a new plan must be this fraction cheaper ...
+  double holdSeconds = 0.25;  // ... for this long before it replaces the current one
+  bool adapt = true;          // re-plan as measured links move (false: only agents and operators trigger plans)
 };
 
 struct Topology {

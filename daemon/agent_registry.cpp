@@ -8,6 +8,12 @@ AgentRecord* AgentRegistry::find(const std::string& name) {
   return nullptr;
 }
 
+const AgentRecord* AgentRegistry::find(const std::string& name) const {
+  for (const AgentRecord& a : agents_)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
 AgentRecord* AgentRegistry::findByRoutingId(const std::string& routingId) {
   for (AgentRecord& a : agents_)
     if (a.online && a.routingId == routingId) return &a;

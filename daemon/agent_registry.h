@@ -33,6 +33,7 @@ class AgentRegistry {
  public:
   void add(AgentRecord record) { agents_.push_back(std::move(record)); }
   AgentRecord* find(const std::string& name);
+  const AgentRecord* find(const std::string& name) const;
   AgentRecord* findByRoutingId(const std::string& routingId);
   std::vector<AgentRecord>& all() { return agents_; }
   const std::vector<AgentRecord>& all() const { return agents_; }

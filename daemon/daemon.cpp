@@ -78,6 +78,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonOptions& options) {
   Result<config::FleetConfig> config = config::loadFleetConfig(options.configPath, options.modelOverride);
   if (!config) return config.error();
   d->config_ = std::move(*config);
+  d->links_ = LinkTable(d->config_.problem.fleet);
+  d->switch_ = planner::PlanSwitch(d->config_.topology.planner.hysteresis, d->config_.topology.planner.holdSeconds);
   d->keysDir_ = options.keysDir.empty() ? d->config_.topology.keysDir : options.keysDir;
 
   Result<proto::CurveKeyPair> keys = proto::readKeyFiles(d->keysDir_, "daemon");
@@ -148,7 +150,12 @@ void Daemon::run(const std::atomic<bool>& stop) {
                                           {control_.handle(), 0, ZMQ_POLLIN, 0},
                                           {operator_.handle(), 0, ZMQ_POLLIN, 0}}};
     try {
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(pollMs));
+      int waitMs = pollMs;
+      if (std::optional<double> since = switch_.betterSince()) {  // wake when the hold ends
+        double left = *since + config_.topology.planner.holdSeconds - secondsSince(started_);
+        waitMs = std::clamp(static_cast<int>(std::ceil(left * 1e3)), 1, pollMs);
+      }
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(waitMs));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       throw;
@@ -328,6 +335,7 @@ void Daemon::handleHeartbeat(AgentRecord& agent, wire::Heartbeat::Reader heartbe
 
 void Daemon::handleTelemetry(AgentRecord& agent, wire::Telemetry::Reader telemetry) {
   agent.queueDepth = telemetry.getQueueDepth();
+  takeLinkEstimates(agent, telemetry.getLinks());
   broadcast(
       [&](wire::WatchEvent::Builder e) {
         auto t = e.initTelemetry();
@@ -459,6 +467,9 @@ void Daemon::onTimers() {
     replan(replanReason_, replanAgentLost_, false);
     replanAgentLost_ = false;
   }
+  if (adaptDue_ || (switch_.betterSince() && secondsSince(started_) >= *switch_.betterSince() +
+                                                                         config_.topology.planner.holdSeconds))
+    adaptToLinks();
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (Clock::now() > it->second.deadline) {
       replyError(it->second.operatorId, it->second.operatorRequestId,
@@ -473,13 +484,24 @@ void Daemon::onTimers() {
   dispatchPending();
 }
 
-void Daemon::replan(const std::string& reason, bool agentLost, bool force) {
+std::set<std::string> Daemon::onlineAgents() const {
   std::set<std::string> online;
   for (const AgentRecord& a : registry_.all())
     if (a.online) online.insert(a.name);
+  return online;
+}
+
+planner::PlanningProblem Daemon::problemNow() const {
   planner::PlanningProblem problem = config_.problem;
   for (planner::DeviceProfile& device : problem.fleet.devices)
-    if (AgentRecord* a = registry_.find(device.name); a && a->online) device = a->profile;
+    if (const AgentRecord* a = registry_.find(device.name); a && a->online) device = a->profile;
+  links_.applyTo(problem.fleet);
+  return problem;
+}
+
+void Daemon::replan(const std::string& reason, bool agentLost, bool force) {
+  const std::set<std::string> online = onlineAgents();
+  const planner::PlanningProblem problem = problemNow();
   Result<OnlinePlan> planned = planOnline(problem, online);
   if (!planned) {
     spdlog::info("no plan yet ({}): {}", reason, planned.error().message);
@@ -507,9 +529,11 @@ void Daemon::replan(const std::string& reason, bool agentLost, bool force) {
   install(std::move(*built));
 }
 
-void Daemon::install(FleetPlan plan) {
+void Daemon::install(FleetPlan plan, double previousPredictedSeconds) {
   plan.epoch = ++epoch_;
   ++counters_.replans;
+  planLinks_ = links_.snapshot();
+  switch_.reset();
   std::vector<std::string> parts;
   for (const FleetStage& s : plan.stages)
     parts.push_back(s.begin == s.end ? fmt::format("{} relays", s.agent)
@@ -523,6 +547,7 @@ void Daemon::install(FleetPlan plan) {
   broadcast(
       [&](wire::WatchEvent::Builder e) {
         e.setReason(current_->reason);
+        e.setPreviousPredictedSeconds(previousPredictedSeconds);
         fillPlanSummary(e.initPlan(), *current_, true);
       },
       true, false, false);
@@ -543,6 +568,7 @@ void Daemon::pushPlan(const FleetPlan& plan, const AgentRecord& agent) {
     a.setStage(s.index);
     a.setGraphHash(proto::dataOf(s.hash));
     a.setGraphBytes(s.graphBytes);
+    a.setPredictedSeconds(s.predictedSeconds);
     auto ins = a.initInputs(static_cast<unsigned>(s.inputs.size()));
     for (unsigned j = 0; j < ins.size(); ++j) fillSpec(ins[j], s.inputs[j]);
     auto outs = a.initOutputs(static_cast<unsigned>(s.outputs.size()));

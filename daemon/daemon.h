@@ -17,6 +17,8 @@
 #include "config/fleet_config.h"
 #include "daemon/agent_registry.h"
 #include "daemon/fleet_plan.h"
+#include "daemon/link_table.h"
+#include "planner/plan_switch.h"
 #include "proto/control.capnp.h"
 #include "proto/key_files.h"
 #include "proto/secure_socket.h"
@@ -94,11 +96,23 @@ class Daemon {
   void handleInfer(const std::string& id, uint64_t requestId, wire::Infer::Reader infer,
                    std::span<zmq::message_t> tensorFrames);
   void handleLinkSet(const std::string& id, uint64_t requestId, wire::LinkSet::Reader linkSet);
+
+  // Link adaptation (link_adaptation.cpp): estimates from telemetry, pins from operators, and
+  // re-planning with hysteresis when they move.
+  void takeLinkEstimates(const AgentRecord& agent, capnp::List<wire::LinkEstimate>::Reader estimates);
+  // Adopts the planner's best plan under the current figures if it beats the current plan by the
+  // hysteresis margin: for its hold time (telemetry), or at once (`operatorAsked`, which also
+  // overrides [planner] adapt = false).
+  void adaptToLinks(bool operatorAsked = false);
   void replyError(const std::string& id, uint64_t requestId, const std::string& message);
 
   // Planning and plan distribution.
+  std::set<std::string> onlineAgents() const;
+  // The topology's problem with the registered profiles and the effective link figures.
+  planner::PlanningProblem problemNow() const;
   void replan(const std::string& reason, bool agentLost, bool force);
-  void install(FleetPlan plan);
+  // previousPredictedSeconds: the replaced plan's cost under the estimates that replaced it.
+  void install(FleetPlan plan, double previousPredictedSeconds = 0.0);
   void pushPlan(const FleetPlan& plan, const AgentRecord& agent);
   void markDown(AgentRecord& agent, const std::string& why);
   void dispatchPending();
@@ -127,6 +141,10 @@ class Daemon {
   bool replanWanted_ = false;
   std::string replanReason_;
   bool replanAgentLost_ = false;
+  LinkTable links_{planner::Fleet{}};
+  LinkSnapshot planLinks_;  // effective bandwidths when the current plan was installed
+  planner::PlanSwitch switch_{0.1, 0.25};
+  bool adaptDue_ = false;
 
   uint64_t nextRequestId_ = 0;
   std::map<uint64_t, PendingInfer> pending_;

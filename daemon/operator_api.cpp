@@ -53,7 +53,10 @@ void Daemon::handleOperatorRequest(const std::string& id, wire::OperatorRequest:
     case wire::OperatorRequest::PLAN_APPLY: return handlePlanApply(id, rid, request.getPlanApply());
     case wire::OperatorRequest::REPLAN: {
       uint64_t before = epoch_;
-      replan("operator asked", false, request.getReplan().getForce());
+      if (current_ && !request.getReplan().getForce())
+        adaptToLinks(true);
+      else
+        replan("operator asked", false, request.getReplan().getForce());
       if (!current_) return replyError(id, rid, "no plan can be made: the source or sink is offline, or nothing fits");
       return replyPlan(id, rid, &*current_, epoch_ != before);
     }
@@ -172,13 +175,7 @@ void Daemon::handlePlanApply(const std::string& id, uint64_t requestId, wire::Pl
   } catch (const toml::parse_error& e) {
     return replyError(id, requestId, fmt::format("plan apply: line {}: {}", e.source().begin.line, e.description()));
   }
-  std::set<std::string> online;
-  for (const AgentRecord& a : registry_.all())
-    if (a.online) online.insert(a.name);
-  planner::PlanningProblem problem = config_.problem;
-  for (planner::DeviceProfile& device : problem.fleet.devices)
-    if (AgentRecord* a = registry_.find(device.name); a && a->online) device = a->profile;
-  Result<OnlinePlan> evaluated = evaluateOnline(problem, online, route, cuts);
+  Result<OnlinePlan> evaluated = evaluateOnline(problemNow(), onlineAgents(), route, cuts);
   if (!evaluated) return replyError(id, requestId, fmt::format("plan apply: {}", evaluated.error().message));
   Result<FleetPlan> built = buildFleetPlan(config_.bundle.graph, evaluated->plan, evaluated->names);
   if (!built) return replyError(id, requestId, fmt::format("plan apply: {}", built.error().message));
@@ -216,28 +213,6 @@ void Daemon::handleInfer(const std::string& id, uint64_t requestId, wire::Infer:
   pending_.emplace(daemonId, std::move(p));
   ++counters_.requests;
   dispatchPending();
-}
-
-void Daemon::handleLinkSet(const std::string& id, uint64_t requestId, wire::LinkSet::Reader linkSet) {
-  Result<std::string> from = proto::readText(linkSet.getFrom(), 64, "linkSet.from");
-  Result<std::string> to = proto::readText(linkSet.getTo(), 64, "linkSet.to");
-  if (!from || !to) return replyError(id, requestId, "link set: bad device names");
-  AgentRecord* agent = registry_.find(*from);
-  if (!agent || !registry_.find(*to)) return replyError(id, requestId, fmt::format("link set: no device '{}' or '{}'", *from, *to));
-  if (!agent->online) return replyError(id, requestId, fmt::format("link set: agent '{}' is offline", *from));
-  capnp::MallocMessageBuilder message;
-  auto shape = message.initRoot<wire::ControlMessage>().initLinkShape();
-  shape.setPeer(*to);
-  shape.setBytesPerSecond(linkSet.getShape().getBytesPerSecond());
-  shape.setRttSeconds(linkSet.getShape().getRttSeconds());
-  shape.setTrace(linkSet.getShape().getTrace());
-  send(control_, agent->routingId, message);
-  capnp::MallocMessageBuilder reply;
-  auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
-  r.setId(requestId);
-  r.setFinal(true);
-  r.setDone();
-  send(operator_, id, reply);
 }
 
 }  // namespace cleave::daemon

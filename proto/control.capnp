@@ -234,6 +234,10 @@ struct StageAssignment {
   exitThreshold @7 :Float32;
   # early_exit: confidence at or above which a request ends at this stage's exit head; 0 when
   # the stage has no exit head.
+  predictedSeconds @8 :Float64;
+  # The planner's compute time for this stage on this agent's declared profile. An agent that
+  # paces compute (agent.toml `pace_compute`, for testbeds on fast hardware) makes each run of
+  # the stage last at least this long.
 }
 
 struct Route {
@@ -283,7 +287,7 @@ struct GraphBlob {
 struct TracePoint {
   # One step of a bandwidth trace: from `seconds` on, the link runs at these figures.
   seconds @0 :Float64;         # time since the trace started; increasing
-  bytesPerSecond @1 :Float64;  # bandwidth; > 0
+  bytesPerSecond @1 :Float64;  # bandwidth; >= 0 (0: a drop-out; not every point may be 0)
   rttSeconds @2 :Float64;      # round-trip time added by the shaper; >= 0
 }
 
@@ -339,7 +343,7 @@ struct OperatorRequest {
     watch @7 :Watch;
     # Stream events until the operator disconnects (replies: event, final = false).
     linkSet @8 :LinkSet;
-    # Shape a link in the agents' in-process shapers (reply: done).
+    # Pin or release the daemon's estimate of a link, or shape it in the sending agent (reply: done).
   }
 }
 
@@ -374,9 +378,23 @@ struct LinkSet {
   from @0 :Text;
   # Sending agent. At most 64 bytes.
   to @1 :Text;
-  # Receiving agent. At most 64 bytes.
-  shape @2 :LinkShape;
-  # What to apply; `shape.peer` is ignored (it is `to`).
+  # Receiving agent. At most 64 bytes. The direction from -> to must be a topology link.
+  union {
+    pin @2 :LinkPin;
+    # Plan with these figures for from -> to instead of the agents' measurements, until cleared;
+    # the daemon re-plans at once.
+    clear @3 :Void;
+    # Release a pin: measurements (or the topology's figures) count again.
+    shape @4 :LinkShape;
+    # Shape the link in the sending agent's in-process shaper; `shape.peer` is ignored (it is `to`).
+  }
+}
+
+struct LinkPin {
+  bytesPerSecond @0 :Float64;
+  # > 0.
+  rttSeconds @1 :Float64;
+  # >= 0; negative keeps the current estimate's RTT.
 }
 
 struct OperatorReply {
@@ -481,6 +499,9 @@ struct WatchEvent {
   }
   reason @12 :Text;
   # For plan events: why the plan changed ("agent b down", "link a-b moved from 20 to 2 Mbps").
+  previousPredictedSeconds @13 :Float64;
+  # For plan events: the replaced plan's predicted latency under the estimates that made the
+  # change (0 when there was no plan or it could no longer run).
 }
 
 struct Unimplemented {

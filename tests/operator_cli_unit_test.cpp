@@ -274,15 +274,23 @@ TEST_CASE("plan apply refuses malformed routes and cuts before anything is sent"
   CHECK(parseRoute("a,b,a").error().message == "--route: 'a' appears twice");
 }
 
-TEST_CASE("link shapes: a bandwidth and an optional rtt, or --clear, never both") {
-  LinkShapeArgs shape = parseLinkShape("200kbps", "10ms", false).value();
+TEST_CASE("link figures: a bandwidth and an optional rtt, a trace, or --clear, never two of them") {
+  LinkShapeArgs shape = parseLinkShape("link set", "200kbps", "10ms", false).value();
   CHECK(shape.bytesPerSecond == doctest::Approx(25000.0));
   CHECK(shape.rttSeconds == doctest::Approx(0.010));
-  CHECK(parseLinkShape("", "", true).value().bytesPerSecond == 0);
-  CHECK(parseLinkShape("1Mbps", "", true).error().message.find("--clear removes the shaping") != std::string::npos);
-  CHECK(parseLinkShape("", "", false).error().message.find("give --bandwidth") != std::string::npos);
-  CHECK(parseLinkShape("1Mbit", "", false).error().message.find("--bandwidth: ") == 0);
-  CHECK(parseLinkShape("1Mbps", "soon", false).error().message.find("--rtt: ") == 0);
+  CHECK(parseLinkShape("link set", "200kbps", "", false).value().rttSeconds < 0);
+  CHECK(parseLinkShape("link set", "", "", true).value().bytesPerSecond == 0);
+  CHECK(parseLinkShape("link set", "1Mbps", "", true).error().message ==
+        "link set: --clear takes no --bandwidth, --rtt or --trace");
+  CHECK(parseLinkShape("link shape", "", "", false, true).ok());
+  CHECK(parseLinkShape("link shape", "1Mbps", "", false, true).error().message ==
+        "link shape: --trace replaces --bandwidth and --rtt");
+  CHECK(parseLinkShape("link set", "", "", false).error().message ==
+        "link set: give --bandwidth RATE (and optionally --rtt TIME), or --clear");
+  CHECK(parseLinkShape("link shape", "", "", false).error().message ==
+        "link shape: give --bandwidth RATE (and optionally --rtt TIME), or --trace FILE, or --clear");
+  CHECK(parseLinkShape("link set", "1Mbit", "", false).error().message.find("--bandwidth: ") == 0);
+  CHECK(parseLinkShape("link set", "1Mbps", "soon", false).error().message.find("--rtt: ") == 0);
 }
 
 TEST_CASE("key=value files: comments, blanks and errors with file:line") {
@@ -572,7 +580,7 @@ TEST_CASE("status, plan apply and link set through the command line") {
   REQUIRE(proto::writeKeyFiles(own, dir.path.string(), "operator", false).ok());
   std::string appliedToml;
   bool appliedDryRun = false;
-  std::string linkFrom, linkTo, linkPeer;
+  std::string linkFrom, linkTo, linkPeer, linkAction;
   double linkRate = -1, linkRtt = -1;
   FakeDaemon::Handler status = statusHandler();
   FakeDaemon daemon(own.publicKey, [&](wire::OperatorRequest::Reader request, Multipart& frames) {
@@ -589,11 +597,19 @@ TEST_CASE("status, plan apply and link set through the command line") {
       return out;
     }
     if (request.isLinkSet()) {
-      linkFrom = request.getLinkSet().getFrom();
-      linkTo = request.getLinkSet().getTo();
-      linkPeer = request.getLinkSet().getShape().getPeer();
-      linkRate = request.getLinkSet().getShape().getBytesPerSecond();
-      linkRtt = request.getLinkSet().getShape().getRttSeconds();
+      auto set = request.getLinkSet();
+      linkFrom = set.getFrom();
+      linkTo = set.getTo();
+      linkAction = set.isPin() ? "pin" : set.isClear() ? "clear" : "shape";
+      if (set.isPin()) {
+        linkRate = set.getPin().getBytesPerSecond();
+        linkRtt = set.getPin().getRttSeconds();
+      }
+      if (set.isShape()) {
+        linkPeer = set.getShape().getPeer();
+        linkRate = set.getShape().getBytesPerSecond();
+        linkRtt = set.getShape().getRttSeconds();
+      }
       out[0].push_back(replyFrame(request.getId(), true, [](wire::OperatorReply::Builder r) { r.setDone(); }));
       return out;
     }
@@ -624,13 +640,25 @@ TEST_CASE("status, plan apply and link set through the command line") {
 
   run = with({"link", "set", "a", "b", "--bandwidth", "200kbps", "--rtt", "10ms"});
   CHECK_MESSAGE(run.exitCode == 0, run.err);
+  CHECK(linkAction == "pin");
   CHECK(linkFrom == "a");
   CHECK(linkTo == "b");
-  CHECK(linkPeer == "b");
   CHECK(linkRate == doctest::Approx(25000.0));
   CHECK(linkRtt == doctest::Approx(0.01));
+  CHECK(run.out == "link a -> b: the daemon plans with 200 kbps, rtt 10 ms until `link set a b --clear`\n");
+  run = with({"link", "set", "a", "b", "--bandwidth", "1Mbps"});
+  CHECK(linkRtt < 0);  // keep the current estimate's RTT
   run = with({"link", "set", "a", "b", "--clear"});
   CHECK(run.exitCode == 0);
+  CHECK(linkAction == "clear");
+  CHECK(run.out == "link a -> b: pin released; the agents' measurements count again\n");
+  run = with({"link", "shape", "a", "b", "--bandwidth", "2Mbps", "--rtt", "5ms"});
+  CHECK_MESSAGE(run.exitCode == 0, run.err);
+  CHECK(linkAction == "shape");
+  CHECK(linkPeer == "b");
+  CHECK(linkRate == doctest::Approx(250000.0));
+  CHECK(linkRtt == doctest::Approx(0.005));
+  run = with({"link", "shape", "a", "b", "--clear"});
   CHECK(linkRate == 0);
   CHECK(run.out == "link a -> b: shaping removed\n");
 }

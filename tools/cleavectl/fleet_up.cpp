@@ -155,6 +155,8 @@ struct UpOptions {
   std::string state;
   std::string model;
   std::string binDir;
+  bool noShape = false;
+  bool pace = false;
 };
 
 struct DownOptions {
@@ -339,10 +341,18 @@ int up(const UpOptions& options, const std::string& rootState) {
   if (!endpoints) return abort(endpoints.error().message);
   const std::string control = endpoints->at("control");
 
+  // Every agent replays its traces from this instant, so the links move in step.
+  const double traceStart =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() + 1.0;
+  if (Status ok = writeFileAtomically((fs::path(stateDir) / "trace-start").string(), fmt::format("{:.6f}\n", traceStart));
+      !ok)
+    return abort(ok.error().message);
   for (size_t i = 0; i < profiles->size(); ++i) {
     const auto& [name, profile] = (*profiles)[i];
     const std::string agentConfig = (fs::path(paths.agents) / (name + ".toml")).string();
-    if (Status ok = writeFileAtomically(agentConfig, agentConfigToml(name, control, profile)); !ok)
+    std::string text = agentConfigToml(name, control, profile, options.pace);
+    if (!options.noShape) text += shapeTables(topology, name, traceStart);
+    if (Status ok = writeFileAtomically(agentConfig, text); !ok)
       return abort(ok.error().message);
     Result<pid_t> pid =
         launch.start(name, {binaries->agent, "--config", agentConfig, "--log", logs[i + 1]}, logs[i + 1]);
@@ -590,9 +600,11 @@ Result<std::vector<std::pair<std::string, toml::table>>> deviceProfileTables(con
   return tables;
 }
 
-std::string agentConfigToml(const std::string& name, const std::string& controlEndpoint, const toml::table& profile) {
+std::string agentConfigToml(const std::string& name, const std::string& controlEndpoint, const toml::table& profile,
+                            bool paceCompute) {
   toml::table top;
   top.insert("name", name);
+  if (paceCompute) top.insert("pace_compute", true);
   top.insert("daemon", controlEndpoint);
   top.insert("daemon_key", "../keys/daemon.pub");
   top.insert("keys", "../keys");
@@ -603,6 +615,28 @@ std::string agentConfigToml(const std::string& name, const std::string& controlE
   text << "# The topology's [[device]] figures, so the plan does not depend on a measurement.\n";
   text << "[device]\n" << profile << "\n";
   return text.str();
+}
+
+std::string shapeTables(const config::Topology& topology, const std::string& name, double traceStartUnixSeconds) {
+  std::string text;
+  for (size_t i = 0; i < topology.fleet.links.size(); ++i) {
+    const planner::Link& link = topology.fleet.links[i];
+    const std::string& a = topology.fleet.devices[link.a].name;
+    const std::string& b = topology.fleet.devices[link.b].name;
+    if (name != a && name != b) continue;
+    const std::string& peer = name == a ? b : a;
+    const double rate = name == a ? link.bytesPerSecond : link.reverseBytesPerSecond;
+    const std::string& trace = i < topology.linkTraces.size() ? topology.linkTraces[i] : std::string();
+    if (text.empty())
+      text = "\n# Outgoing links shaped as the topology declares them (`up --no-shape` leaves them raw).\n";
+    if (!trace.empty())
+      text += fmt::format("[[shape]]\npeer = \"{}\"\ntrace = \"{}\"\ntrace_start = {:.6f}\n", peer, trace,
+                          traceStartUnixSeconds);
+    else
+      text += fmt::format("[[shape]]\npeer = \"{}\"\nbandwidth = \"{:.6g}B/s\"\nrtt = \"{:.6g}ms\"\n", peer, rate,
+                          link.rttSeconds * 1e3);
+  }
+  return text;
 }
 
 Result<FleetBinaries> findFleetBinaries(const std::string& binDir) {
@@ -641,6 +675,10 @@ void addFleetCommands(CLI::App& app, int& exitCode) {
   upCmd->add_option("config", upOptions->config, "Topology file (TOML)")->required();
   upCmd->add_option("--state", upOptions->state, "State folder (default: .cleave/<fleet name>)");
   upCmd->add_option("--model", upOptions->model, "Run this bundle or .onnx instead of [model] bundle");
+  upCmd->add_flag("--no-shape", upOptions->noShape,
+                  "Leave the agents' links unshaped (default: shaped to the topology's bandwidth, RTT or trace)");
+  upCmd->add_flag("--pace", upOptions->pace,
+                  "Pace each stage run to the declared device's predicted time (a fast machine stands in for slow boards)");
   upCmd->add_option("--bin-dir", upOptions->binDir,
                     "Folder holding cleaved and cleave-agent (default: the build tree)");
   upCmd->callback([upOptions, &app, &exitCode] { exitCode = up(*upOptions, globalState(app)); });

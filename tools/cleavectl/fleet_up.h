@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "config/topology.h"
 #include "runtime/result.h"
 
 namespace cleave::cli {
@@ -59,7 +60,13 @@ Result<std::vector<std::pair<std::string, toml::table>>> deviceProfileTables(con
 
 // An agent.toml (fleet spec, "agent.toml") for a local fleet: the daemon's control endpoint,
 // keys in ../keys relative to the file, data on tcp://127.0.0.1:*, and [device] = `profile`.
-std::string agentConfigToml(const std::string& name, const std::string& controlEndpoint, const toml::table& profile);
+// `paceCompute`: stage runs last as long as the declared profile predicts (`up --pace`).
+std::string agentConfigToml(const std::string& name, const std::string& controlEndpoint, const toml::table& profile,
+                            bool paceCompute = false);
+
+// [[shape]] tables for agent `name`: each topology link it sends on, shaped at the link's
+// bandwidth and RTT in that direction, or by its trace from `traceStartUnixSeconds`.
+std::string shapeTables(const config::Topology& topology, const std::string& name, double traceStartUnixSeconds);
 
 // Where the daemon and agent binaries are: `binDir` when given, else next to this executable
 // (<dir of /proc/self/exe>/../daemon/cleaved and ../agent/cleave-agent, the build tree's layout).

@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 
+#include "config/bandwidth_trace.h"
 #include "planner/units.h"
 #include "proto/wire_names.h"
 #include "proto/message_codec.h"
@@ -204,32 +205,65 @@ int replan(const GlobalOptions& global, bool force) {
 
 struct LinkSetOptions {
   std::string from, to;
-  std::string bandwidth, rtt;
+  std::string bandwidth, rtt, trace;
   bool clear = false;
 };
 
-int linkSet(const GlobalOptions& global, const LinkSetOptions& options) {
-  if (Status ok = checkAgentName(options.from, "link set"); !ok) return fail(ok.error().message);
-  if (Status ok = checkAgentName(options.to, "link set"); !ok) return fail(ok.error().message);
-  if (options.from == options.to) return fail("link set: FROM and TO must be two different devices");
-  Result<LinkShapeArgs> shape = parseLinkShape(options.bandwidth, options.rtt, options.clear);
-  if (!shape) return fail(shape.error().message);
+// `link set` pins the daemon's estimate of FROM -> TO; `link shape` shapes the link in FROM's
+// agent (tests and demos).
+int linkCommand(const GlobalOptions& global, const LinkSetOptions& options, bool shape) {
+  const std::string command = shape ? "link shape" : "link set";
+  if (Status ok = checkAgentName(options.from, command); !ok) return fail(ok.error().message);
+  if (Status ok = checkAgentName(options.to, command); !ok) return fail(ok.error().message);
+  if (options.from == options.to) return fail(command + ": FROM and TO must be two different devices");
+  Result<LinkShapeArgs> figures =
+      parseLinkShape(command, options.bandwidth, options.rtt, options.clear, !options.trace.empty());
+  if (!figures) return fail(figures.error().message);
+  std::optional<config::BandwidthTrace> trace;
+  if (!options.trace.empty()) {
+    Result<config::BandwidthTrace> loaded = config::BandwidthTrace::load(options.trace);
+    if (!loaded) return fail(loaded.error().message);
+    if (loaded->points().size() > 10000) return fail(fmt::format("{}: more than 10000 rows", options.trace));
+    trace = std::move(*loaded);
+  }
   return simpleRequest(
-      global, "link set",
+      global, command,
       [&](wire::OperatorRequest::Builder r) {
         wire::LinkSet::Builder set = r.initLinkSet();
         set.setFrom(options.from);
         set.setTo(options.to);
-        wire::LinkShape::Builder link = set.initShape();
-        link.setPeer(options.to);
-        link.setBytesPerSecond(shape->bytesPerSecond);
-        link.setRttSeconds(shape->rttSeconds);
+        if (!shape && options.clear) {
+          set.setClear();
+        } else if (!shape) {
+          wire::LinkPin::Builder pin = set.initPin();
+          pin.setBytesPerSecond(figures->bytesPerSecond);
+          pin.setRttSeconds(figures->rttSeconds);
+        } else {
+          wire::LinkShape::Builder link = set.initShape();
+          link.setPeer(options.to);
+          link.setBytesPerSecond(figures->bytesPerSecond);
+          link.setRttSeconds(std::max(0.0, figures->rttSeconds));
+          if (trace) {
+            auto points = link.initTrace(static_cast<unsigned>(trace->points().size()));
+            for (unsigned i = 0; i < points.size(); ++i) {
+              const config::TracePoint& p = trace->points()[i];
+              points[i].setSeconds(p.timeSeconds);
+              points[i].setBytesPerSecond(p.bitsPerSecond / 8);
+              points[i].setRttSeconds(p.rttSeconds);
+            }
+          }
+        }
       },
       wire::OperatorReply::DONE,
       [&](wire::OperatorReply::Reader) -> Result<std::string> {
-        if (options.clear) return fmt::format("link {} -> {}: shaping removed\n", options.from, options.to);
-        return fmt::format("link {} -> {}: shaped to {}, rtt {}\n", options.from, options.to,
-                           planner::formatBandwidth(shape->bytesPerSecond), planner::formatSeconds(shape->rttSeconds));
+        const std::string link = fmt::format("link {} -> {}", options.from, options.to);
+        const std::string rtt = figures->rttSeconds >= 0 ? ", rtt " + planner::formatSeconds(figures->rttSeconds) : "";
+        if (shape && options.clear) return link + ": shaping removed\n";
+        if (shape && trace) return fmt::format("{}: shaped by {} ({} rows)\n", link, options.trace, trace->points().size());
+        if (shape) return fmt::format("{}: shaped to {}{}\n", link, planner::formatBandwidth(figures->bytesPerSecond), rtt);
+        if (options.clear) return link + ": pin released; the agents' measurements count again\n";
+        return fmt::format("{}: the daemon plans with {}{} until `link set {} {} --clear`\n", link,
+                           planner::formatBandwidth(figures->bytesPerSecond), rtt, options.from, options.to);
       });
 }
 
@@ -511,13 +545,21 @@ Result<std::string> planApplyToml(const std::vector<std::string>& route, const s
                      fmt::join(cuts, ", "));
 }
 
-Result<LinkShapeArgs> parseLinkShape(const std::string& bandwidth, const std::string& rtt, bool clear) {
+Result<LinkShapeArgs> parseLinkShape(const std::string& command, const std::string& bandwidth, const std::string& rtt,
+                                     bool clear, bool haveTrace) {
   if (clear) {
-    if (!bandwidth.empty() || !rtt.empty())
-      return Error{"link set: --clear removes the shaping; drop --bandwidth and --rtt"};
+    if (!bandwidth.empty() || !rtt.empty() || haveTrace)
+      return Error{fmt::format("{}: --clear takes no --bandwidth, --rtt or --trace", command)};
     return LinkShapeArgs{};
   }
-  if (bandwidth.empty()) return Error{"link set: give --bandwidth RATE (and optionally --rtt TIME), or --clear"};
+  if (haveTrace) {
+    if (!bandwidth.empty() || !rtt.empty())
+      return Error{fmt::format("{}: --trace replaces --bandwidth and --rtt", command)};
+    return LinkShapeArgs{};
+  }
+  if (bandwidth.empty())
+    return Error{fmt::format("{}: give --bandwidth RATE (and optionally --rtt TIME){}, or --clear", command,
+                             command == "link shape" ? ", or --trace FILE" : "")};
   LinkShapeArgs shape;
   Result<double> rate = planner::parseBandwidth(bandwidth);
   if (!rate) return Error{fmt::format("--bandwidth: {}", rate.error().message)};
@@ -752,16 +794,25 @@ void addOperatorCommands(CLI::App& app, int& exitCode) {
   watchCmd->add_flag("--telemetry", watchOptions->telemetry, "Every agent's telemetry reports");
   watchCmd->callback([global, watchOptions, &exitCode] { exitCode = watch(*global, *watchOptions); });
 
-  CLI::App* link = command(app, "link", "Shape links between agents (tests and demos)");
+  CLI::App* link = command(app, "link", "Pin the daemon's estimate of a link, or shape a link (tests and demos)");
   link->require_subcommand(1);
-  auto linkOptions = std::make_shared<LinkSetOptions>();
-  CLI::App* set = command(*link, "set", "Shape the link FROM -> TO in the agents' shapers, or clear it");
-  set->add_option("from", linkOptions->from, "Sending agent")->required();
-  set->add_option("to", linkOptions->to, "Receiving agent")->required();
-  set->add_option("--bandwidth", linkOptions->bandwidth, "Bandwidth, e.g. 200kbps or 2MB/s");
-  set->add_option("--rtt", linkOptions->rtt, "Added round-trip time, e.g. 10ms");
-  set->add_flag("--clear", linkOptions->clear, "Remove the shaping");
-  set->callback([global, linkOptions, &exitCode] { exitCode = linkSet(*global, *linkOptions); });
+  auto setOptions = std::make_shared<LinkSetOptions>();
+  CLI::App* set = command(*link, "set", "Plan with these figures for FROM -> TO instead of measurements (or --clear)");
+  set->add_option("from", setOptions->from, "Sending agent")->required();
+  set->add_option("to", setOptions->to, "Receiving agent")->required();
+  set->add_option("--bandwidth", setOptions->bandwidth, "Bandwidth, e.g. 200kbps or 2MB/s");
+  set->add_option("--rtt", setOptions->rtt, "Round-trip time, e.g. 10ms (default: keep the current estimate's)");
+  set->add_flag("--clear", setOptions->clear, "Release the pin");
+  set->callback([global, setOptions, &exitCode] { exitCode = linkCommand(*global, *setOptions, false); });
+  auto shapeOptions = std::make_shared<LinkSetOptions>();
+  CLI::App* shape = command(*link, "shape", "Shape FROM -> TO in FROM's agent: a rate, a trace, or --clear");
+  shape->add_option("from", shapeOptions->from, "Sending agent")->required();
+  shape->add_option("to", shapeOptions->to, "Receiving agent")->required();
+  shape->add_option("--bandwidth", shapeOptions->bandwidth, "Bandwidth, e.g. 200kbps or 2MB/s");
+  shape->add_option("--rtt", shapeOptions->rtt, "Added round-trip time, e.g. 10ms");
+  shape->add_option("--trace", shapeOptions->trace, "A trace file (time_s,bandwidth_bps,rtt_ms), replayed from now");
+  shape->add_flag("--clear", shapeOptions->clear, "Remove the shaping");
+  shape->callback([global, shapeOptions, &exitCode] { exitCode = linkCommand(*global, *shapeOptions, true); });
 }
 
 }  // namespace cleave::cli

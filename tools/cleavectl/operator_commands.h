@@ -28,12 +28,14 @@ Result<std::vector<int64_t>> parseCuts(const std::string& text);
 // the route's length - 1.
 Result<std::string> planApplyToml(const std::vector<std::string>& route, const std::vector<int64_t>& cuts);
 
-// A link shape from `link set`: --bandwidth (and --rtt), or --clear (bytesPerSecond 0).
+// Link figures from `link set` / `link shape`: --bandwidth (and --rtt), or --clear
+// (bytesPerSecond 0). `command` prefixes the errors. rttSeconds < 0: --rtt not given.
 struct LinkShapeArgs {
   double bytesPerSecond = 0;
-  double rttSeconds = 0;
+  double rttSeconds = -1;
 };
-Result<LinkShapeArgs> parseLinkShape(const std::string& bandwidth, const std::string& rtt, bool clear);
+Result<LinkShapeArgs> parseLinkShape(const std::string& command, const std::string& bandwidth, const std::string& rtt,
+                                     bool clear, bool haveTrace = false);
 
 // Rows of cells as left-aligned columns two spaces apart, the first row a header.
 std::string formatTable(const std::vector<std::vector<std::string>>& rows);

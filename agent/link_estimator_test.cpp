@@ -1,0 +1,110 @@
+// The estimator against a link simulated here: a FIFO that serialises each message at the
+// link's rate and delivers it one RTT after its last byte, the acknowledgement arriving at once.
+#include "agent/link_estimator.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+using namespace cleave::agent;
+
+namespace {
+
+struct SimulatedLink {
+  double bytesPerSecond;
+  double rttSeconds;
+  double busyUntil = 0.0;
+  LinkEstimator estimator;
+
+  // Hands `bytes` to the link at `now`; returns when it is acknowledged. Acks are fed to the
+  // estimator in arrival order by the caller (sendAll).
+  double transmit(double now, double bytes) {
+    busyUntil = std::max(now, busyUntil) + bytes / bytesPerSecond;
+    return busyUntil + rttSeconds;
+  }
+
+  // What the data plane does for a transfer to an idle link: a tiny probe, then the message.
+  void probeThenSend(double now, uint64_t bytes) {
+    double probeAck = transmit(now, 64);
+    double messageAck = transmit(now, static_cast<double>(bytes));
+    estimator.onAck(now, probeAck, 64, true);
+    estimator.onAck(now, messageAck, bytes, false);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a steady link: bandwidth and RTT are recovered") {
+  for (double rate : {6e3, 125e3, 2.5e6, 100e6}) {
+    for (double rtt : {0.0, 0.005, 0.06}) {
+      CAPTURE(rate);
+      CAPTURE(rtt);
+      SimulatedLink link{rate, rtt, 0.0, {}};
+      const uint64_t bytes = std::max<uint64_t>(4096, static_cast<uint64_t>(rate * 0.02));
+      for (int i = 0; i < 20; ++i) link.probeThenSend(i * 10.0, bytes);
+      auto estimate = link.estimator.estimate();
+      REQUIRE(estimate);
+      CHECK(estimate->bytesPerSecond == doctest::Approx(rate).epsilon(0.01));
+      CHECK(estimate->rttSeconds == doctest::Approx(rtt).epsilon(0.01).scale(1.0 / std::max(rtt, 1e-3)));
+    }
+  }
+}
+
+TEST_CASE("back-to-back messages are timed by their dispersion, not their wait") {
+  SimulatedLink link{1e6, 0.03, 0.0, {}};
+  // Ten 100 kB messages handed over at once; each waits for the ones before it.
+  std::vector<double> acks;
+  for (int i = 0; i < 10; ++i) acks.push_back(link.transmit(0.0, 100e3));
+  for (double ack : acks) link.estimator.onAck(0.0, ack, 100000, false);
+  auto estimate = link.estimator.estimate();
+  REQUIRE(estimate);
+  // Without the rule, the last message (1.03 s for 100 kB) would read as ~97 kB/s.
+  CHECK(estimate->bytesPerSecond == doctest::Approx(1e6).epsilon(0.05));
+}
+
+TEST_CASE("a step change registers within two transfers, in both directions") {
+  SimulatedLink link{20e6 / 8, 0.01, 0.0, {}};  // 20 Mbps
+  double t = 0;
+  for (int i = 0; i < 10; ++i, t += 0.1) link.probeThenSend(t, 50000);
+  CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(20e6 / 8).epsilon(0.02));
+  link.bytesPerSecond = 2e6 / 8;  // drops to 2 Mbps
+  link.probeThenSend(t += 0.5, 50000);
+  link.probeThenSend(t += 0.5, 50000);
+  CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(2e6 / 8).epsilon(0.1));
+  link.bytesPerSecond = 50e6 / 8;  // jumps to 50 Mbps
+  link.probeThenSend(t += 0.5, 50000);
+  link.probeThenSend(t += 0.5, 50000);
+  CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(50e6 / 8).epsilon(0.1));
+}
+
+TEST_CASE("noisy samples are smoothed: the estimate stays near the mean rate") {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> jitter(0.85, 1.15);
+  SimulatedLink link{1e6, 0.02, 0.0, {}};
+  double t = 0;
+  double worst = 0;
+  for (int i = 0; i < 300; ++i, t += 1.0) {
+    link.bytesPerSecond = 1e6 * jitter(rng);
+    link.probeThenSend(t, 40000);
+    if (i > 5) worst = std::max(worst, std::abs(link.estimator.estimate()->bytesPerSecond / 1e6 - 1));
+  }
+  CHECK(worst < 0.12);
+}
+
+TEST_CASE("significant changes are reported once until they move again") {
+  SimulatedLink link{1e6, 0.01, 0.0, {}};
+  CHECK_FALSE(link.estimator.changedSinceReport(0.1));  // nothing to report yet
+  link.probeThenSend(0, 20000);
+  CHECK(link.estimator.changedSinceReport(0.1));  // never reported
+  link.estimator.markReported();
+  link.probeThenSend(1, 20000);
+  CHECK_FALSE(link.estimator.changedSinceReport(0.1));
+  link.bytesPerSecond = 0.5e6;
+  link.probeThenSend(2, 20000);
+  link.probeThenSend(3, 20000);
+  CHECK(link.estimator.changedSinceReport(0.1));
+  CHECK(link.estimator.takeSamples() == 8);  // 4 RTT + 4 bandwidth samples
+  CHECK(link.estimator.takeSamples() == 0);
+}
