@@ -207,15 +207,22 @@ Status DataPlane::sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_p
 }
 
 void DataPlane::probeIfIdle(PeerLink& link, Clock::time_point now) {
-  if (link.rebuildAt || !link.unacked.empty() || !link.probes.empty() || !link.held.empty()) return;
-  if (now - link.lastActivity < PROBE_IDLE) return;
-  double bytes = 16384;
+  if (link.rebuildAt || !link.probes.empty() || now < nextProbeAt(link)) return;
+  double rate = 0.0;
   if (auto it = estimators_.find(link.spec.name); it != estimators_.end())
-    if (std::optional<LinkEstimate> e = it->second.estimate()) bytes = e->bytesPerSecond * PROBE_SECONDS;
+    if (std::optional<LinkEstimate> e = it->second.estimate()) rate = e->bytesPerSecond;
+  const double bytes = rate > 0 ? rate * PROBE_SECONDS : 16384.0;
   const auto padding = static_cast<uint32_t>(
       std::clamp(bytes, static_cast<double>(MIN_PROBE_BYTES), static_cast<double>(MAX_PROBE_BYTES)));
+  link.lastTimed = now;
+  link.probeGap = std::chrono::duration<double>(rate > 0 ? padding / rate / PROBE_SHARE : 0.0);
   if (Status ok = sendProbe(link, RTT_PROBE_BYTES, now); !ok) return;
   (void)sendProbe(link, padding, now);
+}
+
+Clock::time_point DataPlane::nextProbeAt(const PeerLink& link) const {
+  return link.lastTimed + std::max<Clock::duration>(
+                              PROBE_INTERVAL, std::chrono::duration_cast<Clock::duration>(link.probeGap));
 }
 
 Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessage message) {
@@ -522,13 +529,22 @@ void DataPlane::handleAck(PeerLink& link, wire::TransferAck::Reader ack) {
   const uint64_t echo = ack.getEchoSentAtMicros();
   const uint64_t now = monotonicMicros();
   link.lastActivity = Clock::now();
+  LinkEstimator& estimator = estimators_[link.spec.name];
   auto timed = [&](bool probe) {
-    estimators_[link.spec.name].onAck(static_cast<double>(echo) * 1e-6, static_cast<double>(now) * 1e-6,
-                                      ack.getReceivedBytes(), probe);
+    estimator.onAck(static_cast<double>(echo) * 1e-6, static_cast<double>(now) * 1e-6, ack.getReceivedBytes(), probe);
   };
   if (auto probe = link.probes.find(echo); probe != link.probes.end()) {
     link.probes.erase(probe);
+    const std::optional<LinkEstimate> before = estimator.estimate();
     timed(true);
+    const std::optional<LinkEstimate> after = estimator.estimate();
+    if (before && after && link.probes.empty()) {
+      const double moved = after->bytesPerSecond / before->bytesPerSecond;
+      if (moved > PROBE_FOLLOW_UP_FACTOR || moved < 1 / PROBE_FOLLOW_UP_FACTOR) {
+        link.lastTimed = Clock::time_point{};  // probe again now, sized on the new estimate
+        link.probeGap = std::chrono::duration<double>(0);
+      }
+    }
     return;
   }
   auto it = std::find_if(link.unacked.begin(), link.unacked.end(),
@@ -541,6 +557,7 @@ void DataPlane::handleAck(PeerLink& link, wire::TransferAck::Reader ack) {
   link.stats.ackSeconds += seconds;
   link.stats.maxAckSeconds = std::max(link.stats.maxAckSeconds, seconds);
   link.unacked.erase(it);
+  if (ack.getReceivedBytes() > LinkEstimator::SMALL_BYTES) link.lastTimed = link.lastActivity;
   timed(false);
 }
 
@@ -609,8 +626,7 @@ std::optional<Clock::time_point> DataPlane::nextDeadline() const {
     if (link->rebuildAt) consider(*link->rebuildAt);
     if (!link->unacked.empty()) consider(link->unacked.front().firstSent + UNACKED_EXPIRY);
     if (!link->held.empty()) consider(link->held.front().releaseAt);
-    if (!link->rebuildAt && link->unacked.empty() && link->probes.empty() && link->held.empty())
-      consider(link->lastActivity + PROBE_IDLE);
+    if (!link->rebuildAt && link->probes.empty()) consider(nextProbeAt(*link));
     for (const auto& [sentAt, probe] : link->probes) consider(probe.sent + PROBE_EXPIRY);
   }
   return next;

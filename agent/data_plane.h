@@ -12,8 +12,9 @@
 // origin deduplicates results by request id.
 //
 // Links are measured here (link_estimator.h): every ack times its message, a tiny probe goes
-// ahead of each transfer that finds the link idle (it times the RTT alone), and a link idle for
-// PROBE_IDLE gets a probe pair sized to about PROBE_SECONDS of its estimated bandwidth. An
+// ahead of each transfer that finds the link idle (it times the RTT alone), and a link with no
+// recent bandwidth sample gets a probe pair (see PROBE_INTERVAL) — so a plan that stopped using
+// a link, or uses it only for small messages, still sees it recover. An
 // outgoing link may be shaped in process (link_shaper.h): its messages are held until the
 // shaped link would have delivered them, then sent.
 #pragma once
@@ -91,12 +92,21 @@ class DataPlane {
   static constexpr std::chrono::milliseconds MIN_BACKOFF{20};
   static constexpr std::chrono::milliseconds MAX_BACKOFF{2000};
   static constexpr size_t MAX_READS_PER_POLL = 64;  // per socket, so one busy peer cannot starve the loop
-  static constexpr std::chrono::seconds PROBE_IDLE{1};
-  static constexpr double PROBE_SECONDS = 0.05;
-  static constexpr uint32_t MIN_PROBE_BYTES = 2048, MAX_PROBE_BYTES = 256 << 10;
+  // A link that carried nothing large enough to time its bandwidth for PROBE_INTERVAL gets a
+  // probe pair (a tiny one, then PROBE_SECONDS of its estimated bandwidth), but never more often
+  // than keeps probes under PROBE_SHARE of the link's time.
+  static constexpr std::chrono::milliseconds PROBE_INTERVAL{500};
+  static constexpr double PROBE_SECONDS = 0.025;
+  static constexpr double PROBE_SHARE = 0.05;
+  static constexpr uint32_t MIN_PROBE_BYTES = 1536, MAX_PROBE_BYTES = 256 << 10;
   static constexpr uint32_t RTT_PROBE_BYTES = 16;
   static constexpr std::chrono::seconds PROBE_EXPIRY{10};
-  static constexpr double SHAPER_BURST_BYTES = 4096;  // small, so one message's burst barely flatters it
+  // The in-process shaper's bucket depth: 0, a pure rate limiter, so that even a small probe
+  // takes the time the link's rate implies (a deep bucket would let it through at once).
+  static constexpr double SHAPER_BURST_BYTES = 0;
+  // A probe that moved the estimate by this factor is followed by another at once, sized on
+  // the new estimate, so a link that got much faster is measured within a few round trips.
+  static constexpr double PROBE_FOLLOW_UP_FACTOR = 1.5;
 
   // Binds the ROUTER on `bindEndpoint` (CURVE server with `own` keys, ZAP domain "cleave-data").
   // `advertise` is what peers are told to connect to; empty: the bound endpoint.
@@ -175,6 +185,8 @@ class DataPlane {
     std::deque<Held> held;              // in release order
     std::map<uint64_t, Probe> probes;   // by sentAtMicros, until acked or expired
     Clock::time_point lastActivity = Clock::now();
+    Clock::time_point lastTimed = Clock::now();  // last bandwidth-sized ack or probe sent
+    std::chrono::duration<double> probeGap{0};   // wait before the next probe
   };
   struct PollEntry {
     std::string peer;  // empty: the ROUTER
@@ -194,6 +206,7 @@ class DataPlane {
   Status sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_point now);
   void releaseHeld(PeerLink& link, Clock::time_point now);
   void probeIfIdle(PeerLink& link, Clock::time_point now);
+  Clock::time_point nextProbeAt(const PeerLink& link) const;
   void readRouter(DataHandler& handler);
   void readDealer(PeerLink& link, DataHandler& handler);
   void readMonitor(PeerLink& link);

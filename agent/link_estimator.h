@@ -26,7 +26,7 @@ struct LinkEstimate {
 class LinkEstimator {
  public:
   static constexpr uint64_t SMALL_BYTES = 1024;           // at most this: an RTT sample
-  static constexpr double MIN_TRANSFER_SECONDS = 0.0005;  // shorter: timing noise, not bandwidth
+  static constexpr double MIN_TRANSFER_SECONDS = 0.0001;  // shorter: timing noise, not bandwidth
   static constexpr double GAIN = 0.4;                     // weight of a new sample (log domain)
   static constexpr double JUMP_FACTOR = 1.5;
 

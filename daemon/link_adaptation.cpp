@@ -61,7 +61,10 @@ void Daemon::adaptToLinks(bool operatorAsked) {
     spdlog::error("cannot build the plan's stages: {}", built.error().message);
     return;
   }
-  std::string moved = links_.biggestMove(planLinks_).value_or("link estimates moved");
+  std::set<std::pair<std::string, std::string>> used;
+  for (const std::vector<std::string>* r : {&route, &bestRoute})
+    for (size_t i = 0; i + 1 < r->size(); ++i) used.insert({(*r)[i], (*r)[i + 1]});
+  std::string moved = links_.biggestMove(planLinks_, used).value_or("link estimates moved");
   built->reason = fmt::format("{}{}; predicted {} -> {}", operatorAsked ? "operator asked; " : "", moved,
                               now ? planner::formatSeconds(now->plan.latencySeconds) : std::string("(cannot run)"),
                               planner::formatSeconds(best->plan.latencySeconds));

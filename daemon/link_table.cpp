@@ -63,22 +63,27 @@ LinkSnapshot LinkTable::snapshot() const {
   return out;
 }
 
-std::optional<std::string> LinkTable::biggestMove(const LinkSnapshot& before) const {
-  const LinkDirection* moved = nullptr;
-  double largest = 0.0, from = 0.0;
-  for (const LinkDirection& d : directions_) {
-    auto it = before.find({d.from, d.to});
-    if (it == before.end() || it->second <= 0) continue;
-    const double factor = std::abs(std::log(d.effective().bytesPerSecond / it->second));
-    if (factor > largest) {
-      largest = factor;
-      moved = &d;
-      from = it->second;
+std::optional<std::string> LinkTable::biggestMove(const LinkSnapshot& before,
+                                                  const std::set<std::pair<std::string, std::string>>& preferred) const {
+  for (bool onlyPreferred : {true, false}) {
+    const LinkDirection* moved = nullptr;
+    double largest = 0.0, from = 0.0;
+    for (const LinkDirection& d : directions_) {
+      if (onlyPreferred && !preferred.contains({d.from, d.to})) continue;
+      auto it = before.find({d.from, d.to});
+      if (it == before.end() || it->second <= 0) continue;
+      const double factor = std::abs(std::log(d.effective().bytesPerSecond / it->second));
+      if (factor > largest) {
+        largest = factor;
+        moved = &d;
+        from = it->second;
+      }
     }
+    if (moved && largest > 1e-9)
+      return fmt::format("link {} -> {} moved from {} to {}{}", moved->from, moved->to, planner::formatBandwidth(from),
+                         planner::formatBandwidth(moved->effective().bytesPerSecond), moved->pinned ? " (pinned)" : "");
   }
-  if (!moved || largest < 1e-9) return std::nullopt;
-  return fmt::format("link {} -> {} moved from {} to {}{}", moved->from, moved->to, planner::formatBandwidth(from),
-                     planner::formatBandwidth(moved->effective().bytesPerSecond), moved->pinned ? " (pinned)" : "");
+  return std::nullopt;
 }
 
 }  // namespace cleave::daemon

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,8 +49,10 @@ class LinkTable {
   void applyTo(planner::Fleet& fleet) const;
   LinkSnapshot snapshot() const;
   // "link a -> b moved from 20.0 Mbps to 2.0 Mbps" for the direction whose effective bandwidth
-  // changed by the largest factor since `before`; nullopt when none changed.
-  std::optional<std::string> biggestMove(const LinkSnapshot& before) const;
+  // changed by the largest factor since `before`, looking first at the `preferred` directions
+  // (those the old or new plan sends on); nullopt when none changed.
+  std::optional<std::string> biggestMove(const LinkSnapshot& before,
+                                         const std::set<std::pair<std::string, std::string>>& preferred = {}) const;
 
   const std::vector<LinkDirection>& directions() const { return directions_; }
 

@@ -50,6 +50,9 @@ TEST_CASE("the reason names the direction that moved by the largest factor") {
   table.measure("b", "c", {250.0, 0.01});    // x1/8: the biggest
   table.measure("c", "b", {12000.0, 0.01});  // x6
   CHECK(*table.biggestMove(before) == "link b -> c moved from 16 kbps to 2 kbps");
+  // Links the plans send on come first, even when another moved further.
+  CHECK(*table.biggestMove(before, {{"a", "b"}, {"c", "b"}}) == "link c -> b moved from 16 kbps to 96 kbps");
+  CHECK(*table.biggestMove(before, {{"b", "a"}}) == "link b -> c moved from 16 kbps to 2 kbps");
   REQUIRE(table.pin("b", "c", 250.0 * 1000, 0.0).ok());
   CHECK(table.biggestMove(before)->find("(pinned)") != std::string::npos);
 }

@@ -252,12 +252,12 @@ FleetHarness::~FleetHarness() {
   if (!getenv("CLEAVE_KEEP_FLEET")) std::filesystem::remove_all(dir_, ec);
 }
 
-Status FleetHarness::startAgent(const std::string& name, const std::string& keysDir) {
+Status FleetHarness::startAgent(const std::string& name, const std::string& keysDir, const std::string& extraToml) {
   std::string config = (dir_ / (name + ".agent.toml")).string();
   std::ofstream(config) << fmt::format(
       "name = \"{}\"\ndaemon = \"{}\"\ndaemon_key = \"keys/daemon.pub\"\nkeys = \"{}\"\n"
-      "data = \"tcp://127.0.0.1:*\"\n{}",
-      name, control_, keysDir, deviceTables_.at(name));
+      "data = \"tcp://127.0.0.1:*\"\n{}\n{}",
+      name, control_, keysDir, deviceTables_.at(name), extraToml);
   Result<Process> agent = Process::spawn({CLEAVE_AGENT_PATH, "--config", config},
                                          (dir_ / "logs" / (name + ".log")).string());
   if (!agent) return agent.error();

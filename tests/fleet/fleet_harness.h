@@ -77,7 +77,8 @@ class FleetHarness {
   ~FleetHarness();
 
   // Starts `name`'s agent; `keysDir` (default: the fleet's) holds the NAME.pub/.secret it uses.
-  Status startAgent(const std::string& name, const std::string& keysDir = "keys");
+  // `extraToml` is appended to its agent.toml (e.g. [[shape]] tables).
+  Status startAgent(const std::string& name, const std::string& keysDir = "keys", const std::string& extraToml = "");
   void killAgent(const std::string& name, int signal);
   const std::filesystem::path& dir() const { return dir_; }
   const std::string& controlEndpoint() const { return control_; }
