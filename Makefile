@@ -44,7 +44,7 @@ bench: bench-deps build
 	./bench/run_transport_bench.sh $(BUILD_DIR)
 
 demo: build
-	./tools/demo.sh $(BUILD_DIR)
+	./tools/demo.sh $(BUILD_DIR) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -422,12 +422,22 @@ Result<uint64_t> OperatorClient::send(const RequestFill& fill) {
 
 Result<std::optional<OperatorReplyMessage>> OperatorClient::receive(double timeoutSeconds, std::string_view what,
                                                                     int interruptFd) {
+  return receiveReply(timeoutSeconds, what, interruptFd, true);
+}
+
+Result<std::optional<OperatorReplyMessage>> OperatorClient::poll(double timeoutSeconds, int interruptFd) {
+  return receiveReply(timeoutSeconds, "a reply", interruptFd, false);
+}
+
+Result<std::optional<OperatorReplyMessage>> OperatorClient::receiveReply(double timeoutSeconds, std::string_view what,
+                                                                         int interruptFd, bool timeoutIsError) {
   const bool limited = timeoutSeconds >= 0;
   const auto deadline = Clock::now() + std::chrono::duration<double>(limited ? timeoutSeconds : 0.0);
   while (true) {
     long waitMs = -1;
     if (limited) {
       double left = std::chrono::duration<double>(deadline - Clock::now()).count();
+      if (left <= 0 && !timeoutIsError) return std::optional<OperatorReplyMessage>();
       if (left <= 0)
         return Error{fmt::format("no reply to {} from {} within {}", what, endpoint_, secondsText(timeoutSeconds))};
       waitMs = static_cast<long>(std::ceil(left * 1000));

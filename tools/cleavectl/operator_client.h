@@ -142,6 +142,9 @@ class OperatorClient {
   Result<std::optional<OperatorReplyMessage>> receive(double timeoutSeconds, std::string_view what,
                                                       int interruptFd = -1);
 
+  // As receive, but waiting `timeoutSeconds` without a reply is not an error: nullopt.
+  Result<std::optional<OperatorReplyMessage>> poll(double timeoutSeconds, int interruptFd = -1);
+
   // send() then receive() until the reply with that id arrives; an `error` reply becomes an
   // Error("daemon: ..."). Replies to other ids are skipped.
   Result<OperatorReplyMessage> request(const RequestFill& fill, std::string_view what);
@@ -152,6 +155,8 @@ class OperatorClient {
  private:
   OperatorClient() = default;
   Status sendHello(const std::string& name);
+  Result<std::optional<OperatorReplyMessage>> receiveReply(double timeoutSeconds, std::string_view what,
+                                                           int interruptFd, bool timeoutIsError);
   void readMonitorEvents();
   std::string silenceMessage(double waitedSeconds) const;
 
