@@ -206,7 +206,7 @@ Status DataPlane::sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_p
   return handOver(link, std::move(frames), now);
 }
 
-void DataPlane::probeIfIdle(PeerLink& link, Clock::time_point now) {
+void DataPlane::probeIfDue(PeerLink& link, Clock::time_point now) {
   if (link.rebuildAt || !link.probes.empty() || now < nextProbeAt(link)) return;
   double rate = 0.0;
   if (auto it = estimators_.find(link.spec.name); it != estimators_.end())
@@ -594,7 +594,7 @@ void DataPlane::tick(Clock::time_point now) {
     std::erase_if(link->probes, [&](const auto& probe) { return now - probe.second.sent > PROBE_EXPIRY; });
     releaseHeld(*link, now);
     if (!link->rebuildAt) {
-      probeIfIdle(*link, now);
+      probeIfDue(*link, now);
       continue;
     }
     if (*link->rebuildAt > now) continue;

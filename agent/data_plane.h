@@ -95,9 +95,9 @@ class DataPlane {
   // A link that carried nothing large enough to time its bandwidth for PROBE_INTERVAL gets a
   // probe pair (a tiny one, then PROBE_SECONDS of its estimated bandwidth), but never more often
   // than keeps probes under PROBE_SHARE of the link's time.
-  static constexpr std::chrono::milliseconds PROBE_INTERVAL{500};
+  static constexpr std::chrono::milliseconds PROBE_INTERVAL{250};
   static constexpr double PROBE_SECONDS = 0.025;
-  static constexpr double PROBE_SHARE = 0.05;
+  static constexpr double PROBE_SHARE = 0.1;
   static constexpr uint32_t MIN_PROBE_BYTES = 1536, MAX_PROBE_BYTES = 256 << 10;
   static constexpr uint32_t RTT_PROBE_BYTES = 16;
   static constexpr std::chrono::seconds PROBE_EXPIRY{10};
@@ -205,7 +205,7 @@ class DataPlane {
   Status handOver(PeerLink& link, std::vector<zmq::message_t> frames, Clock::time_point now);
   Status sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_point now);
   void releaseHeld(PeerLink& link, Clock::time_point now);
-  void probeIfIdle(PeerLink& link, Clock::time_point now);
+  void probeIfDue(PeerLink& link, Clock::time_point now);
   Clock::time_point nextProbeAt(const PeerLink& link) const;
   void readRouter(DataHandler& handler);
   void readDealer(PeerLink& link, DataHandler& handler);

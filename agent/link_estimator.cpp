@@ -19,7 +19,12 @@ void LinkEstimator::onAck(double sentAt, double ackedAt, uint64_t bytes, bool pr
     return;
   }
   const double transfer = queued ? ackedAt - previousAck : elapsed - rtt_.value_or(0.0);
-  if (transfer < MIN_TRANSFER_SECONDS) return;
+  if (transfer < MIN_TRANSFER_SECONDS) {
+    // Too quick to time. A probe still says the link is at least this fast, and the data plane
+    // follows a probe that moved the estimate with a bigger one, which can be timed.
+    if (probe) addBandwidthSample(bytesD / MIN_TRANSFER_SECONDS, probe);
+    return;
+  }
   addBandwidthSample(bytesD / transfer, probe);
 }
 

@@ -108,3 +108,24 @@ TEST_CASE("significant changes are reported once until they move again") {
   CHECK(link.estimator.takeSamples() == 8);  // 4 RTT + 4 bandwidth samples
   CHECK(link.estimator.takeSamples() == 0);
 }
+
+TEST_CASE("a probe too quick to time reads as a lower bound, so a much faster link is not missed") {
+  SimulatedLink link{62500, 0.005, 0.0, {}};  // 500 kbps
+  for (int i = 0; i < 5; ++i) link.probeThenSend(i * 1.0, 4000);
+  CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(62500).epsilon(0.02));
+  link.bytesPerSecond = 1e9;  // far faster than a 4 kB probe can be timed
+  double probeAck = link.transmit(10.0, 64);
+  double ack = link.transmit(10.0, 4000);
+  link.estimator.onAck(10.0, probeAck, 64, true);
+  link.estimator.onAck(10.0, ack, 4000, true);
+  CHECK(link.estimator.estimate()->bytesPerSecond > 62500 * 5);
+  // The same passive message says nothing: only probes claim a bound.
+  SimulatedLink passive{62500, 0.005, 0.0, {}};
+  for (int i = 0; i < 5; ++i) passive.probeThenSend(i * 1.0, 4000);
+  passive.bytesPerSecond = 1e9;
+  probeAck = passive.transmit(10.0, 64);
+  ack = passive.transmit(10.0, 4000);
+  passive.estimator.onAck(10.0, probeAck, 64, true);
+  passive.estimator.onAck(10.0, ack, 4000, false);
+  CHECK(passive.estimator.estimate()->bytesPerSecond == doctest::Approx(62500).epsilon(0.02));
+}

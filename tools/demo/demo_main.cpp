@@ -123,6 +123,7 @@ class Demo {
   void draw();
   void pinTruth(cli::OperatorClient& client);
   void stepLink(cli::OperatorClient& client);
+  double rttOf(const std::string& a, const std::string& b) const;
   void writeSummary() const;
   Status sendNext(cli::OperatorClient& client);
   double now() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }
@@ -286,6 +287,13 @@ void Demo::pinTruth(cli::OperatorClient& client) {
   }
 }
 
+double Demo::rttOf(const std::string& a, const std::string& b) const {
+  const planner::Fleet& fleet = fleet_.problem.fleet;
+  std::optional<size_t> i = fleet.deviceIndex(a), j = fleet.deviceIndex(b);
+  const planner::Link* link = i && j ? fleet.linkBetween(*i, *j) : nullptr;
+  return link ? link->rttSeconds : 0.0;
+}
+
 void Demo::stepLink(cli::OperatorClient& client) {
   const size_t dash = options_.stepLink.find('-');
   Result<double> rate = planner::parseBandwidth(options_.stepTo);
@@ -302,6 +310,7 @@ void Demo::stepLink(cli::OperatorClient& client) {
       auto shape = set.initShape();
       shape.setPeer(to);
       shape.setBytesPerSecond(*rate);
+      shape.setRttSeconds(rttOf(from, to));  // only the bandwidth steps
       return {};
     });
   }
