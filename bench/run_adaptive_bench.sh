@@ -23,11 +23,24 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p bench/results
 
-topology() {  # NAME TRACE|"" BANDWIDTH ADAPT HYSTERESIS
+# The camera board a link type comes with, so that the trace's range straddles the point where
+# computing on the camera and sending the 3 KiB image cost the same (figures as in home-lab.toml):
+#   BLE   an MCU-class board, ~50 MMAC/s on convolutions (estimate)    break-even ~133 kbps
+#   WiFi  Raspberry Pi Zero 2 W, 1 GMAC/s                              break-even ~3.2 Mbps
+#   LTE   Raspberry Pi 4, 3 GMAC/s                                     break-even ~16 Mbps
+camera_for() {
+  case $1 in
+    ble-walk) echo '{ default = "10M", conv = "50M", depthwise = "10M", gemm = "25M", elementwise = "10M" }' ;;
+    wifi-steps | step) echo '{ default = "200M", conv = "1G", depthwise = "200M", gemm = "500M", elementwise = "200M" }' ;;
+    lte-drive) echo '{ default = "600M", conv = "3G", depthwise = "600M", gemm = "1.5G", elementwise = "600M" }' ;;
+  esac
+}
+
+topology() {  # NAME TRACE|"" BANDWIDTH ADAPT HYSTERESIS CAMERA
   local trace_line=""
   [ -n "$2" ] && trace_line="trace = \"$root/configs/traces/$2.csv\""
   sed -e "s|@TRACE_LINE@|$trace_line|" -e "s|@BANDWIDTH@|$3|" -e "s|@ADAPT@|$4|" -e "s|@HYSTERESIS@|$5|" \
-    -e "s|@ROOT@|$root|" bench/adaptive-bench.toml.in >"$work/$1.toml"
+    -e "s|@CAMERA_MACS@|$(camera_for "$6")|" -e "s|@ROOT@|$root|" bench/adaptive-bench.toml.in >"$work/$1.toml"
   echo "$work/$1.toml"
 }
 
@@ -40,9 +53,9 @@ run() {  # LABEL CONFIG ARGS...
 }
 
 for trace in ble-walk wifi-steps lte-drive; do
-  adaptive=$(topology "$trace-adaptive" "$trace" 20Mbps true 0.1)
-  fixed=$(topology "$trace-fixed" "$trace" 20Mbps false 0.1)
-  oracle=$(topology "$trace-oracle" "$trace" 20Mbps false 0)
+  adaptive=$(topology "$trace-adaptive" "$trace" 20Mbps true 0.1 "$trace")
+  fixed=$(topology "$trace-fixed" "$trace" 20Mbps false 0.1 "$trace")
+  oracle=$(topology "$trace-oracle" "$trace" 20Mbps false 0 "$trace")
   run "$trace.adaptive" "$adaptive"
   run "$trace.oracle" "$oracle" --oracle
   for k in 0 4 8 12; do
@@ -50,9 +63,9 @@ for trace in ble-walk wifi-steps lte-drive; do
   done
 done
 for rep in $(seq 1 "$REPS"); do
-  down=$(topology "step-down" "" 40Mbps true 0.1)
+  down=$(topology "step-down" "" 40Mbps true 0.1 step)
   RUN=14 run "step-down.$rep" "$down" --step-link camera-pi1 --step-to 500kbps --step-at 6
-  up=$(topology "step-up" "" 500kbps true 0.1)
+  up=$(topology "step-up" "" 500kbps true 0.1 step)
   RUN=14 run "step-up.$rep" "$up" --step-link camera-pi1 --step-to 40Mbps --step-at 6
 done
 
@@ -69,7 +82,11 @@ lines = ["# Adaptive re-planning against fixed plans and an oracle", "",
          "WiFi link replays the trace in the agents' shapers, stage runs paced to the declared boards), "
          "fmnist-teacher, one request at a time for %s s per run. Load average at the end: %s." % (run, load), "",
          "Fixed splits: the camera runs the first K of the 12 nodes and the cloud the rest (K=0: everything in the "
-         "cloud, K=12: everything on the source). Best fixed = the fixed split with the lowest measured mean.", ""]
+         "cloud, K=12: everything on the source). Best fixed = the fixed split with the lowest measured mean. "
+         "Oracle: the daemon ignores measurements and is told the trace's true bandwidth at every step "
+         "(`link set`), with no hysteresis. The camera board is the one each link type comes with "
+         "(BLE: an MCU at ~50 MMAC/s; WiFi: a Pi Zero 2 W; LTE: a Pi 4), so that each trace crosses the "
+         "bandwidth where sending the image and computing on the camera cost the same.", ""]
 lines += ["| trace | policy | requests | mean ms | p95 ms | re-plans | mean vs oracle |", "|---|---|---:|---:|---:|---:|---:|"]
 verdicts = []
 for trace in ["ble-walk", "wifi-steps", "lte-drive"]:
