@@ -35,7 +35,7 @@ struct ModelSection {
 struct PlannerSection {
   double hysteresis = 0.1;    // a new plan must be this fraction cheaper ...
   double holdSeconds = 0.25;  // ... for this long before it replaces the current one
-  bool adapt = true;          // re-plan as measured links move (false: only agents and operators trigger plans)
+  bool adapt = true;          // plan with measured links and re-plan as they move (false: declared figures and pins only)
 };
 
 struct Topology {

@@ -20,6 +20,9 @@ double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(
 }  // namespace
 
 void Daemon::takeLinkEstimates(const AgentRecord& agent, capnp::List<wire::LinkEstimate>::Reader estimates) {
+  // [planner] adapt = false: plan with the topology's figures and pins only (watchers still
+  // see the estimates in the telemetry events).
+  if (!config_.topology.planner.adapt) return;
   for (auto estimate : estimates) {
     Result<std::string> peer = proto::readText(estimate.getPeer(), 64, "telemetry link peer");
     const double bandwidth = estimate.getBytesPerSecond(), rtt = estimate.getRttSeconds();

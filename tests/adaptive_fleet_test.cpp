@@ -14,9 +14,6 @@
 
 #include <thread>
 
-#include "config/bundle.h"
-#include "runtime/npy.h"
-#include "runtime/session.h"
 #include "tests/fleet/fleet_harness.h"
 
 namespace cleave::testing {
@@ -27,28 +24,6 @@ constexpr size_t IMAGES = 200;
 constexpr size_t OUTSTANDING = 4;
 constexpr int WANTED_REPLANS = 10;
 
-struct Reference {
-  std::vector<Tensor> inputs, outputs;
-};
-
-Reference reference() {
-  Reference r;
-  Result<Tensor> images = readNpy(std::string(CLEAVE_BINARY_DIR) + "/data/fmnist-t10k-images.npy");
-  REQUIRE_MESSAGE(images.ok(), "the fmnist_testset_export fixture writes the test images");
-  Result<config::ModelBundle> bundle = config::loadBundle(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", true);
-  REQUIRE(bundle.ok());
-  Result<std::unique_ptr<Session>> session = Session::create(bundle->graph);
-  REQUIRE(session.ok());
-  for (size_t i = 0; i < IMAGES; ++i) {
-    std::vector<float> pixels(images->values<float>().begin() + static_cast<ptrdiff_t>(i * 784),
-                              images->values<float>().begin() + static_cast<ptrdiff_t>((i + 1) * 784));
-    r.inputs.push_back(Tensor::fromVector<float>({1, 1, 28, 28}, pixels));
-    Result<std::vector<Tensor>> out = (*session)->run({r.inputs.back()});
-    REQUIRE(out.ok());
-    r.outputs.push_back((*out)[0]);
-  }
-  return r;
-}
 
 // The daemon's plan lines and the agents' link estimates, for a failure message.
 std::string planHistory(const FleetHarness& fleet) {
@@ -65,7 +40,7 @@ std::string planHistory(const FleetHarness& fleet) {
 }  // namespace
 
 TEST_CASE("a trace that flips the best split: ten re-plans from measurements, every request answered once") {
-  Reference ref = reference();
+  Reference ref = fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", IMAGES);
   Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(FLEET_DIR + "/adaptive.toml");
   REQUIRE_MESSAGE(started.ok(), started.error().message);
   FleetHarness& fleet = **started;

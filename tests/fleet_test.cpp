@@ -10,9 +10,6 @@
 
 #include <doctest/doctest.h>
 
-#include "config/bundle.h"
-#include "runtime/npy.h"
-#include "runtime/session.h"
 #include "tests/fleet/fleet_harness.h"
 
 namespace cleave::testing {
@@ -20,29 +17,6 @@ namespace {
 
 const std::string TOPOLOGY = std::string(CLEAVE_SOURCE_DIR) + "/tests/fleet/three-agents.toml";
 
-// Fashion-MNIST test images [1, 1, 28, 28] and what the single-process runtime makes of them.
-struct Reference {
-  std::vector<Tensor> inputs, outputs;
-};
-
-Reference reference(size_t count) {
-  Reference r;
-  Result<Tensor> images = readNpy(std::string(CLEAVE_BINARY_DIR) + "/data/fmnist-t10k-images.npy");
-  REQUIRE_MESSAGE(images.ok(), "the fmnist_testset_export fixture writes the test images");
-  Result<config::ModelBundle> bundle = config::loadBundle(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", true);
-  REQUIRE(bundle.ok());
-  Result<std::unique_ptr<Session>> session = Session::create(bundle->graph);
-  REQUIRE(session.ok());
-  for (size_t i = 0; i < count; ++i) {
-    std::vector<float> pixels(images->values<float>().begin() + static_cast<ptrdiff_t>(i * 784),
-                              images->values<float>().begin() + static_cast<ptrdiff_t>((i + 1) * 784));
-    r.inputs.push_back(Tensor::fromVector<float>({1, 1, 28, 28}, pixels));
-    Result<std::vector<Tensor>> out = (*session)->run({r.inputs.back()});
-    REQUIRE(out.ok());
-    r.outputs.push_back((*out)[0]);
-  }
-  return r;
-}
 
 // Waits for a plan event whose computing agents are exactly `agents`.
 void waitForPlan(OperatorClient& watcher, const std::set<std::string>& agents, FleetHarness& fleet) {
@@ -92,7 +66,7 @@ void collect(OperatorClient& op, std::map<uint64_t, size_t>& sent, std::map<uint
 }  // namespace
 
 TEST_CASE("a split fleet: bit-identical results, an agent killed mid-stream, restarted and planned back in") {
-  Reference ref = reference(250);
+  Reference ref = fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 250);
   Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(TOPOLOGY);
   REQUIRE_MESSAGE(started.ok(), started.error().message);
   FleetHarness& fleet = **started;

@@ -12,7 +12,12 @@
 
 #include <capnp/message.h>
 #include <fmt/format.h>
+#include <doctest/doctest.h>
 #include <toml++/toml.h>
+
+#include "config/bundle.h"
+#include "runtime/npy.h"
+#include "runtime/session.h"
 
 #include "proto/message_codec.h"
 #include "proto/multipart.h"
@@ -285,6 +290,25 @@ std::string FleetHarness::logTail(const std::string& name, size_t lines) const {
   std::string out;
   for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += all[i] + "\n";
   return out;
+}
+
+Reference fmnistReference(const std::string& bundlePath, size_t count) {
+  Reference r;
+  Result<Tensor> images = readNpy(std::string(CLEAVE_BINARY_DIR) + "/data/fmnist-t10k-images.npy");
+  REQUIRE_MESSAGE(images.ok(), "the fmnist_testset_export fixture writes the test images");
+  Result<config::ModelBundle> bundle = config::loadBundle(bundlePath, true);
+  REQUIRE(bundle.ok());
+  Result<std::unique_ptr<Session>> session = Session::create(bundle->graph);
+  REQUIRE(session.ok());
+  for (size_t i = 0; i < count; ++i) {
+    std::vector<float> pixels(images->values<float>().begin() + static_cast<ptrdiff_t>(i * 784),
+                              images->values<float>().begin() + static_cast<ptrdiff_t>((i + 1) * 784));
+    r.inputs.push_back(Tensor::fromVector<float>({1, 1, 28, 28}, pixels));
+    Result<std::vector<Tensor>> out = (*session)->run({r.inputs.back()});
+    REQUIRE(out.ok());
+    r.outputs.push_back((*out)[0]);
+  }
+  return r;
 }
 
 }  // namespace cleave::testing

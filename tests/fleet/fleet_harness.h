@@ -99,6 +99,13 @@ class FleetHarness {
   std::map<std::string, Process> agents_;
 };
 
+// Fashion-MNIST test images [1, 1, 28, 28] (the fmnist_testset_export fixture's) and what the
+// single-process runtime makes of them with `bundle`: what every fleet result must equal.
+struct Reference {
+  std::vector<Tensor> inputs, outputs;
+};
+Reference fmnistReference(const std::string& bundle, size_t count);
+
 // The frames of a reply as an OperatorReply reader (valid while `decoded` lives).
 struct DecodedReply {
   std::optional<proto::DecodedMessage> message;
