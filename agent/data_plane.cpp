@@ -243,8 +243,9 @@ Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessag
       ++counters_.sendErrors;
       return Error{fmt::format("to '{}': {}", peer, frames.error().message)};
     }
-    // A tiny probe ahead of a transfer to an idle link times the RTT on its own.
-    if (link.unacked.empty() && link.probes.empty()) (void)sendProbe(link, RTT_PROBE_BYTES, now);
+    // A tiny probe ahead of each transfer times the RTT on its own (the estimator drops the
+    // sample when something was still ahead of it on the link).
+    if (!busy(link)) (void)sendProbe(link, RTT_PROBE_BYTES, now);
     if (Status sent = handOver(link, std::move(*frames), now); !sent) {
       ++counters_.sendErrors;
       return Error{fmt::format("to '{}': {}", peer, sent.error().message)};
@@ -314,10 +315,21 @@ void DataPlane::drop(const std::string& from, const std::string& why) {
   log_->warn("dropped a data message from {}: {}", from.empty() ? std::string("an unknown peer") : from, why);
 }
 
-void DataPlane::reply(const zmq::message_t& routingId, zmq::message_t header) {
+void DataPlane::reply(const zmq::message_t& routingId, zmq::message_t header, const std::string& sender) {
   std::vector<zmq::message_t> frames;
   frames.push_back(copyFrame(routingId));
   frames.push_back(std::move(header));
+  // A shaped link back to the sender delays the ack by its one-way delay, so the sender times
+  // the whole round trip (the shaper charged the other half on the way here).
+  if (auto shaper = shapers_.find(sender); shaper != shapers_.end()) {
+    const Clock::time_point now = Clock::now();
+    const double oneWay = shaper->second.rttSecondsAt(now) / 2;
+    if (oneWay > 0) {
+      heldAcks_.push_back({now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(oneWay)),
+                           std::move(frames)});
+      return;
+    }
+  }
   (void)sendMessage(router_, frames);  // a peer gone meanwhile: nothing to tell
 }
 
@@ -376,7 +388,7 @@ void DataPlane::readRouter(DataHandler& handler) {
           auto body = ack.initAck();
           body.setEchoSentAtMicros(header.getProbe().getSentAtMicros());
           body.setReceivedBytes(receivedBytes);
-          reply(frames[0], proto::encodeMessage(builder));
+          reply(frames[0], proto::encodeMessage(builder), sender);
           return {};
         }
         case wire::DataMessage::FAILURE: {
@@ -415,7 +427,7 @@ void DataPlane::handleTensorMessage(const zmq::message_t& routingId, const std::
   ack.setEchoSentAtMicros(body.getSentAtMicros());
   ack.setReceivedBytes(receivedBytes);
   ack.setStage(stage);
-  reply(routingId, proto::encodeMessage(builder));
+  reply(routingId, proto::encodeMessage(builder), sender);
 
   if (!origin) {
     drop(sender, origin.error().message);
@@ -589,6 +601,10 @@ void DataPlane::readMonitor(PeerLink& link) {
 }
 
 void DataPlane::tick(Clock::time_point now) {
+  while (!heldAcks_.empty() && heldAcks_.front().releaseAt <= now) {
+    (void)sendMessage(router_, heldAcks_.front().frames);
+    heldAcks_.pop_front();
+  }
   for (auto& [name, link] : links_) {
     while (!link->unacked.empty() && now - link->unacked.front().firstSent > UNACKED_EXPIRY) link->unacked.pop_front();
     std::erase_if(link->probes, [&](const auto& probe) { return now - probe.second.sent > PROBE_EXPIRY; });
@@ -622,6 +638,7 @@ std::optional<Clock::time_point> DataPlane::nextDeadline() const {
   auto consider = [&](Clock::time_point t) {
     if (!next || t < *next) next = t;
   };
+  if (!heldAcks_.empty()) consider(heldAcks_.front().releaseAt);
   for (const auto& [name, link] : links_) {
     if (link->rebuildAt) consider(*link->rebuildAt);
     if (!link->unacked.empty()) consider(link->unacked.front().firstSent + UNACKED_EXPIRY);

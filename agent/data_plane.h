@@ -201,6 +201,8 @@ class DataPlane {
   Status connect(PeerLink& link);
   void disconnect(PeerLink& link);
   Status transmit(PeerLink& link, Unacked& entry);
+  // The shaper holds frames for this link, or a probe is out: a new RTT probe would only wait.
+  static bool busy(const PeerLink& link) { return !link.probes.empty() || !link.held.empty(); }
   // Sends now, or holds the frames in the link's shaper.
   Status handOver(PeerLink& link, std::vector<zmq::message_t> frames, Clock::time_point now);
   Status sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_point now);
@@ -213,7 +215,7 @@ class DataPlane {
   void handleTensorMessage(const zmq::message_t& routingId, const std::string& sender, wire::DataMessage::Reader header,
                            std::span<const zmq::message_t> frames, uint64_t receivedBytes, DataHandler& handler);
   void handleAck(PeerLink& link, wire::TransferAck::Reader ack);
-  void reply(const zmq::message_t& routingId, zmq::message_t header);
+  void reply(const zmq::message_t& routingId, zmq::message_t header, const std::string& sender);
   void failToOrigin(const std::string& origin, uint64_t requestId, uint64_t epoch, wire::Failure::Reason reason,
                     const std::string& detail, DataHandler& handler);
   void drop(const std::string& from, const std::string& why);
@@ -234,6 +236,7 @@ class DataPlane {
   uint64_t lastSentAt_ = 0;
   uint64_t monitorCounter_ = 0;
   std::map<std::string, LinkShaper> shapers_;        // by peer; outlive connections
+  std::deque<Held> heldAcks_;                        // acks held for the shaped link's way back
   std::map<std::string, LinkEstimator> estimators_;  // likewise
 };
 

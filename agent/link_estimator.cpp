@@ -6,19 +6,22 @@
 namespace cleave::agent {
 
 void LinkEstimator::onAck(double sentAt, double ackedAt, uint64_t bytes, bool probe) {
-  const bool queued = sentAt < lastAckedAt_;  // an earlier message still held the link
   const double previousAck = lastAckedAt_;
   lastAckedAt_ = std::max(lastAckedAt_, ackedAt);
   const double elapsed = ackedAt - sentAt;
   if (elapsed < 0) return;
   const double bytesD = static_cast<double>(bytes);
+  const double rtt = rtt_.value_or(0.0);
+  // The link was free for this message from the later of its hand-over and the moment the
+  // message ahead of it had left (that one's ack, one RTT after its last byte).
+  const double freeAt = std::max(sentAt, previousAck - rtt);
   if (bytes <= SMALL_BYTES) {
-    if (queued) return;  // its wait behind the earlier message would count as latency
+    if (freeAt > sentAt) return;  // it waited behind the message ahead: the wait is not RTT
     const double serialisation = logBandwidth_ ? bytesD / std::exp(*logBandwidth_) : 0.0;
     addRttSample(std::max(0.0, elapsed - serialisation));
     return;
   }
-  const double transfer = queued ? ackedAt - previousAck : elapsed - rtt_.value_or(0.0);
+  const double transfer = ackedAt - rtt - freeAt;
   if (transfer < MIN_TRANSFER_SECONDS) {
     // Too quick to time. A probe still says the link is at least this fast, and the data plane
     // follows a probe that moved the estimate with a bigger one, which can be timed.

@@ -5,8 +5,9 @@
 // equation, two unknowns. They are separated by size. Small messages (the data plane sends a
 // tiny probe ahead of every transfer that finds the link idle) measure the RTT. A large message
 // queued behind an earlier one is acknowledged B / bandwidth after it — the dispersion of a
-// packet pair, independent of the RTT — and one sent to an idle link gives
-// B / (elapsed - RTT). Samples are smoothed in the log domain (bandwidth moves by factors), and
+// packet pair, independent of the RTT — unless it was handed over after that one's last byte
+// left; in general its transfer took ack - RTT - max(handed over, previous ack - RTT). A small
+// message is an RTT sample only if nothing was ahead of it on the link. Samples are smoothed in the log domain (bandwidth moves by factors), and
 // two successive samples beyond JUMP_FACTOR in the same direction replace the estimate at once,
 // so a step change registers within two transfers instead of fading in.
 #pragma once
@@ -31,7 +32,7 @@ class LinkEstimator {
   static constexpr double JUMP_FACTOR = 1.5;
 
   // A message of `bytes` handed to the link at `sentAt` and acknowledged at `ackedAt` (seconds
-  // on one monotonic clock). Acks must be passed in the order they arrive.
+  // on one monotonic clock). Acks must be passed in the order they arrive (the link is FIFO).
   void onAck(double sentAt, double ackedAt, uint64_t bytes, bool probe);
 
   // Nullopt until the first bandwidth sample.

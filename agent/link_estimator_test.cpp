@@ -17,11 +17,16 @@ struct SimulatedLink {
   double rttSeconds;
   double busyUntil = 0.0;
   LinkEstimator estimator;
+  double lastAck = 0.0;  // of everything handed over so far
+
+  // Whether a message handed over at `now` waits behind unacknowledged ones.
+  bool queuedAt(double now) const { return now < lastAck; }
 
   // Hands `bytes` to the link at `now`; returns when it is acknowledged. Acks are fed to the
   // estimator in arrival order by the caller (sendAll).
   double transmit(double now, double bytes) {
     busyUntil = std::max(now, busyUntil) + bytes / bytesPerSecond;
+    lastAck = std::max(lastAck, busyUntil + rttSeconds);
     return busyUntil + rttSeconds;
   }
 
@@ -57,7 +62,7 @@ TEST_CASE("back-to-back messages are timed by their dispersion, not their wait")
   // Ten 100 kB messages handed over at once; each waits for the ones before it.
   std::vector<double> acks;
   for (int i = 0; i < 10; ++i) acks.push_back(link.transmit(0.0, 100e3));
-  for (double ack : acks) link.estimator.onAck(0.0, ack, 100000, false);
+  for (size_t i = 0; i < acks.size(); ++i) link.estimator.onAck(0.0, acks[i], 100000, false);
   auto estimate = link.estimator.estimate();
   REQUIRE(estimate);
   // Without the rule, the last message (1.03 s for 100 kB) would read as ~97 kB/s.
@@ -128,4 +133,38 @@ TEST_CASE("a probe too quick to time reads as a lower bound, so a much faster li
   passive.estimator.onAck(10.0, probeAck, 64, true);
   passive.estimator.onAck(10.0, ack, 4000, false);
   CHECK(passive.estimator.estimate()->bytesPerSecond == doctest::Approx(62500).epsilon(0.02));
+}
+
+TEST_CASE("messages handed over one after another while earlier ones are in flight") {
+  // Five requests' activations leave 5 ms apart on a link that needs 20 ms for each: each waits
+  // behind the ones before it although the last ack arrived before it was sent. Treating them as
+  // sent to an idle link would read the wait as RTT and the link as slow.
+  SimulatedLink link{1e6, 0.05, 0.0, {}};
+  for (int round = 0; round < 20; ++round) {
+    const double start = round * 2.0;
+    link.probeThenSend(start, 20000);
+    std::vector<std::pair<double, bool>> sends;  // ack, queued at send
+    for (int i = 1; i < 5; ++i) {
+      const double at = start + 0.005 * i;
+      sends.push_back({link.transmit(at, 20000), link.queuedAt(at)});
+    }
+    for (int i = 1; i < 5; ++i) link.estimator.onAck(start + 0.005 * i, sends[i - 1].first, 20000, false);
+  }
+  CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(1e6).epsilon(0.05));
+  CHECK(link.estimator.estimate()->rttSeconds == doctest::Approx(0.05).epsilon(0.05));
+}
+
+TEST_CASE("a message handed over just before the previous ack returns is timed from its own start") {
+  // The previous message has left (its ack is on the way back) when the next is handed over:
+  // the next one is not behind anything on the link, though its ack comes after that one.
+  SimulatedLink link{1e6, 0.08, 0.0, {}};
+  for (int i = 0; i < 10; ++i) {
+    const double start = i * 1.0;
+    link.probeThenSend(start, 3000);
+    // 50 ms later, 30 ms before the previous ack: queued in the data plane's sense.
+    const double at = start + 0.05;
+    CHECK(link.queuedAt(at));  // its ack comes after the previous one's
+    link.estimator.onAck(at, link.transmit(at, 3000), 3000, false);
+  }
+  CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(1e6).epsilon(0.05));
 }

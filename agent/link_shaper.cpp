@@ -37,7 +37,7 @@ LinkShaper::Clock::time_point LinkShaper::admit(size_t bytes, Clock::time_point 
     lastDelivery_ = Clock::time_point::max();
     return lastDelivery_;
   }
-  Clock::time_point delivered = timeAt(finish + trace_.rttSecondsAt(finish));
+  Clock::time_point delivered = timeAt(finish + trace_.rttSecondsAt(finish) / 2);
   // RTT can fall between two messages; a later message still may not overtake an earlier one.
   lastDelivery_ = std::max(lastDelivery_, delivered);
   return lastDelivery_;

@@ -24,9 +24,10 @@ class LinkShaper {
 
   // A message of `bytes` handed to the link at `now`: returns when it is delivered at the far end.
   // Serialisation starts at max(now, when the previous message finished); bucket credit earned
-  // while idle (capped at burstBytes) is spent first, the rest goes at the trace's rate; then the
-  // RTT at the finish time is added (the whole RTT is charged on the forward path because acks
-  // are not shaped). Messages are delivered in order: a later call never returns an earlier time.
+  // while idle (capped at burstBytes) is spent first, the rest goes at the trace's rate; then half
+  // the RTT at the finish time is added, the one-way delay (the receiving agent holds its ack for
+  // the other half: DataPlane). Messages are delivered in order: a later call never returns an
+  // earlier time.
   // Returns Clock::time_point::max() if the trace can never carry the message (a constant 0 rate).
   Clock::time_point admit(size_t bytes, Clock::time_point now);
 

@@ -108,7 +108,7 @@ std::vector<double> simulate(const ReferenceTrace& trace, double burst, const st
   size_t next = 0;
   size_t done = 0;
   auto deliver = [&](size_t index, double finish) {
-    lastDelivery = std::max(lastDelivery, finish + trace.rowAt(finish).rttSeconds);
+    lastDelivery = std::max(lastDelivery, finish + trace.rowAt(finish).rttSeconds / 2);
     delivered[index] = lastDelivery;
     ++done;
   };
@@ -147,20 +147,20 @@ std::vector<double> simulate(const ReferenceTrace& trace, double burst, const st
 
 }  // namespace
 
-TEST_CASE("1 MB at a constant 1 MB/s, no burst, 20 ms RTT arrives 1.02 s later") {
+TEST_CASE("1 MB at a constant 1 MB/s, no burst, 20 ms RTT arrives 1.01 s later (half the RTT one way)") {
   LinkShaper shaper(BandwidthTrace::constant(1e6, 0.02), START, 0);
-  CHECK_NEAR(secondsOf(shaper.admit(1'000'000, at(5))), 6.02, TOLERANCE);
+  CHECK_NEAR(secondsOf(shaper.admit(1'000'000, at(5))), 6.01, TOLERANCE);
 }
 
 TEST_CASE("back-to-back messages queue behind each other") {
   LinkShaper shaper(BandwidthTrace::constant(1e6, 0.01), START, 0);
-  CHECK_NEAR(secondsOf(shaper.admit(100'000, at(1))), 1.11, TOLERANCE);
+  CHECK_NEAR(secondsOf(shaper.admit(100'000, at(1))), 1.105, TOLERANCE);
   // Handed over at the same moment: serialises after the first, one serialisation later.
-  CHECK_NEAR(secondsOf(shaper.admit(100'000, at(1))), 1.21, TOLERANCE);
+  CHECK_NEAR(secondsOf(shaper.admit(100'000, at(1))), 1.205, TOLERANCE);
   // Handed over while the link is still busy (at 1.15, busy until 1.2).
-  CHECK_NEAR(secondsOf(shaper.admit(50'000, at(1.15))), 1.26, TOLERANCE);
+  CHECK_NEAR(secondsOf(shaper.admit(50'000, at(1.15))), 1.255, TOLERANCE);
   // After the link has gone idle: starts at once.
-  CHECK_NEAR(secondsOf(shaper.admit(50'000, at(3))), 3.06, TOLERANCE);
+  CHECK_NEAR(secondsOf(shaper.admit(50'000, at(3))), 3.055, TOLERANCE);
 }
 
 TEST_CASE("an idle link refills the bucket, up to its depth only") {
@@ -186,15 +186,15 @@ TEST_CASE("a drop-out delays delivery until the bandwidth returns") {
   const std::string TRACE = "0,8000000,5\n1,0,50\n2,8000000,10\n";
   {
     LinkShaper shaper(parsed(TRACE), START, 0);
-    // 1 MB by 1 s, wait to 2 s, 0.5 MB more by 2.5 s; RTT of the row holding at 2.5 s.
-    CHECK_NEAR(secondsOf(shaper.admit(1'500'000, START)), 2.51, TOLERANCE);
+    // 1 MB by 1 s, wait to 2 s, 0.5 MB more by 2.5 s; half the RTT of the row holding at 2.5 s.
+    CHECK_NEAR(secondsOf(shaper.admit(1'500'000, START)), 2.505, TOLERANCE);
   }
   {
     LinkShaper shaper(parsed(TRACE), START, 0);
     // Handed over during the drop-out: nothing moves until 2 s.
-    CHECK_NEAR(secondsOf(shaper.admit(1000, at(1.2))), 2.011, TOLERANCE);
+    CHECK_NEAR(secondsOf(shaper.admit(1000, at(1.2))), 2.006, TOLERANCE);
     // The trace repeats: 4.2 s is in the drop-out of the second period (4-5 s).
-    CHECK_NEAR(secondsOf(shaper.admit(1000, at(4.2))), 5.011, TOLERANCE);
+    CHECK_NEAR(secondsOf(shaper.admit(1000, at(4.2))), 5.006, TOLERANCE);
   }
   LinkShaper shaper(parsed(TRACE), START, 0);
   CHECK(shaper.bytesPerSecondAt(at(1.5)) == 0);
@@ -206,7 +206,7 @@ TEST_CASE("a drop-out delays delivery until the bandwidth returns") {
 
 TEST_CASE("a link that never carries data delivers never") {
   LinkShaper shaper(BandwidthTrace::constant(0, 0.01), START, 100);
-  CHECK(shaper.admit(50, START) == at(0.01));  // from the bucket
+  CHECK(shaper.admit(50, START) == at(0.005));  // from the bucket, half the RTT later
   CHECK(shaper.admit(1000, START) == Clock::time_point::max());
   CHECK(shaper.admit(1, at(5)) == Clock::time_point::max());
 }

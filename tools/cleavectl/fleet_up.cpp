@@ -341,9 +341,10 @@ int up(const UpOptions& options, const std::string& rootState) {
   if (!endpoints) return abort(endpoints.error().message);
   const std::string control = endpoints->at("control");
 
-  // Every agent replays its traces from this instant, so the links move in step.
+  // Every agent replays its traces from this instant, so the links move in step. Not later: a
+  // shaper holds what it is handed before its trace starts until the start.
   const double traceStart =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() + 1.0;
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   if (Status ok = writeFileAtomically((fs::path(stateDir) / "trace-start").string(), fmt::format("{:.6f}\n", traceStart));
       !ok)
     return abort(ok.error().message);
