@@ -737,7 +737,11 @@ void Agent::onFailure(uint64_t requestId, uint64_t epoch, wire::Failure::Reason 
     return;
   }
   ++counters_.failuresReceived;
-  const bool current = origin_.failed(requestId, epoch);
+  // A peer that dropped the epoch (or runs other stages under it) has newer plans than this
+  // origin: the request waits for one rather than failing the same way again.
+  const bool peerMovedOn =
+      reason == wire::Failure::Reason::UNKNOWN_EPOCH || reason == wire::Failure::Reason::UNKNOWN_STAGE;
+  const bool current = origin_.failed(requestId, epoch, peerMovedOn);
   log_->warn("request {} failed under epoch {} at {}: {}: {}{}", requestId, epoch, sender, failureReasonName(reason),
              detail, current ? "" : " (an abandoned attempt; ignored)");
   if (current) runDue(0);

@@ -22,6 +22,7 @@ void OriginRequests::started(uint64_t id, uint64_t epoch, Clock::time_point now)
   it->second.attempts += 1;
   it->second.rerunWanted = false;
   it->second.timedOut = false;
+  it->second.waitForNewerEpoch = false;
   it->second.startedAt = now;
 }
 
@@ -33,10 +34,11 @@ std::optional<PendingRequest> OriginRequests::complete(uint64_t id) {
   return request;
 }
 
-bool OriginRequests::failed(uint64_t id, uint64_t epoch) {
+bool OriginRequests::failed(uint64_t id, uint64_t epoch, bool peerMovedOn) {
   auto it = pending_.find(id);
   if (it == pending_.end() || it->second.epoch != epoch || it->second.epoch == 0) return false;
   it->second.rerunWanted = true;
+  it->second.waitForNewerEpoch = peerMovedOn;
   return true;
 }
 
@@ -65,7 +67,8 @@ OriginRequests::Due OriginRequests::due(uint64_t newestEpoch, uint64_t abandonBe
   Due out;
   if (newestEpoch == 0) return out;
   for (auto& [id, request] : pending_) {
-    if (request.epoch != 0 && !request.rerunWanted && now - request.startedAt >= RERUN_AFTER) {
+    if (request.epoch != 0 && (!request.rerunWanted || request.waitForNewerEpoch) &&
+        now - request.startedAt >= RERUN_AFTER) {
       request.rerunWanted = true;
       request.timedOut = true;
     }
@@ -75,7 +78,9 @@ OriginRequests::Due OriginRequests::due(uint64_t newestEpoch, uint64_t abandonBe
     else if (request.epoch < abandonBefore)
       reason = Reason::Abandoned;
     else if (request.rerunWanted &&
-             (newestEpoch > request.epoch || now >= request.startedAt + retryDelay(request.attempts)))
+             (newestEpoch > request.epoch ||
+              (!request.waitForNewerEpoch && now >= request.startedAt + retryDelay(request.attempts)) ||
+              request.timedOut))
       reason = request.timedOut ? Reason::TimedOut : Reason::Failed;
     else
       continue;
@@ -97,8 +102,9 @@ std::optional<Clock::time_point> OriginRequests::nextDeadline() const {
   std::optional<Clock::time_point> next;
   for (const auto& [id, request] : pending_) {
     if (request.epoch == 0) continue;
-    // A failed attempt waits for its retry delay; a running one for its time-out.
-    Clock::time_point at = request.startedAt + (request.rerunWanted ? retryDelay(request.attempts) : RERUN_AFTER);
+    // A failed attempt waits for its retry delay (or a newer plan); a running one for its time-out.
+    const bool retrySoon = request.rerunWanted && !request.waitForNewerEpoch;
+    Clock::time_point at = request.startedAt + (retrySoon ? retryDelay(request.attempts) : RERUN_AFTER);
     if (!next || at < *next) next = at;
   }
   return next;

@@ -31,6 +31,7 @@ struct PendingRequest {
   uint32_t attempts = 0;
   bool rerunWanted = false;  // the current attempt failed or timed out
   bool timedOut = false;     // ... timed out (for logs)
+  bool waitForNewerEpoch = false;  // a peer had moved past the attempt's epoch: rerun under a newer one
   Clock::time_point submittedAt;
   Clock::time_point startedAt;  // of the current attempt
 };
@@ -60,8 +61,10 @@ class OriginRequests {
   std::optional<PendingRequest> complete(uint64_t id);
 
   // A failure came back for `epoch`'s attempt: returns true when that is the current attempt
-  // (a failure of an attempt already superseded changes nothing).
-  bool failed(uint64_t id, uint64_t epoch);
+  // (a failure of an attempt already superseded changes nothing). `peerMovedOn`: the receiver
+  // no longer runs that epoch (it dropped it for newer ones), so running again under the same
+  // epoch would fail the same way; the request waits for a newer epoch instead (or RERUN_AFTER).
+  bool failed(uint64_t id, uint64_t epoch, bool peerMovedOn = false);
 
   // Names the request's unnamed inputs after `names` by position (a local client may send its
   // tensors unnamed, as `cleavectl infer` does; only the plan's entry stage knows the names).

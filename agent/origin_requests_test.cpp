@@ -99,6 +99,25 @@ TEST_CASE("a failure re-runs under a newer epoch at once, or under the same one 
   CHECK_FALSE(origin.failed(99, 5));
 }
 
+TEST_CASE("a peer that moved past the epoch: the request waits for a newer plan, not a back-off") {
+  OriginRequests origin;
+  const Clock::time_point t0 = Clock::now();
+  REQUIRE(origin.submit(7, someInput(), t0) == OriginRequests::SubmitOutcome::Accepted);
+  origin.started(7, 4, t0);
+  CHECK(origin.failed(7, 4, true));
+  // Under epoch 4 again it would fail the same way, however long it backs off.
+  CHECK(origin.due(4, 0, t0 + std::chrono::seconds(5)).run.empty());
+  CHECK(origin.nextDeadline() == t0 + OriginRequests::RERUN_AFTER);
+  CHECK(origin.due(5, 0, t0 + std::chrono::milliseconds(1)).runIds() == std::vector<uint64_t>{7});
+  origin.started(7, 5, t0);
+  CHECK(origin.find(7)->attempts == 2);
+  // With no newer plan ever, it still runs again once RERUN_AFTER has passed.
+  CHECK(origin.failed(7, 5, true));
+  OriginRequests::Due late = origin.due(5, 0, t0 + OriginRequests::RERUN_AFTER);
+  REQUIRE(late.run.size() == 1);
+  CHECK(late.run[0].reason == OriginRequests::Reason::TimedOut);
+}
+
 TEST_CASE("a request pending for 10 s re-runs, under a newer epoch if there is one") {
   OriginRequests origin;
   const Clock::time_point t0 = Clock::now();

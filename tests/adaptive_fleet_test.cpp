@@ -86,19 +86,14 @@ TEST_CASE("a trace that flips the best split: ten re-plans from measurements, ev
     REQUIRE(d.ok());
     const uint64_t id = d->reply.getId();
     REQUIRE(sent.count(id));
-    REQUIRE_MESSAGE(d->reply.isInferResult(), "request " << id << ": "
-                                                         << (d->reply.isError() ? d->reply.getError().cStr() : "?")
-                                                         << "\n" << fleet.logTail("daemon"));
+    REQUIRE_MESSAGE(d->reply.isInferResult(),
+                    "request " << id << ": " << std::string(d->reply.isError() ? d->reply.getError().cStr() : "?")
+                               << "\n" << planHistory(fleet) << fleet.logTail("a", 40));
     ++answers[id];
     --outstanding;
     epochsSeen.insert(d->reply.getInferResult().getEpoch());
-    auto headers = d->reply.getInferResult().getTensors();
-    REQUIRE(headers.size() == 1);
-    REQUIRE(reply->frames.size() == 2);
-    std::span<const std::byte> bytes(static_cast<const std::byte*>(reply->frames[1].data()), reply->frames[1].size());
-    Result<proto::WireTensor> output = proto::decodeTensor(headers[0], bytes, proto::TensorLimits{});
-    REQUIRE(output.ok());
-    CHECK_MESSAGE(output->tensor.identical(ref.outputs[sent[id]]), "request " << id << " differs from the runtime");
+    CHECK_MESSAGE(inferOutput(*reply, d->reply).identical(ref.outputs[sent[id]]),
+                  "request " << id << " differs from the runtime");
   };
 
   const auto deadline = std::chrono::steady_clock::now() + 60s;

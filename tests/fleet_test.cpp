@@ -53,13 +53,8 @@ void collect(OperatorClient& op, std::map<uint64_t, size_t>& sent, std::map<uint
     REQUIRE(sent.count(id));
     ++received[id];
     ++got;
-    auto headers = d->reply.getInferResult().getTensors();
-    REQUIRE(headers.size() == 1);
-    REQUIRE(reply->frames.size() == 2);
-    std::span<const std::byte> bytes(static_cast<const std::byte*>(reply->frames[1].data()), reply->frames[1].size());
-    Result<proto::WireTensor> output = proto::decodeTensor(headers[0], bytes, proto::TensorLimits{});
-    REQUIRE(output.ok());
-    CHECK_MESSAGE(output->tensor.identical(ref.outputs[sent[id]]), "request " << id << " differs from the runtime");
+    CHECK_MESSAGE(inferOutput(*reply, d->reply).identical(ref.outputs[sent[id]]),
+                  "request " << id << " differs from the runtime");
   }
 }
 

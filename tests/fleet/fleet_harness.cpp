@@ -311,4 +311,15 @@ Reference fmnistReference(const std::string& bundlePath, size_t count) {
   return r;
 }
 
+Tensor inferOutput(const OperatorReply& reply, wire::OperatorReply::Reader decoded) {
+  REQUIRE(decoded.isInferResult());
+  auto headers = decoded.getInferResult().getTensors();
+  REQUIRE(headers.size() == 1);
+  REQUIRE(reply.frames.size() == 2);
+  std::span<const std::byte> bytes(static_cast<const std::byte*>(reply.frames[1].data()), reply.frames[1].size());
+  Result<proto::WireTensor> output = proto::decodeTensor(headers[0], bytes, proto::TensorLimits{});
+  REQUIRE(output.ok());
+  return output->tensor;
+}
+
 }  // namespace cleave::testing

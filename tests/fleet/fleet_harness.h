@@ -106,6 +106,9 @@ struct Reference {
 };
 Reference fmnistReference(const std::string& bundle, size_t count);
 
+// The one output tensor of an inferResult reply (REQUIREs its shape of message).
+Tensor inferOutput(const OperatorReply& reply, wire::OperatorReply::Reader decoded);
+
 // The frames of a reply as an OperatorReply reader (valid while `decoded` lives).
 struct DecodedReply {
   std::optional<proto::DecodedMessage> message;

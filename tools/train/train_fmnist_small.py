@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundle_export  # noqa: E402
 import fmnist  # noqa: E402
 
 EPOCHS = 3
@@ -60,27 +61,8 @@ def main():
         print(f"epoch {epoch + 1}: test accuracy {accuracy(model, test_x, test_y):.4f}", flush=True)
     test_accuracy = accuracy(model, test_x, test_y)
 
-    os.makedirs(out_dir, exist_ok=True)
-    model.eval()
-    torch.onnx.export(model, torch.from_numpy(test_x[:1]), os.path.join(out_dir, "model.onnx"), opset_version=13,
-                      input_names=["image"], output_names=["logits"],
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    np.save(os.path.join(out_dir, "sample.npy"), test_x[:1])
-    with open(os.path.join(out_dir, "sample-label.txt"), "w") as f:
-        f.write(f"{test_y[0]} {fmnist.CLASSES[test_y[0]]}\n")
-    with open(os.path.join(out_dir, "bundle.toml"), "w") as f:
-        f.write(f"""# Written by tools/train/train_fmnist_small.py; do not edit by hand.
-[bundle]
-name = "fmnist-small"
-kind = "split"
-model = "model.onnx"
-input = "image: float32[1,1,28,28], pixels / 255"
-classes = {fmnist.CLASSES!r}
-
-[accuracy]
-dataset = "Fashion-MNIST t10k (10000 images)"
-top1 = {test_accuracy:.4f}
-""".replace("'", '"'))
+    bundle_export.write_bundle(out_dir, model, test_x, test_y, "fmnist-small", "tools/train/train_fmnist_small.py",
+                               test_accuracy)
     print(f"wrote {out_dir}: test accuracy {test_accuracy:.4f}")
 
 

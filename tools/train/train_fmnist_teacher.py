@@ -24,6 +24,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundle_export  # noqa: E402
 import fmnist  # noqa: E402
 
 EPOCHS = 12
@@ -140,29 +141,10 @@ def main():
     test_accuracy = accuracy(model, test_x, test_y)
     minutes = (time.monotonic() - begin) / 60
 
-    os.makedirs(out_dir, exist_ok=True)
-    model.eval()
-    torch.onnx.export(model, torch.from_numpy(test_x[:1]), os.path.join(out_dir, "model.onnx"), opset_version=13,
-                      input_names=["image"], output_names=["logits"],
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    np.save(os.path.join(out_dir, "sample.npy"), test_x[:1])
-    with open(os.path.join(out_dir, "sample-label.txt"), "w") as f:
-        f.write(f"{test_y[0]} {fmnist.CLASSES[test_y[0]]}\n")
-    with open(os.path.join(out_dir, "bundle.toml"), "w") as f:
-        f.write(f"""# Written by tools/train/train_fmnist_teacher.py; do not edit by hand.
-# Trained in {minutes:.1f} min wall time with {THREADS} threads ({epochs} epochs, {parameters} parameters) on a
-# shared 2-core machine: 1-minute load average {min(loads):.1f} to {max(loads):.1f} (mean {np.mean(loads):.1f}).
-[bundle]
-name = "fmnist-teacher"
-kind = "split"
-model = "model.onnx"
-input = "image: float32[1,1,28,28], pixels / 255"
-classes = {fmnist.CLASSES!r}
-
-[accuracy]
-dataset = "Fashion-MNIST t10k (10000 images)"
-top1 = {test_accuracy:.4f}
-""".replace("'", '"'))
+    comment = (f"# Trained in {minutes:.1f} min wall time with {THREADS} threads ({epochs} epochs, {parameters} parameters) on a\n"
+               f"# shared 2-core machine: 1-minute load average {min(loads):.1f} to {max(loads):.1f} (mean {np.mean(loads):.1f}).\n")
+    bundle_export.write_bundle(out_dir, model, test_x, test_y, "fmnist-teacher", "tools/train/train_fmnist_teacher.py",
+                               test_accuracy, comment)
     print(f"wrote {out_dir}: test accuracy {test_accuracy:.4f}, {minutes:.1f} min")
 
 
