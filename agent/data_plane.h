@@ -98,7 +98,7 @@ class DataPlane {
   static constexpr std::chrono::milliseconds PROBE_INTERVAL{250};
   static constexpr double PROBE_SECONDS = 0.025;
   static constexpr double PROBE_SHARE = 0.1;
-  static constexpr uint32_t MIN_PROBE_BYTES = 1536, MAX_PROBE_BYTES = 256 << 10;
+  static constexpr uint32_t MIN_PROBE_BYTES = 1536, MAX_PROBE_BYTES = 64 << 10;
   static constexpr uint32_t RTT_PROBE_BYTES = 16;
   static constexpr std::chrono::seconds PROBE_EXPIRY{10};
   // The in-process shaper's bucket depth: 0, a pure rate limiter, so that even a small probe

@@ -141,7 +141,7 @@ grep -q "argmax $label " <<<"$out" && grep -q "20 requests pipelined" <<<"$out" 
 
 # Drop a -> b to 500 kbit/s behind the agents' backs, then send requests until a plan moves the
 # model (the agents measure their transfers, the daemon re-plans after [planner] hold).
-tc -n "$ns_a" qdisc change dev l0 root tbf rate 500kbit burst 1600 limit 31250 || fail "tc qdisc change"
+tc -n "$ns_a" qdisc change dev l0 root tbf rate 500kbit burst 1600 limit 262144 || fail "tc qdisc change"
 grep -q "rate 500Kbit" <<<"$(tc -n "$ns_a" qdisc show dev l0)" || fail "a -> b is not at 500 kbit/s"
 start=$(now_us)
 deadline=$((start + REPLAN_WAIT_S * 1000000))
