@@ -206,8 +206,9 @@ Status DataPlane::sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_p
   return handOver(link, std::move(frames), now);
 }
 
-void DataPlane::probeIfDue(PeerLink& link, Clock::time_point now) {
-  if (link.rebuildAt || !link.probes.empty() || now < nextProbeAt(link)) return;
+void DataPlane::probeIfDue(PeerLink& link, Clock::time_point now, bool behindRequest) {
+  if (link.rebuildAt || bandwidthProbeOut(link) || now < nextProbeAt(link)) return;
+  if (!behindRequest && now < link.lastRequest + PROBE_INTERVAL) return;  // wait for the next request
   double rate = 0.0;
   if (auto it = estimators_.find(link.spec.name); it != estimators_.end())
     if (std::optional<LinkEstimate> e = it->second.estimate()) rate = e->bytesPerSecond;
@@ -223,6 +224,10 @@ void DataPlane::probeIfDue(PeerLink& link, Clock::time_point now) {
 Clock::time_point DataPlane::nextProbeAt(const PeerLink& link) const {
   return link.lastTimed + std::max<Clock::duration>(
                               PROBE_INTERVAL, std::chrono::duration_cast<Clock::duration>(link.probeGap));
+}
+
+Clock::time_point DataPlane::nextLoneProbeAt(const PeerLink& link) const {
+  return std::max(nextProbeAt(link), link.lastRequest + PROBE_INTERVAL);
 }
 
 Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessage message) {
@@ -250,6 +255,8 @@ Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessag
       ++counters_.sendErrors;
       return Error{fmt::format("to '{}': {}", peer, sent.error().message)};
     }
+    probeIfDue(link, now, true);
+    link.lastRequest = now;
   }
   if (link.unacked.size() == MAX_UNACKED_PER_PEER) link.unacked.pop_front();
   link.unacked.push_back(std::move(entry));
@@ -550,7 +557,7 @@ void DataPlane::handleAck(PeerLink& link, wire::TransferAck::Reader ack) {
     const std::optional<LinkEstimate> before = estimator.estimate();
     timed(true);
     const std::optional<LinkEstimate> after = estimator.estimate();
-    if (before && after && link.probes.empty()) {
+    if (before && after && !bandwidthProbeOut(link)) {
       const double moved = after->bytesPerSecond / before->bytesPerSecond;
       if (moved > PROBE_FOLLOW_UP_FACTOR || moved < 1 / PROBE_FOLLOW_UP_FACTOR) {
         link.lastTimed = Clock::time_point{};  // probe again now, sized on the new estimate
@@ -610,7 +617,7 @@ void DataPlane::tick(Clock::time_point now) {
     std::erase_if(link->probes, [&](const auto& probe) { return now - probe.second.sent > PROBE_EXPIRY; });
     releaseHeld(*link, now);
     if (!link->rebuildAt) {
-      probeIfDue(*link, now);
+      probeIfDue(*link, now, false);
       continue;
     }
     if (*link->rebuildAt > now) continue;
@@ -643,7 +650,7 @@ std::optional<Clock::time_point> DataPlane::nextDeadline() const {
     if (link->rebuildAt) consider(*link->rebuildAt);
     if (!link->unacked.empty()) consider(link->unacked.front().firstSent + UNACKED_EXPIRY);
     if (!link->held.empty()) consider(link->held.front().releaseAt);
-    if (!link->rebuildAt && link->probes.empty()) consider(nextProbeAt(*link));
+    if (!link->rebuildAt && !bandwidthProbeOut(*link)) consider(nextLoneProbeAt(*link));
     for (const auto& [sentAt, probe] : link->probes) consider(probe.sent + PROBE_EXPIRY);
   }
   return next;
