@@ -6,8 +6,11 @@
 namespace cleave::agent {
 
 void LinkEstimator::onAck(double sentAt, double ackedAt, uint64_t bytes, bool probe) {
-  const double previousAck = lastAckedAt_;
-  lastAckedAt_ = std::max(lastAckedAt_, ackedAt);
+  const double previousAck = lastAckedAt_, previousSent = lastAckedSentAt_;
+  if (ackedAt >= lastAckedAt_) {
+    lastAckedAt_ = ackedAt;
+    lastAckedSentAt_ = sentAt;
+  }
   const double elapsed = ackedAt - sentAt;
   if (elapsed < 0) return;
   const double bytesD = static_cast<double>(bytes);
@@ -21,7 +24,8 @@ void LinkEstimator::onAck(double sentAt, double ackedAt, uint64_t bytes, bool pr
     addRttSample(std::max(0.0, elapsed - serialisation));
     return;
   }
-  const double transfer = ackedAt - rtt - freeAt;
+  const bool pair = previousAck > sentAt && sentAt >= previousSent && sentAt - previousSent <= PAIR_SECONDS;
+  const double transfer = pair ? ackedAt - previousAck : ackedAt - rtt - freeAt;
   if (transfer < MIN_TRANSFER_SECONDS) {
     // Too quick to time. A probe still says the link is at least this fast, and the data plane
     // follows a probe that moved the estimate with a bigger one, which can be timed.

@@ -6,8 +6,12 @@
 // tiny probe ahead of every transfer that finds the link idle) measure the RTT. A large message
 // queued behind an earlier one is acknowledged B / bandwidth after it — the dispersion of a
 // packet pair, independent of the RTT — unless it was handed over after that one's last byte
-// left; in general its transfer took ack - RTT - max(handed over, previous ack - RTT). A small
-// message is an RTT sample only if nothing was ahead of it on the link. Samples are smoothed in the log domain (bandwidth moves by factors), and
+// left; in general its transfer took ack - RTT - max(handed over, previous ack - RTT). When the
+// message ahead was handed over at the same moment (the tiny probe the data plane sends first),
+// the message certainly queued behind it, and the dispersion alone is used: an RTT estimate
+// that lags a falling RTT would otherwise shorten the transfer and inflate the bandwidth (an LTE
+// link read 150 Mbit/s for 35). A small message is an RTT sample only if nothing was ahead of it
+// on the link. Samples are smoothed in the log domain (bandwidth moves by factors), and
 // two successive samples beyond JUMP_FACTOR in the same direction replace the estimate at once,
 // so a step change registers within two transfers instead of fading in.
 #pragma once
@@ -30,6 +34,8 @@ class LinkEstimator {
   static constexpr double MIN_TRANSFER_SECONDS = 0.0001;  // shorter: timing noise, not bandwidth
   static constexpr double GAIN = 0.4;                     // weight of a new sample (log domain)
   static constexpr double JUMP_FACTOR = 1.5;
+  // Handed over within this of the message ahead: sent as a pair, so it queued behind it.
+  static constexpr double PAIR_SECONDS = 0.0002;
 
   // A message of `bytes` handed to the link at `sentAt` and acknowledged at `ackedAt` (seconds
   // on one monotonic clock). Acks must be passed in the order they arrive (the link is FIFO).
@@ -55,6 +61,7 @@ class LinkEstimator {
   int pendingJump_ = 0;  // +1 / -1: the previous sample was beyond JUMP_FACTOR up / down
   double pendingLog_ = 0.0;
   double lastAckedAt_ = 0.0;
+  double lastAckedSentAt_ = -1.0;  // when the message acknowledged last was handed over
   uint32_t samples_ = 0;
   bool lastFromProbe_ = false;
   std::optional<double> reportedBandwidth_, reportedRtt_;

@@ -168,3 +168,16 @@ TEST_CASE("a message handed over just before the previous ack returns is timed f
   }
   CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(1e6).epsilon(0.05));
 }
+
+TEST_CASE("a pair is timed by its dispersion while the RTT estimate lags a falling RTT") {
+  // An LTE-like link whose RTT falls 5 ms per second while its rate holds at 4.4 MB/s (35
+  // Mbit/s), a 3 KiB transfer every 50 ms: the smoothed RTT stays about 0.4 ms above the truth,
+  // half of what the transfer takes. Timed as ack - RTT, the link would read twice as fast.
+  SimulatedLink link{4.4e6, 0.075, 0.0, {}};
+  for (int k = 0; k < 120; ++k) {
+    link.rttSeconds = 0.075 - 0.005 * k * 0.05;
+    link.probeThenSend(k * 0.05, 3136);
+  }
+  REQUIRE(link.estimator.estimate());
+  CHECK(link.estimator.estimate()->bytesPerSecond == doctest::Approx(4.4e6).epsilon(0.02));
+}
