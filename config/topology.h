@@ -33,7 +33,7 @@ struct ModelSection {
 };
 
 struct PlannerSection {
-  double hysteresis = 0.1;    // a new plan must be this fraction cheaper ...
+  double hysteresis = 0.1;    // a new plan must stay cheaper with every link estimate this fraction off ...
   double holdSeconds = 0.25;  // ... for this long before it replaces the current one
   bool adapt = true;          // plan with measured links and re-plan as they move (false: declared figures and pins only)
 };

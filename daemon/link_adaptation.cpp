@@ -1,14 +1,18 @@
 // Re-planning as links move. Agents report their outgoing links' estimates in telemetry; the
 // daemon keeps them in the link table (where operators' pins win), and whenever they change it
 // asks the planner for the best plan under the new figures and re-costs the current plan under
-// the same figures. The planner's plan replaces the current one only when it is cheaper by the
-// topology's hysteresis margin for its hold time (planner/plan_switch.h), so one noisy sample
-// cannot flip plans; the new epoch keeps requests already running on the old one.
+// the same figures. The planner's plan replaces the current one only when it stays cheaper with
+// every link's estimate off by the topology's hysteresis margin, for its hold time
+// (planner/plan_switch.h), so one noisy sample cannot flip plans; the new epoch keeps requests
+// already running on the old one.
+#include <limits>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/daemon.h"
 #include "daemon/fleet_planning.h"
+#include "planner/plan_switch.h"
 #include "planner/units.h"
 #include "proto/message_codec.h"
 
@@ -52,12 +56,20 @@ void Daemon::adaptToLinks(bool operatorAsked) {
     return;
   }
   Result<OnlinePlan> now = evaluateOnline(problem, online, route, cuts);
-  // A current plan that no longer fits (memory) or lost a link is replaced at once.
-  const double currentCost = now ? now->plan.cost : std::numeric_limits<double>::infinity();
+  // Both plans re-costed with every link slower, and faster, by the margin: a current plan that
+  // no longer fits (memory) or lost a link costs infinity and is replaced at once.
+  const double margin = switch_.margin();
+  auto band = [&](const std::vector<std::string>& r, const std::vector<int64_t>& c) {
+    auto cost = [&](double factor) {
+      Result<OnlinePlan> p = evaluateOnline(planner::withLinkBandwidthsScaled(problem, factor), online, r, c);
+      return p ? p->plan.cost : std::numeric_limits<double>::infinity();
+    };
+    return planner::CostBand{cost(1 - margin), cost(1 + margin)};
+  };
+  const planner::CostBand currentBand = band(route, cuts), bestBand = band(bestRoute, best->plan.cuts());
   // An operator's pin or `replan` counts at once: the margin applies, the hold does not.
-  const double margin = config_.topology.planner.hysteresis;
-  if (operatorAsked ? !(best->plan.cost <= currentCost * (1 - margin))
-                    : !switch_.offer(currentCost, best->plan.cost, secondsSince(started_)))
+  if (operatorAsked ? !planner::PlanSwitch::clearlyBetter(currentBand, bestBand)
+                    : !switch_.offer(currentBand, bestBand, secondsSince(started_)))
     return;
   Result<FleetPlan> built = buildFleetPlan(config_.bundle.graph, best->plan, best->names);
   if (!built) {

@@ -2,8 +2,16 @@
 
 namespace cleave::planner {
 
-bool PlanSwitch::offer(double currentCost, double candidateCost, double nowSeconds) {
-  if (!(candidateCost <= currentCost * (1 - margin_))) {
+PlanningProblem withLinkBandwidthsScaled(PlanningProblem problem, double factor) {
+  for (Link& link : problem.fleet.links) {
+    link.bytesPerSecond *= factor;
+    link.reverseBytesPerSecond *= factor;
+  }
+  return problem;
+}
+
+bool PlanSwitch::offer(CostBand current, CostBand candidate, double nowSeconds) {
+  if (!clearlyBetter(current, candidate)) {
     betterSince_.reset();
     return false;
   }
