@@ -48,6 +48,7 @@ struct Options {
   std::string stepTo;
   double stepAt = 0;
   std::string summary;  // write key=value figures here at the end
+  std::string csv;  // write requests.csv and links.csv (every request, every link sample) here at the end
 };
 
 // Runs a command to completion; its exit status (or -1).
@@ -125,6 +126,7 @@ class Demo {
   void stepLink(cli::OperatorClient& client);
   double rttOf(const std::string& a, const std::string& b) const;
   void writeSummary() const;
+  void writeCsv() const;
   Status sendNext(cli::OperatorClient& client);
   double now() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }
 
@@ -330,8 +332,25 @@ void Demo::writeSummary() const {
     out << fmt::format("mean_ms={:.2f}\np50_ms={:.2f}\np95_ms={:.2f}\n", 1e3 * sum / static_cast<double>(latencies.size()),
                        1e3 * *percentile(latencies, 50), 1e3 * *percentile(latencies, 95));
   out << fmt::format("replans={}\n", record_.replans.empty() ? 0 : record_.replans.size() - 1);
+  if (!record_.replans.empty()) out << fmt::format("predicted_ms={:.2f}\n", 1e3 * record_.replans.back().newPredictedSeconds);
   if (planAfterStep_) out << fmt::format("plan_after_step_ms={:.1f}\n", 1e3 * *planAfterStep_);
   if (firstRunAfterStep_) out << fmt::format("first_request_after_step_ms={:.1f}\n", 1e3 * *firstRunAfterStep_);
+}
+
+void Demo::writeCsv() const {
+  fs::create_directories(options_.csv);
+  std::ofstream requests(fs::path(options_.csv) / "requests.csv");
+  requests << "start_s,trace_s,latency_ms,epoch,failed\n";
+  for (const demo::RequestSample& r : record_.requests)
+    requests << fmt::format("{:.4f},{:.4f},{:.3f},{},{}\n", r.startSeconds, r.startSeconds + traceOffset_,
+                            1e3 * r.latencySeconds, r.epoch, r.failed ? 1 : 0);
+  std::ofstream links(fs::path(options_.csv) / "links.csv");
+  links << "seconds,trace_s,from,to,true_bps,measured_bps\n";
+  for (const demo::LinkSeries& series : record_.links)
+    for (const demo::LinkSample& s : series.samples)
+      links << fmt::format("{:.4f},{:.4f},{},{},{:.0f},{}\n", s.seconds, s.seconds + traceOffset_, series.from, series.to,
+                           8 * s.trueBytesPerSecond,
+                           s.measuredBytesPerSecond ? fmt::format("{:.0f}", 8 * *s.measuredBytesPerSecond) : "");
 }
 
 int Demo::run(cli::OperatorClient& client, cli::SignalPipe& signals, double traceStartUnix) {
@@ -426,6 +445,7 @@ int Demo::run(cli::OperatorClient& client, cli::SignalPipe& signals, double trac
   if (interrupted) record_.facts.push_back({"ended", "interrupted (Ctrl-C)"});
   std::ofstream(options_.report) << demo::renderDemoReport(record_);
   if (!options_.summary.empty()) writeSummary();
+  if (!options_.csv.empty()) writeCsv();
   fmt::print("\n{} requests, {} failed, {} re-plans; report: {}\n", live_.done, live_.failed,
              record_.replans.empty() ? 0 : record_.replans.size() - 1, fs::absolute(options_.report).string());
   return live_.failed == 0 ? 0 : 1;
@@ -451,6 +471,7 @@ int main(int argc, char** argv) {
   app.add_option("--step-to", options.stepTo, "Bandwidth of the step, e.g. 500kbps");
   app.add_option("--step-at", options.stepAt, "Seconds into the run of the step");
   app.add_option("--summary", options.summary, "Write key=value figures (latency, re-plans, reaction) here");
+  app.add_option("--csv", options.csv, "Write requests.csv and links.csv (each request and link sample) to this folder");
   CLI11_PARSE(app, argc, argv);
   if (!fs::exists(options.model)) options.model = std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small";
 
