@@ -3,7 +3,8 @@
 # bench/results/adaptive.md. For each trace in configs/traces/ the camera's WiFi link replays it
 # (in-process shaping, paced compute: `cleavectl up --pace`) while cleave-demo streams
 # Fashion-MNIST through the teacher one request at a time, under
-#   adaptive   the daemon re-plans from the agents' measurements (hysteresis 10%, hold 0.25 s)
+#   adaptive   the daemon re-plans from the agents' measurements (defaults: a new plan must stay
+#              better with every link estimate 10% off, for 0.25 s)
 #   oracle     no measurements; the trace's true bandwidth is pinned at every step (no margin)
 #   fixed      one split for the whole run: the camera runs the first K nodes, the cloud the rest,
 #              for K in 0 (everything in the cloud), 4, 8 and 12 (everything on the camera); the
@@ -83,6 +84,8 @@ lines = ["# Adaptive re-planning against fixed plans and an oracle", "",
          "fmnist-teacher, one request at a time for %s s per run. Load average at the end: %s." % (run, load), "",
          "Fixed splits: the camera runs the first K of the 12 nodes and the cloud the rest (K=0: everything in the "
          "cloud, K=12: everything on the source). Best fixed = the fixed split with the lowest measured mean. "
+         "Adaptive: the daemon re-plans from the agents' measurements with the default hysteresis (a new "
+         "plan must stay better with every link estimate 10% off, for 0.25 s). "
          "Oracle: the daemon ignores measurements and is told the trace's true bandwidth at every step "
          "(`link set`), with no hysteresis. The camera board is the one each link type comes with "
          "(BLE: an MCU at ~50 MMAC/s; WiFi: a Pi Zero 2 W; LTE: a Pi 4), so that each trace crosses the "
