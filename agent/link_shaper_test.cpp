@@ -13,12 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "config/trace_reference_for_tests.h"
+
 namespace cleave::agent {
 namespace {
 
 using Clock = LinkShaper::Clock;
 using config::BandwidthTrace;
 using config::TracePoint;
+using config::testing::ReferenceTrace;
 
 // An arbitrary trace start, far from the clock's epoch.
 const Clock::time_point START = Clock::time_point(std::chrono::hours(1000));
@@ -47,26 +50,6 @@ const double TOLERANCE = 2e-9;
     CAPTURE(expectedValue);                                      \
     CHECK(std::abs(actualValue - expectedValue) <= (tolerance)); \
   } while (0)
-
-// An independent reading of a trace: fmod by the period worked out from the rows, then a linear
-// scan for the row holding at that offset.
-struct ReferenceTrace {
-  std::vector<TracePoint> rows;
-  double periodSeconds;
-
-  explicit ReferenceTrace(std::vector<TracePoint> r) : rows(std::move(r)) {
-    size_t n = rows.size();
-    periodSeconds = rows[n - 1].timeSeconds + (rows[n - 1].timeSeconds - rows[n - 2].timeSeconds);
-  }
-  const TracePoint& rowAt(double t) const {
-    double offset = std::fmod(t, periodSeconds);
-    const TracePoint* row = &rows[0];
-    for (const TracePoint& candidate : rows) {
-      if (candidate.timeSeconds <= offset) row = &candidate;
-    }
-    return *row;
-  }
-};
 
 // A random trace with rows on a 50 ms grid: about a fifth are drop-outs, the rest 8 kbit/s to
 // 8 Mbit/s, RTTs 0-300 ms so that a later message often finishes into a much shorter RTT.

@@ -12,8 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "config/trace_reference_for_tests.h"
+
 namespace cleave::config {
 namespace {
+
+using testing::ReferenceTrace;
 
 const std::string FILE_NAME = "traces/test.csv";
 
@@ -38,26 +42,6 @@ std::string errorsFor(const std::string& text) {
 // Rows: [0,1) 1000 B/s rtt 10 ms, [1,3) 2000 B/s rtt 20 ms, [3,5) drop-out rtt 30 ms; period 5 s
 // carrying 1000 + 4000 = 5000 bytes.
 const std::string HAND = "0,8000,10\n1,16000,20\n3,0,30\n";
-
-// An independent reading of a trace for the brute-force checks: a linear scan of the rows after
-// fmod, with the period worked out from the rows directly.
-struct ReferenceTrace {
-  std::vector<TracePoint> rows;
-  double periodSeconds;
-
-  explicit ReferenceTrace(std::vector<TracePoint> r) : rows(std::move(r)) {
-    size_t n = rows.size();
-    periodSeconds = rows[n - 1].timeSeconds + (rows[n - 1].timeSeconds - rows[n - 2].timeSeconds);
-  }
-  double bytesPerSecond(double t) const {
-    double offset = std::fmod(t, periodSeconds);
-    double rate = 0;
-    for (const TracePoint& row : rows) {
-      if (row.timeSeconds <= offset) rate = row.bitsPerSecond / 8;
-    }
-    return rate;
-  }
-};
 
 // A random trace whose row times lie on a 50 ms grid, as CSV text and as rows; about a fifth of
 // rows are drop-outs, the rest 8 kbit/s..8 Mbit/s.

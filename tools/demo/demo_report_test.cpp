@@ -10,10 +10,14 @@
 #include <string>
 #include <utility>
 
+#include "tools/demo/svg_frame_for_tests.h"
 #include "tools/demo/svg_plot.h"
 
 namespace cleave::demo {
 namespace {
+
+using testing::frameOf;
+using testing::Rect;
 
 // One <svg id="ID">...</svg> cut out of the report.
 std::string svgById(const std::string& html, const std::string& id) {
@@ -22,18 +26,6 @@ std::string svgById(const std::string& html, const std::string& id) {
   size_t end = html.find("</svg>", start);
   REQUIRE(end != std::string::npos);
   return html.substr(start, end + 6 - start);
-}
-
-struct Rect {
-  double x = 0, y = 0, width = 0, height = 0;
-};
-
-Rect frameOf(const std::string& svg) {
-  std::smatch m;
-  REQUIRE(std::regex_search(
-      svg, m,
-      std::regex(R"re(<rect class="frame" x="([-\d.]+)" y="([-\d.]+)" width="([-\d.]+)" height="([-\d.]+)")re")));
-  return {std::stod(m[1]), std::stod(m[2]), std::stod(m[3]), std::stod(m[4])};
 }
 
 size_t count(const std::string& text, const std::string& what) {

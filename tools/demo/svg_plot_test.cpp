@@ -10,22 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "tools/demo/svg_frame_for_tests.h"
+
 namespace cleave::demo {
 namespace {
 
-struct Rect {
-  double x = 0, y = 0, width = 0, height = 0;
-};
-
-// The data area as the SVG states it; tests compute expected pixels from it by the documented
-// mapping, independently of the layout code.
-Rect frameOf(const std::string& svg) {
-  std::smatch m;
-  REQUIRE(std::regex_search(
-      svg, m,
-      std::regex(R"re(<rect class="frame" x="([-\d.]+)" y="([-\d.]+)" width="([-\d.]+)" height="([-\d.]+)")re")));
-  return {std::stod(m[1]), std::stod(m[2]), std::stod(m[3]), std::stod(m[4])};
-}
+using testing::frameOf;
+using testing::Rect;
 
 std::vector<Point> parsePairs(const std::string& text, const std::regex& pair) {
   std::vector<Point> points;
