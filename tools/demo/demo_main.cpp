@@ -366,12 +366,6 @@ int Demo::run(cli::OperatorClient& client, cli::SignalPipe& signals, double trac
   });
   if (!watch) return fmt::print(stderr, "cleave-demo: {}\n", watch.error().message), 1;
   watchId_ = *watch;
-  Status status = client.send([](wire::OperatorRequest::Builder r, std::vector<zmq::message_t>&) -> Status {
-                        r.setPlanShow();
-                        return {};
-                      }).ok()
-                      ? Status{}
-                      : Error{"plan show"};
   if (!options_.apply.empty()) {
     const size_t colon = options_.apply.find(':');
     std::string route = options_.apply.substr(0, colon), cuts = colon == std::string::npos ? "" : options_.apply.substr(colon + 1);
@@ -389,6 +383,13 @@ int Demo::run(cli::OperatorClient& client, cli::SignalPipe& signals, double trac
         }, "plan apply");
     if (!applied) return fmt::print(stderr, "cleave-demo: --apply {}: {}\n", options_.apply, applied.error().message), 1;
   }
+  // The plan in force, asked for after --apply: a request waits for its own reply and drops the
+  // events that come first, so the applied plan's event would not be seen.
+  Result<uint64_t> shown = client.send([](wire::OperatorRequest::Builder r, std::vector<zmq::message_t>&) -> Status {
+    r.setPlanShow();
+    return {};
+  });
+  if (!shown) return fmt::print(stderr, "cleave-demo: plan show: {}\n", shown.error().message), 1;
   Clock::time_point nextDraw = Clock::now();
   bool interrupted = false;
   while (live_.done < options_.images || !inFlight_.empty()) {
@@ -427,7 +428,6 @@ int Demo::run(cli::OperatorClient& client, cli::SignalPipe& signals, double trac
   }
   sample();
   draw();
-  (void)status;
 
   // The report.
   record_.title = live_.title;
