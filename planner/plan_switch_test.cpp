@@ -19,7 +19,7 @@ constexpr double BREAK_EVEN = IMAGE / LOCAL;
 CostBand sendImage(double bytesPerSecond, double margin) {
   return {RTT + IMAGE / (bytesPerSecond * (1 - margin)), RTT + IMAGE / (bytesPerSecond * (1 + margin))};
 }
-CostBand runLocally(double, double) { return {RTT + LOCAL, RTT + LOCAL}; }
+constexpr CostBand RUN_LOCALLY{RTT + LOCAL, RTT + LOCAL};  // no link in it: the same at any bandwidth
 
 CostBand bandOf(const PlanningProblem& problem, const Plan& plan, double margin) {
   return {CostModel(withLinkBandwidthsScaled(problem, 1 - margin)).evaluate(plan.route(), plan.cuts()).cost,
@@ -31,24 +31,24 @@ CostBand bandOf(const PlanningProblem& problem, const Plan& plan, double margin)
 TEST_CASE("a candidate must be clearly better for the whole hold time") {
   PlanSwitch s(0.1, 2.0);
   const double b = BREAK_EVEN;
-  CHECK_FALSE(s.offer(runLocally(b * 1.05, 0.1), sendImage(b * 1.05, 0.1), 0.0));  // inside the band
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 1.05, 0.1), 0.0));  // inside the band
   CHECK_FALSE(s.betterSince());
-  CHECK_FALSE(s.offer(runLocally(b * 1.2, 0.1), sendImage(b * 1.2, 0.1), 1.0));  // out of it: the hold starts
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 1.2, 0.1), 1.0));  // out of it: the hold starts
   CHECK(s.betterSince() == doctest::Approx(1.0));
-  CHECK_FALSE(s.offer(runLocally(b * 1.5, 0.1), sendImage(b * 1.5, 0.1), 2.9));  // still holding
-  CHECK(s.offer(runLocally(b * 1.2, 0.1), sendImage(b * 1.2, 0.1), 3.0));        // 2 s out of the band: adopt
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 1.5, 0.1), 2.9));  // still holding
+  CHECK(s.offer(RUN_LOCALLY, sendImage(b * 1.2, 0.1), 3.0));        // 2 s out of the band: adopt
   CHECK_FALSE(s.betterSince());
 }
 
 TEST_CASE("falling back into the band restarts the hold") {
   PlanSwitch s(0.1, 2.0);
   const double b = BREAK_EVEN;
-  CHECK_FALSE(s.offer(runLocally(b * 3, 0.1), sendImage(b * 3, 0.1), 0.0));
-  CHECK_FALSE(s.offer(runLocally(b * 3, 0.1), sendImage(b * 3, 0.1), 1.5));
-  CHECK_FALSE(s.offer(runLocally(b * 1.1, 0.1), sendImage(b * 1.1, 0.1), 1.9));  // back in the band
-  CHECK_FALSE(s.offer(runLocally(b * 3, 0.1), sendImage(b * 3, 0.1), 2.5));
-  CHECK_FALSE(s.offer(runLocally(b * 3, 0.1), sendImage(b * 3, 0.1), 4.0));
-  CHECK(s.offer(runLocally(b * 3, 0.1), sendImage(b * 3, 0.1), 4.5));
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 3, 0.1), 0.0));
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 3, 0.1), 1.5));
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 1.1, 0.1), 1.9));  // back in the band
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 3, 0.1), 2.5));
+  CHECK_FALSE(s.offer(RUN_LOCALLY, sendImage(b * 3, 0.1), 4.0));
+  CHECK(s.offer(RUN_LOCALLY, sendImage(b * 3, 0.1), 4.5));
 }
 
 TEST_CASE("estimate noise at the break-even never switches; a step out of the band switches once") {
@@ -58,7 +58,7 @@ TEST_CASE("estimate noise at the break-even never switches; a step out of the ba
   int switches = 0;
   for (int step = 0; step < 10000; ++step) {
     const double estimate = BREAK_EVEN * (1 + noise(rng));
-    switches += s.offer(runLocally(estimate, 0.1), sendImage(estimate, 0.1), step * 0.1) ? 1 : 0;
+    switches += s.offer(RUN_LOCALLY, sendImage(estimate, 0.1), step * 0.1) ? 1 : 0;
   }
   CHECK(switches == 0);
   // From t = 1000 s the link runs at twice the break-even: adopted once, 1 s later, although
@@ -67,7 +67,7 @@ TEST_CASE("estimate noise at the break-even never switches; a step out of the ba
   double adoptedAt = -1;
   for (int step = 0; step < 100; ++step) {
     const double t = 1000 + step * 0.1, estimate = 2 * BREAK_EVEN * (1 + noise(rng));
-    if (s.offer(runLocally(estimate, 0.1), sendImage(estimate, 0.1), t)) {
+    if (s.offer(RUN_LOCALLY, sendImage(estimate, 0.1), t)) {
       adoptedAt = t;
       break;
     }
@@ -76,8 +76,8 @@ TEST_CASE("estimate noise at the break-even never switches; a step out of the ba
 }
 
 TEST_CASE("a zero margin switches on any strict saving, never on a tie") {
-  CHECK(PlanSwitch::clearlyBetter(runLocally(0, 0), sendImage(BREAK_EVEN * 1.0001, 0)));
-  CHECK_FALSE(PlanSwitch::clearlyBetter(runLocally(0, 0), runLocally(0, 0)));
+  CHECK(PlanSwitch::clearlyBetter(RUN_LOCALLY, sendImage(BREAK_EVEN * 1.0001, 0)));
+  CHECK_FALSE(PlanSwitch::clearlyBetter(RUN_LOCALLY, RUN_LOCALLY));
 }
 
 // Against the Neurosurgeon curve (convex hull over cuts, planner/bandwidth_curve.h): between two
