@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "runtime/blas.h"
 #include "runtime/memory_plan.h"
 
 namespace cleave {
@@ -16,6 +17,7 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOpti
   Result<GraphAnalysis> analysis = analyzeGraph(graph);
   if (!analysis) return analysis.error();
 
+  keepBlasOnCallingThread();  // a one-thread session means one thread, BLAS included
   std::unique_ptr<Session> s(new Session());
   s->options_ = options;
   s->graph_ = graph;

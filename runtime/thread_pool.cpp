@@ -1,8 +1,11 @@
 #include "runtime/thread_pool.h"
 
+#include "runtime/blas.h"
+
 namespace cleave {
 
 ThreadPool::ThreadPool(int threads) {
+  keepBlasOnCallingThread();  // the workers call sgemm concurrently; it must not add threads of its own
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { workerLoop(); });
 }
 
