@@ -132,8 +132,7 @@ Result<std::unique_ptr<Agent>> Agent::create(const config::AgentConfig& config, 
   }
   agent->updateAllowList();
 
-  Result<std::unique_ptr<ComputeWorker>> worker =
-      ComputeWorker::start(agent->context_, "inproc://cleave-agent-compute");
+  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start();
   if (!worker) return worker.error();
   agent->worker_ = std::move(*worker);
 
@@ -165,7 +164,7 @@ Status Agent::run(int stopFd) {
     items.push_back({nullptr, stopFd, ZMQ_POLLIN, 0});
     items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
     items.push_back({control_->socket().handle(), 0, ZMQ_POLLIN, 0});
-    items.push_back({worker_->wakeSocket().handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, worker_->wakeFd(), ZMQ_POLLIN, 0});
     if (client_) items.push_back({client_->socket().handle(), 0, ZMQ_POLLIN, 0});
     const size_t fixed = items.size();
     data_->addPollItems(items);

@@ -1,6 +1,11 @@
 #include "agent/compute_worker.h"
 
 #include <fmt/format.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "agent/graph_cache.h"
 
@@ -55,22 +60,12 @@ WorkerResult runJob(WorkerJob& job) {
   return loadStages(std::get<LoadStages>(job));
 }
 
-Result<std::unique_ptr<ComputeWorker>> ComputeWorker::start(zmq::context_t& context, const std::string& wakeEndpoint) {
-  try {
-    zmq::socket_t reader(context, zmq::socket_type::pair);
-    reader.set(zmq::sockopt::linger, 0);
-    reader.bind(wakeEndpoint);
-    zmq::socket_t writer(context, zmq::socket_type::pair);
-    writer.set(zmq::sockopt::linger, 0);
-    writer.connect(wakeEndpoint);
-    std::unique_ptr<ComputeWorker> worker(new ComputeWorker(std::move(reader), std::move(writer)));
-    // The writer socket moves to the worker thread here; thread creation is the full memory
-    // barrier ZeroMQ asks for when a socket changes threads.
-    worker->thread_ = std::thread([w = worker.get()] { w->loop(); });
-    return worker;
-  } catch (const zmq::error_t& e) {
-    return Error{fmt::format("cannot set up the compute thread's wake-up socket {}: {}", wakeEndpoint, e.what())};
-  }
+Result<std::unique_ptr<ComputeWorker>> ComputeWorker::start() {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return Error{fmt::format("cannot create the compute thread's wake-up eventfd: {}", std::strerror(errno))};
+  std::unique_ptr<ComputeWorker> worker(new ComputeWorker(fd));
+  worker->thread_ = std::thread([w = worker.get()] { w->loop(); });
+  return worker;
 }
 
 ComputeWorker::~ComputeWorker() {
@@ -81,6 +76,7 @@ ComputeWorker::~ComputeWorker() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  close(wakeFd_);
 }
 
 void ComputeWorker::post(WorkerJob job) {
@@ -92,14 +88,15 @@ void ComputeWorker::post(WorkerJob job) {
 }
 
 std::vector<WorkerResult> ComputeWorker::takeResults() {
-  // Clear the flag before draining: a result pushed after the swap below sends a new wake-up.
-  {
-    std::lock_guard lock(mutex_);
-    signalled_ = false;
-  }
-  zmq::message_t byte;
-  while (wakeReader_.recv(byte, zmq::recv_flags::dontwait)) {
-  }
+  // Reset the counter first, then take the results. Every result is queued before its wake-up
+  // is written, so one whose wake-up was reset here is taken below, and one queued after the
+  // take writes a wake-up of its own. (The PAIR socket used before lost wake-ups two ways: a
+  // "byte on its way" flag cleared before the drain let the drain eat the byte of a result queued
+  // meanwhile while the flag stayed set, and without the flag, writes failed at a high-water mark
+  // whose count lags the reader. Either way the agent stopped hearing from its compute thread:
+  // stages queued, never ran.)
+  uint64_t count = 0;
+  (void)!read(wakeFd_, &count, sizeof count);  // EAGAIN: nothing to reset
   std::vector<WorkerResult> out;
   std::lock_guard lock(mutex_);
   while (!results_.empty()) {
@@ -131,19 +128,15 @@ void ComputeWorker::loop() {
       running_ = true;
     }
     WorkerResult result = runJob(job);
-    bool signal = false;
     {
       std::lock_guard lock(mutex_);
       running_ = false;
       results_.push_back(std::move(result));
-      signal = !signalled_;
-      signalled_ = true;
     }
-    if (signal) {
-      // One byte per batch of results; the flag keeps the PAIR far below its high-water mark,
-      // so this never blocks.
-      (void)wakeWriter_.send(zmq::const_buffer("!", 1), zmq::send_flags::dontwait);
-    }
+    // After the result is queued (see takeResults). Adding to an eventfd cannot fail short of
+    // its 2^64 - 2 limit, which a reader that resets it never lets it near.
+    const uint64_t one = 1;
+    (void)!write(wakeFd_, &one, sizeof one);
   }
 }
 

@@ -1,8 +1,10 @@
 // The compute thread. Stage runs (and the loading of a new epoch's stages, which builds
 // kernels) happen here, never on the I/O thread, so a long stage cannot delay heartbeats or
 // acks. Jobs go in through a mutex-guarded queue; finished jobs come back the same way, and the
-// worker wakes the I/O thread through an inproc ZeroMQ PAIR socket that the I/O loop polls
-// beside its network sockets (the loop only ever waits in zmq::poll).
+// worker wakes the I/O thread through an eventfd that the I/O loop polls beside its network
+// sockets (the loop only ever waits in zmq::poll). An eventfd is a counter: a write never fails
+// and never waits, so no finished job can be left without a wake-up. (An inproc PAIR, used
+// before, refuses a write when its lazily updated high-water mark says full.)
 #pragma once
 
 #include <chrono>
@@ -17,7 +19,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-#include <zmq.hpp>
 
 #include "agent/plan_message.h"
 #include "runtime/result.h"
@@ -69,16 +70,16 @@ using WorkerResult = std::variant<StageRunDone, LoadStagesDone>;
 
 class ComputeWorker {
  public:
-  // Starts the thread; `wakeEndpoint` is an inproc endpoint unique in `context`.
-  static Result<std::unique_ptr<ComputeWorker>> start(zmq::context_t& context, const std::string& wakeEndpoint);
+  // Starts the thread.
+  static Result<std::unique_ptr<ComputeWorker>> start();
   // Stops after the job in progress (queued jobs are dropped) and joins.
   ~ComputeWorker();
   ComputeWorker(const ComputeWorker&) = delete;
   ComputeWorker& operator=(const ComputeWorker&) = delete;
 
   void post(WorkerJob job);
-  // Readable when finished jobs are waiting; poll it with the other sockets.
-  zmq::socket_ref wakeSocket() { return wakeReader_; }
+  // Readable when finished jobs are waiting; poll it with the sockets (a zmq::pollitem_t fd).
+  int wakeFd() const { return wakeFd_; }
   // Drains the wake-ups and returns every finished job, oldest first.
   std::vector<WorkerResult> takeResults();
 
@@ -87,19 +88,16 @@ class ComputeWorker {
   bool busy() const;
 
  private:
-  ComputeWorker(zmq::socket_t reader, zmq::socket_t writer)
-      : wakeReader_(std::move(reader)), wakeWriter_(std::move(writer)) {}
+  explicit ComputeWorker(int wakeFd) : wakeFd_(wakeFd) {}
   void loop();
 
-  zmq::socket_t wakeReader_;  // I/O thread's end
-  zmq::socket_t wakeWriter_;  // worker thread's end (used only by the worker once started)
+  int wakeFd_;  // eventfd, owned
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<WorkerJob> jobs_;
   std::deque<WorkerResult> results_;
   bool stopping_ = false;
   bool running_ = false;
-  bool signalled_ = false;  // a wake-up is in the PAIR and not yet drained
   std::thread thread_;
 };
 

@@ -1,5 +1,6 @@
 // The compute thread loads stages and runs them off the caller's thread, waking the caller
-// through its PAIR socket; results equal a direct Session::run on the same inputs.
+// through its eventfd; results equal a direct Session::run on the same inputs, and no finished
+// job is ever left without a wake-up.
 #include "agent/compute_worker.h"
 
 #include <doctest/doctest.h>
@@ -7,6 +8,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include <zmq.hpp>
 
 #include "runtime/onnx_import.h"
 
@@ -35,7 +38,7 @@ std::vector<WorkerResult> collect(ComputeWorker& worker, size_t count) {
   std::vector<WorkerResult> results;
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (results.size() < count && std::chrono::steady_clock::now() < deadline) {
-    zmq::pollitem_t item{worker.wakeSocket().handle(), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t item{nullptr, worker.wakeFd(), ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, 1000ms);
     for (WorkerResult& r : worker.takeResults()) results.push_back(std::move(r));
   }
@@ -45,8 +48,7 @@ std::vector<WorkerResult> collect(ComputeWorker& worker, size_t count) {
 }  // namespace
 
 TEST_CASE("stages load and run on the compute thread; outputs equal a direct run") {
-  zmq::context_t context;
-  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start(context, "inproc://test-worker");
+  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start();
   REQUIRE(worker.ok());
   (*worker)->post(LoadStages{7, {{0, modelBytes()}}, 1});
   std::vector<WorkerResult> loaded = collect(**worker, 1);
@@ -87,8 +89,7 @@ TEST_CASE("stages load and run on the compute thread; outputs equal a direct run
 }
 
 TEST_CASE("bad graphs and bad inputs come back as errors") {
-  zmq::context_t context;
-  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start(context, "inproc://test-worker-2");
+  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start();
   REQUIRE(worker.ok());
   (*worker)->post(LoadStages{1, {{0, std::make_shared<const std::string>("not a model")}}, 1});
   (*worker)->post(LoadStages{2, {{0, modelBytes()}}, 1});
@@ -108,8 +109,7 @@ TEST_CASE("bad graphs and bad inputs come back as errors") {
 }
 
 TEST_CASE("stopping with queued jobs returns promptly") {
-  zmq::context_t context;
-  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start(context, "inproc://test-worker-3");
+  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start();
   REQUIRE(worker.ok());
   for (int i = 0; i < 20; ++i) (*worker)->post(LoadStages{static_cast<uint64_t>(i), {{0, modelBytes()}}, 1});
   // Joins after at most the job in progress; the queued loads are dropped, so this returns in
@@ -117,6 +117,39 @@ TEST_CASE("stopping with queued jobs returns promptly") {
   const auto start = std::chrono::steady_clock::now();
   worker->reset();
   MESSAGE("stopped after ", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), " s");
+}
+TEST_CASE("no finished job is left without a wake-up, however the two threads interleave") {
+  // The I/O thread's side of the hand-off, as the agent's loop does it: poll the wake socket,
+  // then take the results. A result whose wake-up was lost would sit in the worker forever (the
+  // fleet wedged that way: "stage queued", never "ran"). Jobs go in bursts of 1 to 64 so the
+  // worker finishes some while the I/O thread is inside takeResults(), which is where the
+  // wake-up used to be lost (its byte drained while the flag saying "a byte is on its way" stayed
+  // set, so no later result sent one). A load of no graphs is a job that finishes at once.
+  Result<std::unique_ptr<ComputeWorker>> started = ComputeWorker::start();
+  REQUIRE(started.ok());
+  ComputeWorker& worker = **started;
+  constexpr uint64_t JOBS = 1000000;
+  uint64_t posted = 0, finished = 0;
+  while (finished < JOBS) {
+    for (uint64_t burst = 1 + posted % 64; burst > 0 && posted < JOBS; --burst) {
+      LoadStages job;
+      job.epoch = ++posted;
+      worker.post(std::move(job));
+    }
+    while (finished < posted) {
+      zmq::pollitem_t item{nullptr, worker.wakeFd(), ZMQ_POLLIN, 0};
+      // Each job finishes within microseconds; a poll that sees nothing for seconds means the
+      // wake-up was lost (checked below), not a slow machine.
+      zmq::poll(&item, 1, std::chrono::milliseconds(5000));
+      if (!(item.revents & ZMQ_POLLIN)) break;
+      for (WorkerResult& result : worker.takeResults()) {
+        REQUIRE(std::get<LoadStagesDone>(result).epoch == finished + 1);
+        ++finished;
+      }
+    }
+    REQUIRE_MESSAGE(finished == posted, "lost wake-up: " << posted - finished << " finished job(s) after job "
+                                                         << finished << " never signalled");
+  }
 }
 
 }  // namespace cleave::agent
