@@ -316,10 +316,13 @@ void Daemon::handleRegister(const std::string& id, wire::Register::Reader reg, c
   spdlog::info("[{}] registered ({}, {}, data {}, key {})", agent->name, profile->kind,
                agent->measured ? "measured" : "declared", agent->dataEndpoint, agent->fingerprint);
   broadcast([&](wire::WatchEvent::Builder e) { e.setAgentUp(agent->name); }, false, true, false);
-  // It runs nothing yet: give it the current plan now. If it was on the route when it went away
-  // (a restart quicker than the heartbeat timeout), what it held is lost: a new epoch re-runs it.
+  // It runs nothing yet: give it the current plan now. If the current plan gives it stages, it
+  // restarted: quicker than the heartbeat timeout, or while no plan could replace the one that
+  // lost it (a sink that was down). What it held is lost and its peers still know its old data
+  // endpoint, so a new epoch is due even if the assignment stays the same: it re-runs what was
+  // lost and tells the peers where it is now.
   if (current_) pushPlan(*current_, *agent);
-  bool heldStages = wasOnline && current_ && !current_->stagesOf(agent->name).empty();
+  bool heldStages = current_ && !current_->stagesOf(agent->name).empty();
   replanWanted_ = true;
   replanAgentLost_ = replanAgentLost_ || heldStages;
   replanReason_ = wasOnline ? fmt::format("agent {} re-registered", agent->name) : fmt::format("agent {} up", agent->name);

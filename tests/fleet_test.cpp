@@ -35,6 +35,23 @@ void waitForPlan(OperatorClient& watcher, const std::set<std::string>& agents, F
   FAIL("no plan over the expected agents within 30 s\ndaemon log:\n" << fleet.logTail("daemon"));
 }
 
+// Waits for the watch event saying `agent` went down (`down`) or registered.
+void waitForAgentEvent(OperatorClient& watcher, const std::string& agent, bool down, FleetHarness& fleet) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::optional<OperatorReply> reply = watcher.receive(1s);
+    if (!reply) continue;
+    Result<DecodedReply> d = decodeReply(*reply);
+    REQUIRE(d.ok());
+    if (!d->reply.isEvent()) continue;
+    auto event = d->reply.getEvent();
+    if (down && event.isAgentDown() && event.getAgentDown() == agent) return;
+    if (!down && event.isAgentUp() && event.getAgentUp() == agent) return;
+  }
+  FAIL("agent " << agent << " not reported " << (down ? "down" : "up") << " within 30 s\ndaemon log:\n"
+                << fleet.logTail("daemon"));
+}
+
 // Receives replies until `expected` infer results have arrived; checks each against the reference.
 void collect(OperatorClient& op, std::map<uint64_t, size_t>& sent, std::map<uint64_t, int>& received,
              const Reference& ref, size_t expected, FleetHarness& fleet) {
@@ -116,6 +133,41 @@ TEST_CASE("a split fleet: bit-identical results, an agent killed mid-stream, res
   }
   for (auto& [id, n] : received) CHECK_MESSAGE(n == 1, "request " << id << " got " << n << " results");
   CHECK(received.size() == 250);
+}
+
+TEST_CASE("the sink dies while no plan can replace it and comes back on a new port: its peers are told") {
+  // Without c no plan exists (c is the sink), so the daemon keeps the broken epoch. c comes back
+  // with a fresh data endpoint while that epoch is still current: b must learn the new endpoint
+  // (a new epoch), or every request goes on to c's old, dead address and is never answered.
+  Reference ref = fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 20);
+  Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(TOPOLOGY);
+  REQUIRE_MESSAGE(started.ok(), started.error().message);
+  FleetHarness& fleet = **started;
+  zmq::context_t context;
+  Result<std::unique_ptr<OperatorClient>> watcher =
+      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
+  REQUIRE_MESSAGE(watcher.ok(), watcher.error().message << "\n" << fleet.logTail("daemon"));
+  (*watcher)->send([](wire::OperatorRequest::Builder r) {
+    r.initWatch().setPlans(true);
+    r.getWatch().setAgents(true);
+  });
+  for (const char* name : {"a", "b", "c"}) REQUIRE(fleet.startAgent(name).ok());
+  waitForPlan(**watcher, {"a", "b", "c"}, fleet);
+  Result<std::unique_ptr<OperatorClient>> op =
+      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
+  REQUIRE(op.ok());
+  std::map<uint64_t, size_t> sent;
+  std::map<uint64_t, int> received;
+  for (size_t i = 0; i < 10; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
+  collect(**op, sent, received, ref, 10, fleet);
+
+  fleet.killAgent("c", SIGKILL);
+  waitForAgentEvent(**watcher, "c", true, fleet);
+  REQUIRE(fleet.startAgent("c").ok());
+  waitForAgentEvent(**watcher, "c", false, fleet);
+  for (size_t i = 10; i < 20; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
+  collect(**op, sent, received, ref, 20, fleet);
+  for (auto& [id, n] : received) CHECK_MESSAGE(n == 1, "request " << id << " got " << n << " results");
 }
 
 }  // namespace cleave::testing
