@@ -703,7 +703,7 @@ TEST_CASE("an agent whose daemon falls silent registers again and takes the plan
   agent.signal(SIGINT);
   std::optional<int> status = agent.waitExit(10s);
   REQUIRE(status.has_value());
-  CHECK(WIFEXITED(*status));
+  CHECK_MESSAGE(WIFEXITED(*status), "killed by signal " << WTERMSIG(*status));
   CHECK(WEXITSTATUS(*status) == 0);
 }
 

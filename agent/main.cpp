@@ -1,11 +1,13 @@
 // cleave-agent --config AGENT.toml [--log FILE]: runs this device's stages of the fleet's plan.
 // main() parses the command line, sets up logging and the stop signals, and hands over to Agent.
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <CLI/CLI.hpp>
 
@@ -13,6 +15,16 @@
 #include "config/agent_config.h"
 
 namespace {
+
+int stopWriteFd = -1;  // the stop pipe's write end, for the signal handler
+
+// Async-signal-safe: one write, errno kept. A full pipe already says "stop".
+extern "C" void onStopSignal(int) {
+  const int saved = errno;
+  const char byte = 1;
+  (void)!write(stopWriteFd, &byte, 1);
+  errno = saved;
+}
 
 // One line per event: time, the agent's name, level, what happened.
 constexpr const char* LOG_PATTERN = "%Y-%m-%d %H:%M:%S.%e [%n] %l: %v";
@@ -60,21 +72,25 @@ int main(int argc, char** argv) {
   log = log->clone(config->name);
   if (verbose) log->set_level(spdlog::level::debug);
 
-  // SIGTERM and SIGINT become a readable file descriptor in the agent's poll set. They are
-  // blocked before any thread starts (ZeroMQ's, the compute thread), so no thread takes them.
-  sigset_t stopSignals;
-  sigemptyset(&stopSignals);
-  sigaddset(&stopSignals, SIGTERM);
-  sigaddset(&stopSignals, SIGINT);
-  if (pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr) != 0) {
-    log->error("cannot block SIGTERM/SIGINT");
+  // SIGTERM and SIGINT become a readable pipe in the agent's poll set. A handler writes to it,
+  // not a signalfd with the signals blocked: blocking only covers threads started after it, and
+  // libraries start threads before main() (OpenBLAS's pthread build does, at load), so a signal
+  // taken by one of those would kill the agent instead of stopping it cleanly.
+  int stopPipe[2];
+  if (pipe2(stopPipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    log->error("cannot create the stop pipe for SIGTERM/SIGINT");
     return 1;
   }
-  const int stopFd = signalfd(-1, &stopSignals, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (stopFd < 0) {
-    log->error("cannot create a signalfd for SIGTERM/SIGINT");
+  stopWriteFd = stopPipe[1];
+  struct sigaction action {};
+  action.sa_handler = onStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  if (sigaction(SIGTERM, &action, nullptr) != 0 || sigaction(SIGINT, &action, nullptr) != 0) {
+    log->error("cannot handle SIGTERM/SIGINT");
     return 1;
   }
+  const int stopFd = stopPipe[0];
 
   log->info("starting (config {})", configPath);
   int status = 0;
@@ -88,7 +104,6 @@ int main(int argc, char** argv) {
       status = 1;
     }
   }  // sockets, the compute thread and the ZeroMQ context close here
-  close(stopFd);
   log->info("stopped");
   return status;
 }
