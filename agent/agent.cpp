@@ -302,20 +302,22 @@ void Agent::logCountersIfChanged() {
   const DataCounters& data = data_->counters();
   const uint64_t clientDropped = client_ ? client_->dropped() : 0;
   if (counters_ == loggedCounters_ && control_->dropped() == loggedControlDropped_ &&
-      data.dropped == loggedDataDropped_ && clientDropped == loggedClientDropped_)
+      data.dropped == loggedDataDropped_ && data.stalls == loggedDataStalls_ && clientDropped == loggedClientDropped_)
     return;
   log_->info(
       "counters: dropped {} control and {} data messages, {} submits; {} duplicate results; {} stray failures; "
       "{} failures received, {} sent; {} re-runs; {} refused connections; {} refused plans; {} stage errors; "
-      "{} resent, {} handshake failures; {} client messages dropped, {} client requests failed",
+      "{} resent, {} handshake failures, {} stalled connections rebuilt, {} send errors; {} client messages "
+      "dropped, {} client requests failed",
       control_->dropped(), data.dropped, counters_.droppedSubmits, counters_.duplicateResults, counters_.strayFailures,
       counters_.failuresReceived, data.failuresSent, counters_.reruns, counters_.refusedConnections,
-      counters_.refusedPlans, counters_.stageErrors, data.resent, data.handshakeFailures, clientDropped,
-      counters_.clientErrors);
+      counters_.refusedPlans, counters_.stageErrors, data.resent, data.handshakeFailures, data.stalls,
+      data.sendErrors, clientDropped, counters_.clientErrors);
   loggedCounters_ = counters_;
   loggedClientDropped_ = clientDropped;
   loggedControlDropped_ = control_->dropped();
   loggedDataDropped_ = data.dropped;
+  loggedDataStalls_ = data.stalls;
 }
 
 // ---------------------------------------------------------------------------------------------

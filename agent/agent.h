@@ -186,7 +186,7 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   std::map<std::pair<uint64_t, uint32_t>, Timing> timings_;  // (epoch, stage)
   AgentCounters counters_;
   AgentCounters loggedCounters_;
-  uint64_t loggedControlDropped_ = 0, loggedDataDropped_ = 0, loggedClientDropped_ = 0;
+  uint64_t loggedControlDropped_ = 0, loggedDataDropped_ = 0, loggedDataStalls_ = 0, loggedClientDropped_ = 0;
 };
 
 }  // namespace cleave::agent

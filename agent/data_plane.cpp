@@ -167,6 +167,7 @@ void DataPlane::setPeers(const std::map<std::string, PeerSpec>& peers) {
 Status DataPlane::transmit(PeerLink& link, Unacked& entry) {
   entry.sentAtMicros = nextSentAt();
   entry.message.sentAtMicros = entry.sentAtMicros;
+  entry.expectedAt = Clock::now();
   Result<std::vector<zmq::message_t>> frames = proto::encodeTensorMessage(entry.message);
   if (!frames) return frames.error();
   return sendMessage(link.dealer, *frames);
@@ -174,9 +175,11 @@ Status DataPlane::transmit(PeerLink& link, Unacked& entry) {
 
 Status DataPlane::handOver(PeerLink& link, std::vector<zmq::message_t> frames, Clock::time_point now) {
   link.lastActivity = now;
+  link.lastReleaseAt = now;
   auto shaper = shapers_.find(link.spec.name);
   if (shaper == shapers_.end() && link.held.empty()) return sendMessage(link.dealer, frames);
   Clock::time_point releaseAt = shaper == shapers_.end() ? now : shaper->second.admit(totalBytes(frames), now);
+  link.lastReleaseAt = releaseAt;
   link.held.push_back({releaseAt, std::move(frames)});
   releaseHeld(link, now);
   return {};
@@ -238,7 +241,7 @@ Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessag
   }
   PeerLink& link = *it->second;
   const Clock::time_point now = Clock::now();
-  Unacked entry{0, std::move(message), now};
+  Unacked entry{0, std::move(message), now, now, 0};
   entry.sentAtMicros = nextSentAt();
   entry.message.sentAtMicros = entry.sentAtMicros;
   if (!link.rebuildAt) {
@@ -251,10 +254,12 @@ Status DataPlane::sendTensorMessage(const std::string& peer, proto::TensorMessag
     // A tiny probe ahead of each transfer times the RTT on its own (the estimator drops the
     // sample when something was still ahead of it on the link).
     if (!busy(link)) (void)sendProbe(link, RTT_PROBE_BYTES, now);
+    entry.bytes = totalBytes(*frames);
     if (Status sent = handOver(link, std::move(*frames), now); !sent) {
       ++counters_.sendErrors;
       return Error{fmt::format("to '{}': {}", peer, sent.error().message)};
     }
+    entry.expectedAt = link.lastReleaseAt;
     probeIfDue(link, now, true);
     link.lastRequest = now;
   }
@@ -548,6 +553,8 @@ void DataPlane::handleAck(PeerLink& link, wire::TransferAck::Reader ack) {
   const uint64_t echo = ack.getEchoSentAtMicros();
   const uint64_t now = monotonicMicros();
   link.lastActivity = Clock::now();
+  link.lastAckAt = link.lastActivity;
+  link.stallsInARow = 0;
   LinkEstimator& estimator = estimators_[link.spec.name];
   auto timed = [&](bool probe) {
     estimator.onAck(static_cast<double>(echo) * 1e-6, static_cast<double>(now) * 1e-6, ack.getReceivedBytes(), probe);
@@ -616,6 +623,17 @@ void DataPlane::tick(Clock::time_point now) {
     while (!link->unacked.empty() && now - link->unacked.front().firstSent > UNACKED_EXPIRY) link->unacked.pop_front();
     std::erase_if(link->probes, [&](const auto& probe) { return now - probe.second.sent > PROBE_EXPIRY; });
     releaseHeld(*link, now);
+    if (std::optional<Clock::time_point> overdue = ackOverdueAt(*link); !link->rebuildAt && overdue && *overdue <= now) {
+      const Unacked& oldest = link->unacked.front();
+      ++counters_.stalls;
+      ++link->stallsInARow;
+      log_->warn(
+          "data plane: no ack from '{}' for request {} (epoch {}, stage {}) {:.1f} s after it left, and none for "
+          "anything since; rebuilding the connection and sending {} message(s) again (stall {} in a row)",
+          name, oldest.message.requestId, oldest.message.epoch, oldest.message.stage,
+          std::chrono::duration<double>(now - oldest.expectedAt).count(), link->unacked.size(), link->stallsInARow);
+      link->rebuildAt = now;
+    }
     if (!link->rebuildAt) {
       probeIfDue(*link, now, false);
       continue;
@@ -640,6 +658,24 @@ void DataPlane::tick(Clock::time_point now) {
   }
 }
 
+Clock::duration DataPlane::ackWait(const PeerLink& link, const Unacked& entry) const {
+  double expected = 0.0;  // seconds the link estimate says the message and its ack take
+  if (auto it = estimators_.find(link.spec.name); it != estimators_.end())
+    if (std::optional<LinkEstimate> e = it->second.estimate(); e && e->bytesPerSecond > 0)
+      expected = e->rttSeconds + static_cast<double>(entry.bytes) / e->bytesPerSecond;
+  const double doubling = static_cast<double>(1 << std::min(link.stallsInARow, 5));
+  const double seconds = std::max(Seconds(MIN_ACK_WAIT).count(), ACK_WAIT_FACTOR * expected) * doubling;
+  return std::chrono::duration_cast<Clock::duration>(Seconds(std::min(seconds, Seconds(MAX_ACK_WAIT).count())));
+}
+
+std::optional<Clock::time_point> DataPlane::ackOverdueAt(const PeerLink& link) const {
+  if (link.unacked.empty()) return std::nullopt;
+  const Unacked& oldest = link.unacked.front();
+  // An ack for anything since the oldest left says the link moves (that message may simply have
+  // been refused by the peer, which never acks a message it drops).
+  return std::max(oldest.expectedAt, link.lastAckAt) + ackWait(link, oldest);
+}
+
 std::optional<Clock::time_point> DataPlane::nextDeadline() const {
   std::optional<Clock::time_point> next;
   auto consider = [&](Clock::time_point t) {
@@ -649,6 +685,8 @@ std::optional<Clock::time_point> DataPlane::nextDeadline() const {
   for (const auto& [name, link] : links_) {
     if (link->rebuildAt) consider(*link->rebuildAt);
     if (!link->unacked.empty()) consider(link->unacked.front().firstSent + UNACKED_EXPIRY);
+    if (!link->rebuildAt)
+      if (std::optional<Clock::time_point> overdue = ackOverdueAt(*link)) consider(*overdue);
     if (!link->held.empty()) consider(link->held.front().releaseAt);
     if (!link->rebuildAt && !bandwidthProbeOut(*link)) consider(nextLoneProbeAt(*link));
     for (const auto& [sentAt, probe] : link->probes) consider(probe.sent + PROBE_EXPIRY);

@@ -11,6 +11,13 @@
 // unacknowledged messages are sent again. A receiver may therefore see a message twice; the
 // origin deduplicates results by request id.
 //
+// A connection that stops moving without a failed handshake (a peer restarted on the same
+// endpoint and lost what was in flight, a TCP connection stuck) is found the same way: when the
+// oldest unacknowledged message's ack is overdue (ackWait: four times what the link estimate
+// says it should take, at least MIN_ACK_WAIT, doubling while it keeps happening) and nothing at
+// all was acknowledged on the link meanwhile, the link counts a stall, logs the peer and the
+// request, and is rebuilt with every unacknowledged message sent again.
+//
 // Links are measured here (link_estimator.h): every ack times its message, a tiny probe goes
 // ahead of each transfer that finds the link idle (it times the RTT alone), and a link with no
 // recent bandwidth sample gets a probe pair (see PROBE_INTERVAL) — so a plan that stopped using
@@ -79,6 +86,7 @@ struct DataCounters {
   uint64_t resent = 0;             // messages sent again after a failed handshake
   uint64_t handshakeFailures = 0;  // of our DEALERs (a peer's ZAP said no, so far)
   uint64_t sendErrors = 0;         // would block, or no such peer
+  uint64_t stalls = 0;             // connections rebuilt because an ack was overdue
 };
 
 // Per peer, since the last takeLinkStats(): acknowledged transfers and their round trips.
@@ -96,6 +104,11 @@ class DataPlane {
   static constexpr std::chrono::milliseconds MIN_BACKOFF{20};
   static constexpr std::chrono::milliseconds MAX_BACKOFF{2000};
   static constexpr size_t MAX_READS_PER_POLL = 64;  // per socket, so one busy peer cannot starve the loop
+  // An ack is overdue after ACK_WAIT_FACTOR x (RTT + bytes / bandwidth) of the link's estimate,
+  // at least MIN_ACK_WAIT; each stall in a row doubles the wait, up to MAX_ACK_WAIT.
+  static constexpr std::chrono::seconds MIN_ACK_WAIT{2};
+  static constexpr std::chrono::seconds MAX_ACK_WAIT{20};
+  static constexpr double ACK_WAIT_FACTOR = 4;
   // A link that carried nothing large enough to time its bandwidth for PROBE_INTERVAL gets a
   // probe pair (a tiny one, then PROBE_SECONDS of its estimated bandwidth), but never more often
   // than keeps probes under PROBE_SHARE of the link's time. The pair goes behind the link's next
@@ -168,6 +181,8 @@ class DataPlane {
     uint64_t sentAtMicros = 0;
     proto::TensorMessage message;
     Clock::time_point firstSent;
+    Clock::time_point expectedAt;  // when it left for the peer (a shaped link holds it until then)
+    uint64_t bytes = 0;            // on the wire
   };
   // Encoded frames the shaper holds until the link would have delivered them.
   struct Held {
@@ -190,6 +205,9 @@ class DataPlane {
     std::deque<Held> held;              // in release order
     std::map<uint64_t, Probe> probes;   // by sentAtMicros, until acked or expired
     Clock::time_point lastActivity = Clock::now();
+    Clock::time_point lastAckAt{};    // any ack, probes' included: the link moves
+    Clock::time_point lastReleaseAt{};  // when the message handed over last leaves (shaping)
+    int stallsInARow = 0;             // stalls since the last ack
     Clock::time_point lastRequest{};  // last activations or result message handed over
     Clock::time_point lastTimed = Clock::now();  // last bandwidth-sized ack or probe sent
     std::chrono::duration<double> probeGap{0};   // wait before the next probe
@@ -214,8 +232,12 @@ class DataPlane {
     return std::any_of(link.probes.begin(), link.probes.end(),
                        [](const auto& probe) { return probe.second.bytes > LinkEstimator::SMALL_BYTES; });
   }
-  // Sends now, or holds the frames in the link's shaper.
+  // Sends now, or holds the frames in the link's shaper (link.lastReleaseAt says until when).
   Status handOver(PeerLink& link, std::vector<zmq::message_t> frames, Clock::time_point now);
+  // How long the oldest unacknowledged message may wait for its ack (see the header comment).
+  Clock::duration ackWait(const PeerLink& link, const Unacked& entry) const;
+  // When the link's oldest unacknowledged message is overdue; nullopt when nothing waits.
+  std::optional<Clock::time_point> ackOverdueAt(const PeerLink& link) const;
   Status sendProbe(PeerLink& link, uint32_t paddingBytes, Clock::time_point now);
   void releaseHeld(PeerLink& link, Clock::time_point now);
   // `behindRequest`: a request message was just handed over, so the probe cannot delay it.
