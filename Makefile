@@ -19,7 +19,7 @@ DEB_PACKAGES := build-essential cmake pkg-config \
 # Extra packages for `make bench` (ONNX Runtime comes from npm as onnxruntime-node).
 BENCH_DEB_PACKAGES := nodejs npm
 
-.PHONY: all deps bench-deps build test bench demo clean
+.PHONY: all deps bench-deps build test test-asan test-tsan bench demo soak clean
 
 all: build
 
@@ -37,6 +37,21 @@ build: deps
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+# The whole suite under sanitizers, each in its own build folder (the fleet tests start the
+# sanitized cleaved and cleave-agent too). Any report fails the test that caused it.
+SANITIZER_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLEAVE_WERROR=$(WERROR)
+test-asan: deps
+	cmake -S . -B build-asan $(SANITIZER_FLAGS) -DCLEAVE_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
+test-tsan: deps
+	cmake -S . -B build-tsan $(SANITIZER_FLAGS) -DCLEAVE_TSAN=ON >/dev/null
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 bench: bench-deps build
 	./bench/run_runtime_bench.sh $(BUILD_DIR)
