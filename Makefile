@@ -62,5 +62,28 @@ bench: bench-deps build
 demo: build
 	./tools/demo.sh $(BUILD_DIR) $(DEMO_ARGS)
 
+# Soak test (not in CI): four agents under steady load for SOAK_MINUTES while agents are killed
+# and restarted; builds only what it runs. Extra flags: SOAK_ARGS="--rate 50 --kill-every 1".
+SOAK_MINUTES ?= 30
+soak: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCLEAVE_WERROR=$(WERROR) >/dev/null
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target cleave-soak
+	@mkdir -p $(BUILD_DIR)/soak
+	$(BUILD_DIR)/tools/soak/cleave-soak --minutes $(SOAK_MINUTES) --report $(BUILD_DIR)/soak/report.md $(SOAK_ARGS)
+
 clean:
 	rm -rf $(BUILD_DIR)
+
+# libFuzzer targets (fuzz/): clang with ASan/UBSan in build-fuzz, each target run FUZZ_SECONDS
+# from a copy of its seed corpus; the table goes to fuzz/results.md. -O1 -g without -DNDEBUG:
+# fast enough to fuzz, readable stacks, and our own asserts stay armed.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_DEB_PACKAGES := clang libfuzzer-14-dev
+.PHONY: fuzz
+fuzz: deps
+	@./tools/install-deps.sh $(FUZZ_DEB_PACKAGES)
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -DCLEAVE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null
+	cmake --build $(FUZZ_BUILD_DIR) -j$(JOBS) --target fuzz_targets
+	./fuzz/run_fuzzers.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
