@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -24,7 +23,7 @@ std::string resolve(const std::string& file, const std::string& relative) {
 
 // ZeroMQ transports an agent can use; the rest of the string is checked by libzmq at bind or
 // connect time, where its error names the endpoint.
-bool isEndpoint(const std::string& text) { return std::regex_match(text, std::regex(R"((tcp|ipc)://\S+)")); }
+bool isEndpoint(const std::string& text) { return isZmqEndpoint(text); }
 
 void readEndpoint(TableReader& reader, std::string_view key, bool required, std::string& out) {
   std::optional<std::string> value = reader.string(key, required);
@@ -127,7 +126,7 @@ Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& p
 
   config.name = reader.string("name", true).value_or("");
   if (!config.name.empty() &&
-      (config.name.size() > MAX_AGENT_NAME || !std::regex_match(config.name, std::regex("[A-Za-z0-9_-]+"))))
+      (config.name.size() > MAX_AGENT_NAME || !isPlainName(config.name)))
     reader.error("name", fmt::format("\"{}\" must be 1 to {} letters, digits, '_' or '-' (a device name of the "
                                      "topology)",
                                      config.name, MAX_AGENT_NAME));

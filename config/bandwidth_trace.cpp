@@ -148,6 +148,19 @@ Result<BandwidthTrace> BandwidthTrace::parse(std::string_view text, std::string_
       errors.add(lineNumber, fmt::format("rtt_ms: {} is negative", fields[2]));
       good = false;
     }
+    if (time && *time > MAX_SECONDS) {
+      errors.add(lineNumber, fmt::format("time_s: {} is beyond the limit of {} s", fields[0], MAX_SECONDS));
+      good = false;
+    }
+    if (bits && *bits > MAX_BITS_PER_SECOND) {
+      errors.add(lineNumber,
+                 fmt::format("bandwidth_bps: {} is beyond the limit of {}", fields[1], MAX_BITS_PER_SECOND));
+      good = false;
+    }
+    if (rttMs && *rttMs > MAX_RTT_SECONDS * 1000) {
+      errors.add(lineNumber, fmt::format("rtt_ms: {} is beyond the limit of {}", fields[2], MAX_RTT_SECONDS * 1000));
+      good = false;
+    }
     // A row with a good time still orders the next one, so one bad field does not cascade.
     if (time && (!previousTime || *time > *previousTime)) previousTime = *time;
     if (good) points.push_back(TracePoint{*time, *bits, *rttMs / 1000.0});
@@ -183,6 +196,9 @@ Result<BandwidthTrace> BandwidthTrace::fromPoints(std::vector<TracePoint> points
       return Error{fmt::format("{}: point {}: times must strictly increase", what, i + 1)};
     if (p.bitsPerSecond < 0 || p.rttSeconds < 0)
       return Error{fmt::format("{}: point {}: bandwidth and RTT must be 0 or more", what, i + 1)};
+    if (p.timeSeconds > MAX_SECONDS || p.bitsPerSecond > MAX_BITS_PER_SECOND || p.rttSeconds > MAX_RTT_SECONDS)
+      return Error{fmt::format("{}: point {}: beyond the limits ({} s, {} bit/s, RTT {} s)", what, i + 1, MAX_SECONDS,
+                               MAX_BITS_PER_SECOND, MAX_RTT_SECONDS)};
     anyRate = anyRate || p.bitsPerSecond > 0;
   }
   if (!anyRate) return Error{fmt::format("{}: the bandwidth is 0 at every point", what)};

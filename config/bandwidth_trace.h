@@ -28,8 +28,9 @@ class BandwidthTrace {
   // Parses CSV text. `# ...` comments (whole lines or after a row) and blank lines are ignored; an
   // optional header line `time_s,bandwidth_bps,rtt_ms`; every other line is three numbers. Every
   // mistake is reported, one per line, as `fileName:line: field: problem`: times must start at 0
-  // and strictly increase, bandwidth >= 0 and not zero on every row, rtt >= 0, all finite, at most
-  // MAX_ROWS rows and at least one. Other columns or extra fields are errors.
+  // and strictly increase, bandwidth >= 0 and not zero on every row, rtt >= 0, all finite and
+  // within MAX_SECONDS, MAX_BITS_PER_SECOND and MAX_RTT_SECONDS, at most MAX_ROWS rows and at
+  // least one. Other columns or extra fields are errors.
   static Result<BandwidthTrace> parse(std::string_view text, std::string_view fileName);
   // Reads and parses a trace file.
   static Result<BandwidthTrace> load(const std::string& path);
@@ -58,6 +59,12 @@ class BandwidthTrace {
 
   // A trace file larger than this is a mistake (a day at 1 s rows is 86400).
   static constexpr size_t MAX_ROWS = 100000;
+  // Upper bounds on a row's figures, far beyond any real link, so that a period and the bytes
+  // carried in one stay finite (2 x 1e300 seconds would make the period infinite and every
+  // transmitEnd NaN): ten years, 1 Pbit/s, 1000 s.
+  static constexpr double MAX_SECONDS = 3.2e8;
+  static constexpr double MAX_BITS_PER_SECOND = 1e15;
+  static constexpr double MAX_RTT_SECONDS = 1000;
 
  private:
   explicit BandwidthTrace(std::vector<TracePoint> points);

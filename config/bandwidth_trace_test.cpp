@@ -371,4 +371,21 @@ TEST_CASE("points from a LinkShape message follow the file's rules") {
   CHECK(BandwidthTrace::fromPoints({{0, 0, 0}, {1, 0, 0}}, "x").error().message ==
         "x: the bandwidth is 0 at every point");
   CHECK_FALSE(BandwidthTrace::fromPoints({{0, std::nan(""), 0}}, "x").ok());
+  CHECK(BandwidthTrace::fromPoints({{0, 8e6, 0}, {1e300, 8e6, 0}}, "x").error().message ==
+        "x: point 2: beyond the limits (320000000 s, 1000000000000000 bit/s, RTT 1000 s)");
+}
+
+TEST_CASE("figures so large that the period or its bytes overflow are refused (fuzz/regressions/bandwidth_trace)") {
+  using cleave::config::BandwidthTrace;
+  // 2 x 1e308 made the period infinite and every transmitEnd NaN.
+  cleave::Result<BandwidthTrace> huge = BandwidthTrace::parse("0,1e6,1\n1e308,0,1\n", "t.csv");
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.error().message == "t.csv:2: time_s: 1e308 is beyond the limit of 320000000 s");
+  CHECK(BandwidthTrace::parse("0,1e16,1e7\n", "t.csv").error().message ==
+        "t.csv:1: bandwidth_bps: 1e16 is beyond the limit of 1000000000000000\n"
+        "t.csv:1: rtt_ms: 1e7 is beyond the limit of 1000000");
+  // At the limits everything stays finite.
+  cleave::Result<BandwidthTrace> edge = BandwidthTrace::parse("0,1e15,1e6\n3.2e8,1,0\n", "t.csv");
+  REQUIRE(edge.ok());
+  CHECK(std::isfinite(edge->transmitEnd(1e9, 1e20)));
 }

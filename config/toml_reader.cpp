@@ -1,6 +1,7 @@
 #include "config/toml_reader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -25,12 +26,32 @@ std::optional<toml::table> parseToml(std::string_view text, Diagnostics& diagnos
   }
 }
 
+bool isZmqEndpoint(std::string_view text) {
+  if (!text.starts_with("tcp://") && !text.starts_with("ipc://")) return false;
+  text.remove_prefix(6);
+  return !text.empty() &&
+         std::none_of(text.begin(), text.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+}
+
+bool isPlainName(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
 Result<std::string> readTextFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error{fmt::format("{}: cannot open file", path)};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // Read in chunks up to a cap: a config may name /dev/zero or a pipe as a trace file.
+  std::string text;
+  char chunk[64 * 1024];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (text.size() > MAX_TEXT_FILE_BYTES)
+      return Error{fmt::format("{}: larger than {} bytes; not a cleave text file", path, MAX_TEXT_FILE_BYTES)};
+  }
+  if (in.bad()) return Error{fmt::format("{}: cannot read", path)};
+  return text;
 }
 
 std::string_view typeName(const toml::node& node) {

@@ -72,7 +72,16 @@ class TableReader {
 // returned.
 std::optional<toml::table> parseToml(std::string_view text, Diagnostics& diagnostics);
 
-// A whole file as text, or "PATH: cannot open file".
+// Checks on strings from config files, without std::regex: libstdc++'s regex recurses per
+// character and overflows the stack on a string of some 30 KB, which a config file may hold.
+// "tcp://..." or "ipc://..." with something after it and no whitespace (libzmq checks the rest).
+bool isZmqEndpoint(std::string_view text);
+// One or more of [A-Za-z0-9_-]: device, agent and key names.
+bool isPlainName(std::string_view text);
+
+// Topology, agent, bundle and trace files are far smaller (a 100000-row trace is about 3 MB).
+constexpr size_t MAX_TEXT_FILE_BYTES = 16 << 20;
+// A whole file as text, or "PATH: cannot open file", or an error when it exceeds MAX_TEXT_FILE_BYTES.
 Result<std::string> readTextFile(const std::string& path);
 
 // "an integer", "a string", ... for messages about wrong types.

@@ -1,8 +1,9 @@
 #include "config/topology.h"
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -23,20 +24,42 @@ std::string resolve(const std::string& file, const std::string& relative) {
   return (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
 }
 
+// "tcp://HOST:PORT" split at the last colon, when PORT is all digits.
+struct TcpPort {
+  std::string host;  // "tcp://HOST"
+  std::string digits;
+  int port = 0;  // 0 when the digits do not fit an int
+};
+
+std::optional<TcpPort> tcpPortOf(const std::string& endpoint) {
+  size_t colon = endpoint.rfind(':');
+  if (!endpoint.starts_with("tcp://") || colon < 6 || colon + 1 == endpoint.size()) return std::nullopt;
+  TcpPort out{endpoint.substr(0, colon), endpoint.substr(colon + 1)};
+  if (out.digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  auto [end, error] = std::from_chars(out.digits.data(), out.digits.data() + out.digits.size(), out.port);
+  if (error != std::errc() || end != out.digits.data() + out.digits.size()) out.port = 0;
+  return out;
+}
+
 void readFleet(const toml::table* table, Topology& topology, Diagnostics& diagnostics) {
   if (!table) return;
   TableReader reader(*table, "[fleet]", diagnostics);
   topology.name = reader.string("name", true).value_or("");
   topology.daemonEndpoint = reader.string("daemon", true).value_or("");
-  if (!topology.daemonEndpoint.empty() && !std::regex_match(topology.daemonEndpoint, std::regex(R"((tcp|ipc)://\S+)")))
+  if (!topology.daemonEndpoint.empty() && !isZmqEndpoint(topology.daemonEndpoint))
     reader.error("daemon", fmt::format("must be a ZeroMQ endpoint such as \"tcp://127.0.0.1:7700\", not \"{}\"",
                                        topology.daemonEndpoint));
   topology.keysDir = resolve(topology.path, reader.string("keys", false).value_or("keys"));
   // The operator API listens next to the control endpoint unless told otherwise.
-  std::smatch port;
   std::string derived;
-  if (std::regex_match(topology.daemonEndpoint, port, std::regex(R"((tcp://.*):(\d+))")))
-    derived = fmt::format("{}:{}", port[1].str(), std::stoi(port[2].str()) + 1);
+  if (std::optional<TcpPort> port = tcpPortOf(topology.daemonEndpoint)) {
+    if (port->port >= 1 && port->port < 65535)
+      derived = fmt::format("{}:{}", port->host, port->port + 1);
+    else
+      reader.error("daemon", fmt::format("port {} is not a TCP port from 1 to 65534 (the operator endpoint "
+                                         "takes the next one)",
+                                         port->digits));
+  }
   topology.operatorEndpoint = reader.string("operator_endpoint", false).value_or(derived);
   if (topology.operatorEndpoint.empty() && !topology.daemonEndpoint.empty())
     reader.error("daemon", "has no TCP port to derive the operator endpoint from: set 'operator_endpoint'");
@@ -47,7 +70,7 @@ void readFleet(const toml::table* table, Topology& topology, Diagnostics& diagno
     if (!names) reader.error("operators", "must be an array of key names, e.g. [\"operator\"]");
     else
       for (const toml::node& name : *names)
-        if (name.is_string() && std::regex_match(*name.value<std::string>(), std::regex("[A-Za-z0-9_-]+")))
+        if (name.is_string() && isPlainName(*name.value<std::string>()))
           topology.operators.push_back(*name.value<std::string>());
         else
           reader.error("operators", "must hold key names made of letters, digits, '_' and '-'");
@@ -76,7 +99,7 @@ void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagno
     planner::DeviceProfile device;
     device.name = reader.string("name", true).value_or("");
     if (!device.name.empty()) {
-      if (!std::regex_match(device.name, std::regex("[A-Za-z0-9_-]+")))
+      if (!isPlainName(device.name))
         reader.error("name", fmt::format("\"{}\" may hold only letters, digits, '_' and '-'", device.name));
       else if (!names.insert(device.name).second)
         reader.error("name", fmt::format("\"{}\" is declared twice", device.name));

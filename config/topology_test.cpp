@@ -186,4 +186,19 @@ TEST_CASE("a missing file is named") {
   CHECK(t.error().message == "/nonexistent/fleet.toml: cannot open file");
 }
 
+TEST_CASE("hostile endpoints and names are errors, not exceptions or stack overflows") {
+  // fuzz/regressions/topology_toml: a port beyond int made std::stoi throw out of parseTopology.
+  std::string errors = errorsFor(replaced(BASE, "tcp://127.0.0.1:7700", "tcp://127.0.0.1:77777777777777777777"));
+  CHECK(errors.find("[fleet]: 'daemon' port 77777777777777777777 is not a TCP port from 1 to 65534") !=
+        std::string::npos);
+  std::string lastPort = errorsFor(replaced(BASE, "tcp://127.0.0.1:7700", "tcp://127.0.0.1:65535"));
+  CHECK(lastPort.find("port 65535") != std::string::npos);
+  // 40 KB strings overflowed std::regex's recursion; they are ordinary (bad) values now.
+  const std::string longName(40000, 'a');
+  Result<Topology> longEndpoint = parseTopology(replaced(BASE, "127.0.0.1:7700", longName + ":7700"), FILE_PATH);
+  CHECK(longEndpoint.ok());
+  CHECK(errorsFor(replaced(BASE, "name = \"a\"", "name = \"" + longName + " \"")).find("may hold only letters") !=
+        std::string::npos);
+}
+
 }  // namespace cleave::config

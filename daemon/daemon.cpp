@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/fleet_planning.h"
+#include "daemon/profile_message.h"
 #include "planner/units.h"
 #include "proto/message_codec.h"
 #include "proto/multipart.h"
@@ -20,7 +21,6 @@ namespace {
 constexpr size_t MAX_NAME = 64;
 constexpr size_t MAX_ENDPOINT = 256;
 constexpr size_t MAX_FRAMES = 1 + 16;  // a header and at most 16 tensors
-constexpr double DEFAULT_INFER_TIMEOUT = 30;
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -38,30 +38,6 @@ Status writeEndpointsFile(const std::string& path, const std::string& control, c
   std::filesystem::rename(tmp, path, ec);
   if (ec) return Error{fmt::format("{}: cannot rename into place: {}", path, ec.message())};
   return {};
-}
-
-// A registered profile, checked: the planner divides by these rates.
-Result<planner::DeviceProfile> readProfile(wire::DeviceProfile::Reader p, const std::string& name) {
-  planner::DeviceProfile d;
-  d.name = name;
-  Result<std::string> kind = proto::readText(p.getKind(), 32, "profile.kind");
-  if (!kind) return kind.error();
-  d.kind = *kind;
-  auto rates = p.getMacsPerSecond();
-  double values[] = {rates.getConv(), rates.getDepthwise(), rates.getGemm(), rates.getElementwise(), rates.getOther()};
-  for (size_t i = 0; i < planner::OP_CLASS_COUNT; ++i) {
-    if (!(std::isfinite(values[i]) && values[i] > 0)) return Error{"profile: every MAC/s rate must be positive"};
-    d.macsPerSecond[i] = values[i];
-  }
-  d.nodeOverheadSeconds = p.getNodeOverheadSeconds();
-  d.joulesPerMac = p.getJoulesPerMac();
-  d.radioJoulesPerByte = p.getRadioJoulesPerByte();
-  for (double v : {d.nodeOverheadSeconds, d.joulesPerMac, d.radioJoulesPerByte})
-    if (!(std::isfinite(v) && v >= 0)) return Error{"profile: overhead and energies must be finite and >= 0"};
-  if (p.getRamBytes() == 0 || p.getRamBytes() > (uint64_t{1} << 50)) return Error{"profile: RAM must be > 0"};
-  d.ramBytes = static_cast<int64_t>(p.getRamBytes());
-  if (p.getFlashBytes() > 0) d.flashBytes = static_cast<int64_t>(std::min<uint64_t>(p.getFlashBytes(), uint64_t{1} << 50));
-  return d;
 }
 
 void fillSpec(wire::TensorSpec::Builder spec, const NamedType& t) {
@@ -296,7 +272,7 @@ void Daemon::handleRegister(const std::string& id, wire::Register::Reader reg, c
   if (!key) return refuse(key.error().message);
   if (proto::encodeZ85Key(*key) != agent->publicKeyZ85 || userId != agent->publicKeyZ85)
     return refuse(fmt::format("'{}' registered with a key that is not the topology's", *name));
-  Result<planner::DeviceProfile> profile = readProfile(reg.getProfile(), *name);
+  Result<planner::DeviceProfile> profile = decodeProfile(reg.getProfile(), *name);
   if (!profile) return refuse(fmt::format("'{}': {}", *name, profile.error().message));
   Result<std::string> endpoint = proto::readText(reg.getDataEndpoint(), MAX_ENDPOINT, "register.dataEndpoint");
   if (!endpoint || endpoint->empty()) return refuse("register.dataEndpoint is missing or too long");

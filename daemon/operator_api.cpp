@@ -16,6 +16,9 @@ namespace {
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// An infer request that names no timeout (0) gets this one.
+constexpr double DEFAULT_INFER_TIMEOUT = 30;
+
 }  // namespace
 
 void Daemon::onOperator(Frames& frames) {
@@ -204,7 +207,7 @@ void Daemon::handleInfer(const std::string& id, uint64_t requestId, wire::Infer:
     p.inputs.push_back(std::move(*t));
   }
   double timeout = infer.getTimeoutSeconds();
-  if (!(std::isfinite(timeout) && timeout > 0)) timeout = 30;
+  if (!(std::isfinite(timeout) && timeout > 0)) timeout = DEFAULT_INFER_TIMEOUT;
   p.operatorId = id;
   p.operatorRequestId = requestId;
   p.started = Clock::now();

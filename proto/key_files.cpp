@@ -116,17 +116,20 @@ Result<std::string> readKeyFile(const std::string& path, bool secret) {
     if (n == 0) break;
     length += static_cast<size_t>(n);
   }
-  if (length > MAX_KEY_FILE_BYTES)
+  return parseKeyFileText(std::string_view(buffer, length), path, secret);
+}
+
+}  // namespace
+
+Result<std::string> parseKeyFileText(std::string_view text, const std::string& path, bool secret) {
+  if (text.size() > MAX_KEY_FILE_BYTES)
     return Error{fmt::format("{}: not a CURVE key file: longer than {} bytes", path, MAX_KEY_FILE_BYTES)};
-  std::string_view text(buffer, length);
   if (text.ends_with('\n')) text.remove_suffix(1);
   if (text.ends_with('\r')) text.remove_suffix(1);
   Result<CurveKey> key = decodeZ85Key(text);
   if (!key) return Error{fmt::format("{}: not a valid CURVE {} key: {}", path, secret ? "secret" : "public", key.error().message)};
   return std::string(text);
 }
-
-}  // namespace
 
 Result<CurveKeyPair> generateKeyPair() {
   char publicKey[Z85_KEY_CHARS + 1] = {};

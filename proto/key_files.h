@@ -61,6 +61,9 @@ Status writeKeyFiles(const CurveKeyPair& keys, const std::string& dir, const std
 // others may read (as ssh does), since such a key must be considered leaked.
 Result<std::string> readPublicKeyFile(const std::string& path);
 Result<std::string> readSecretKeyFile(const std::string& path);
+// The content checks of those readers, on text already read (at most 128 bytes, 40 Z85
+// characters, an optional newline); errors start with `path`. The fuzzer calls it directly.
+Result<std::string> parseKeyFileText(std::string_view text, const std::string& path, bool secret);
 // Both files of DIR/NAME, checked to belong together.
 Result<CurveKeyPair> readKeyFiles(const std::string& dir, const std::string& name);
 

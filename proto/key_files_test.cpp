@@ -226,5 +226,15 @@ TEST_CASE("readKeyFiles refuses a public file that does not belong to the secret
   CHECK(readKeyFiles(dir.path(), "pair").ok());
 }
 
+TEST_CASE("parseKeyFileText checks what the key file readers read") {
+  const std::string key(40, '0');
+  CHECK(parseKeyFileText(key + "\n", "k.pub", false).value() == key);
+  CHECK(parseKeyFileText(key + "\r\n", "k.secret", true).value() == key);
+  CHECK(parseKeyFileText(key + "\n\n", "k.pub", false).error().message ==
+        "k.pub: not a valid CURVE public key: expected 40 Z85 characters, found 41");
+  CHECK(parseKeyFileText(std::string(129, '0'), "k.pub", false).error().message ==
+        "k.pub: not a CURVE key file: longer than 128 bytes");
+}
+
 }  // namespace
 }  // namespace cleave::proto

@@ -10,6 +10,19 @@ namespace {
 // Propagating a constant means running its kernel at load time; skip it for huge outputs, which
 // would only bloat the model (a constant that large is better computed at run time).
 constexpr int64_t MAX_FOLDED_BYTES = int64_t{64} << 20;
+// The importer's bound on a tensor read from a file, applied to every value an op infers: a
+// 3 KB model padding a dimension by 2^40 must fail here, not when the session allocates.
+constexpr int64_t MAX_VALUE_ELEMENTS = int64_t{1} << 31;
+
+// Every dimension >= 0 and the element count within MAX_VALUE_ELEMENTS, without overflowing.
+bool sizeWithinBounds(const Shape& shape) {
+  int64_t count = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && count > MAX_VALUE_ELEMENTS / d)) return false;
+    count *= d;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -46,6 +59,10 @@ Result<GraphAnalysis> analyzeGraph(const Graph& graph) {
     if (!prepared) return prepared.error();
     if (prepared->outputTypes.size() < node.outputs.size())
       return ctx.error(fmt::format("names {} outputs, the op produces {}", node.outputs.size(), prepared->outputTypes.size()));
+    for (size_t i = 0; i < prepared->outputTypes.size(); ++i)
+      if (!sizeWithinBounds(prepared->outputTypes[i].shape))
+        return ctx.error(fmt::format("output {} would have shape {}: a negative dimension or more than {} elements", i,
+                                     shapeString(prepared->outputTypes[i].shape), MAX_VALUE_ELEMENTS));
     for (size_t i = 0; i < node.outputs.size(); ++i)
       if (!node.outputs[i].empty()) analysis.types[node.outputs[i]] = prepared->outputTypes[i];
 

@@ -1,8 +1,10 @@
 #include "runtime/npy.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <optional>
+#include <string_view>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -20,6 +22,33 @@ struct NpyDType {
 constexpr NpyDType NPY_DTYPES[] = {{"<f4", DType::F32}, {"<f2", DType::F16}, {"|i1", DType::I8},
                                    {"|u1", DType::U8},  {"<i4", DType::I32}, {"<i8", DType::I64},
                                    {"|b1", DType::Bool}};
+
+// numpy itself refuses longer headers when loading (max_header_size = 10000): a real header is
+// under 200 bytes, and a long one would only be a way to make parsing slow.
+constexpr size_t MAX_NPY_HEADER = 10000;
+
+std::string_view trimmed(std::string_view s) {
+  constexpr std::string_view SPACE = " \t\r\n";
+  size_t first = s.find_first_not_of(SPACE);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(SPACE) - first + 1);
+}
+
+// The text after `'key':` (and spaces) in the header's Python dict, at the first place the key
+// is followed by a colon; nullopt when there is none.
+std::optional<std::string_view> valueOf(std::string_view header, std::string_view key) {
+  const std::string quoted = "'" + std::string(key) + "'";
+  for (size_t at = header.find(quoted); at != std::string_view::npos; at = header.find(quoted, at + 1)) {
+    std::string_view rest = header.substr(at + quoted.size());
+    rest.remove_prefix(std::min(rest.size(), rest.find_first_not_of(" \t")));
+    if (rest.starts_with(':')) {
+      rest.remove_prefix(1);
+      rest.remove_prefix(std::min(rest.size(), rest.find_first_not_of(" \t")));
+      return rest;
+    }
+  }
+  return std::nullopt;
+}
 
 const char* descrOf(DType dtype) {
   for (const NpyDType& d : NPY_DTYPES)
@@ -46,40 +75,52 @@ Result<Tensor> parseNpy(const std::string& bytes, const std::string& name) {
     return fail(fmt::format("unsupported .npy version {}", major));
   }
   if (headerStart + headerLength > bytes.size()) return fail("truncated header");
-  std::string header = bytes.substr(headerStart, headerLength);
+  if (headerLength > MAX_NPY_HEADER)
+    return fail(fmt::format("header of {} bytes is longer than {}", headerLength, MAX_NPY_HEADER));
+  const std::string_view header = std::string_view(bytes).substr(headerStart, headerLength);
 
-  std::smatch match;
-  if (!std::regex_search(header, match, std::regex(R"('descr'\s*:\s*'([^']*)')")))
-    return fail("header has no 'descr'");
-  std::string descr = match[1];
+  std::optional<std::string_view> descrText = valueOf(header, "descr");
+  if (!descrText || descrText->empty() || descrText->front() != '\'') return fail("header has no 'descr'");
+  size_t descrEnd = descrText->find('\'', 1);
+  if (descrEnd == std::string_view::npos) return fail("header has no 'descr'");
+  std::string descr(descrText->substr(1, descrEnd - 1));
   if (descr == "<f4" || descr == "=f4") descr = "<f4";
   DType dtype = DType::Undefined;
   for (const NpyDType& d : NPY_DTYPES)
     if (descr == d.descr || (descr.size() == 3 && descr[0] == '=' && descr.substr(1) == std::string(d.descr).substr(1)))
       dtype = d.dtype;
   if (dtype == DType::Undefined) return fail(fmt::format("dtype '{}' is not supported", descr));
-  if (!std::regex_search(header, match, std::regex(R"('fortran_order'\s*:\s*(True|False))")))
+  std::optional<std::string_view> fortran = valueOf(header, "fortran_order");
+  if (!fortran || !(fortran->starts_with("True") || fortran->starts_with("False")))
     return fail("header has no 'fortran_order'");
-  if (match[1] == "True") return fail("Fortran-ordered arrays are not supported");
-  if (!std::regex_search(header, match, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
+  if (fortran->starts_with("True")) return fail("Fortran-ordered arrays are not supported");
+  std::optional<std::string_view> shapeText = valueOf(header, "shape");
+  size_t shapeEnd = shapeText ? shapeText->find(')') : std::string_view::npos;
+  if (!shapeText || !shapeText->starts_with('(') || shapeEnd == std::string_view::npos)
     return fail("header has no 'shape'");
   Shape shape;
-  std::string dims = match[1];
-  std::regex number(R"(\s*(\d+)\s*,?)");
   int64_t count = 1;
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it) {
-    const std::string digits = (*it)[1];
+  // "(2, 3)", "(3,)" or "()": dimensions separated by commas, a trailing comma allowed.
+  std::string_view dims = shapeText->substr(1, shapeEnd - 1);
+  while (!trimmed(dims).empty()) {
+    size_t comma = dims.find(',');
+    std::string_view digits = trimmed(dims.substr(0, comma));
+    dims = comma == std::string_view::npos ? std::string_view() : dims.substr(comma + 1);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos)
+      return fail(fmt::format("shape: '{}' is not a dimension", digits));
     if (digits.size() > 12) return fail("dimension too large");
-    int64_t d = std::stoll(digits);
+    int64_t d = std::stoll(std::string(digits));
     if (d > 0 && count > MAX_NPY_ELEMENTS / d) return fail("array too large");
     count *= d;
     shape.push_back(d);
   }
-  Tensor t = Tensor::zeros(dtype, shape);
-  size_t dataStart = headerStart + headerLength;
-  if (bytes.size() - dataStart != t.bytes())
+  // The length check comes before the allocation: a 100-byte file may claim 2^31 elements.
+  const size_t dataStart = headerStart + headerLength;
+  const size_t needed = static_cast<size_t>(count) * dtypeSize(dtype);
+  if (bytes.size() - dataStart != needed)
     return fail(fmt::format("data has {} bytes, {} of {} needs {}", bytes.size() - dataStart,
-                            shapeString(shape), dtypeName(dtype), t.bytes()));
+                            shapeString(shape), dtypeName(dtype), needed));
+  Tensor t = Tensor::zeros(dtype, shape);
   if (t.bytes() > 0) std::memcpy(t.raw(), bytes.data() + dataStart, t.bytes());
   return t;
 }

@@ -57,3 +57,27 @@ TEST_CASE("malformed files are refused with the file name and the reason") {
   huge.replace(huge.find("(2, 2)"), 6, "(9999999, 9999999)");
   CHECK(refused(huge).find("too large") != std::string::npos);
 }
+
+TEST_CASE("hostile headers are refused before any large allocation or deep parsing (fuzz/regressions/npy)") {
+  auto refused = [](const std::string& bytes) {
+    Result<Tensor> t = parseNpy(bytes, "x.npy");
+    return t.ok() ? std::string() : t.error().message;
+  };
+  auto version2 = [](const std::string& header, const std::string& data) {
+    std::string out("\x93NUMPY\x02\x00", 8);
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xff));
+    return out + header + data;
+  };
+  // 2^31 - 1 int64 elements claimed by 78 bytes: the data length is checked first.
+  CHECK(refused(version2("{'descr': '<i8', 'fortran_order': False, 'shape': (2147483647,), }", "")) ==
+        "x.npy: data has 0 bytes, [2147483647] of int64 needs 17179869176");
+  // Once overflowed std::regex's recursion; numpy itself caps headers at 10000 bytes.
+  CHECK(refused(version2("{'descr': '" + std::string(60000, 'a') + "', }", "")) ==
+        "x.npy: header of 60015 bytes is longer than 10000");
+  CHECK(refused(version2("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x3), }", "")) ==
+        "x.npy: shape: 'x3' is not a dimension");
+  Result<Tensor> scalar =
+      parseNpy(version2("{'descr':'<f4','fortran_order':False,'shape':()}", std::string(4, '\0')), "s");
+  REQUIRE_MESSAGE(scalar.ok(), scalar.error().message);
+  CHECK(scalar->rank() == 0);
+}

@@ -34,7 +34,10 @@ Result<DType> dtypeFromOnnx(int32_t elemType) {
   return Error{fmt::format("element type {} is not supported", name)};
 }
 
-Result<Shape> checkedShape(const google::protobuf::RepeatedField<int64_t>& dims) {
+// Dimensions from a file (a TensorProto's dims, or an input's shape) as a Shape, refusing
+// negative ones and element counts beyond MAX_TENSOR_ELEMENTS.
+template <class Dims>
+Result<Shape> checkedShape(const Dims& dims) {
   Shape shape;
   int64_t count = 1;
   for (int64_t d : dims) {
@@ -89,6 +92,9 @@ Result<TensorType> typeFromValueInfo(const onnx::ValueInfoProto& info, const Imp
     if (d < 0) return Error{fmt::format("input '{}' has negative dimension {}", info.name(), d)};
     type.shape.push_back(d);
   }
+  // The same bound as initializers: the session allocates every activation up front.
+  if (Result<Shape> checked = checkedShape(type.shape); !checked)
+    return Error{fmt::format("input '{}': {}", info.name(), checked.error().message)};
   return type;
 }
 
@@ -105,23 +111,34 @@ Result<Tensor> tensorFromProto(const onnx::TensorProto& proto) {
   if (!dtype) return fail(dtype.error().message);
   Result<Shape> shape = checkedShape(proto.dims());
   if (!shape) return fail(shape.error().message);
-  Tensor t = Tensor::zeros(*dtype, *shape);
-  int64_t n = t.numel();
+  // Sizes are checked against the data present before allocating: a few bytes of protobuf may
+  // claim 2^31 elements (checkedShape's bound keeps these products from overflowing).
+  const int64_t n = shapeNumel(*shape);
+  const size_t bytes = static_cast<size_t>(n) * dtypeSize(*dtype);
   if (proto.has_raw_data()) {
-    if (proto.raw_data().size() != t.bytes())
+    if (proto.raw_data().size() != bytes)
       return fail(fmt::format("raw_data has {} bytes, shape {} of {} needs {}", proto.raw_data().size(),
-                              shapeString(*shape), dtypeName(*dtype), t.bytes()));
-    std::memcpy(t.raw(), proto.raw_data().data(), t.bytes());
+                              shapeString(*shape), dtypeName(*dtype), bytes));
+    Tensor t = Tensor::zeros(*dtype, *shape);
+    std::memcpy(t.raw(), proto.raw_data().data(), bytes);
+    // Kernels read these as C++ bool, for which any byte but 0 and 1 is undefined behaviour.
+    if (*dtype == DType::Bool)
+      for (int64_t i = 0; i < n; ++i) t.data<bool>()[i] = proto.raw_data()[static_cast<size_t>(i)] != 0;
     return t;
   }
   switch (*dtype) {
+    case DType::F32: CLEAVE_TRY(expectCount(proto.float_data(), n, "float_data")); break;
+    case DType::I64: CLEAVE_TRY(expectCount(proto.int64_data(), n, "int64_data")); break;
+    case DType::Undefined: break;
+    default: CLEAVE_TRY(expectCount(proto.int32_data(), n, "int32_data")); break;
+  }
+  Tensor t = Tensor::zeros(*dtype, *shape);
+  switch (*dtype) {
     case DType::F32: {
-      CLEAVE_TRY(expectCount(proto.float_data(), n, "float_data"));
       std::copy(proto.float_data().begin(), proto.float_data().end(), t.data<float>());
       break;
     }
     case DType::I64: {
-      CLEAVE_TRY(expectCount(proto.int64_data(), n, "int64_data"));
       std::copy(proto.int64_data().begin(), proto.int64_data().end(), t.data<int64_t>());
       break;
     }
@@ -130,7 +147,6 @@ Result<Tensor> tensorFromProto(const onnx::TensorProto& proto) {
     case DType::U8:
     case DType::Bool:
     case DType::F16: {
-      CLEAVE_TRY(expectCount(proto.int32_data(), n, "int32_data"));
       for (int64_t i = 0; i < n; ++i) {
         int32_t v = proto.int32_data(static_cast<int>(i));
         switch (*dtype) {
@@ -219,12 +235,19 @@ Result<Graph> importOnnxFile(const std::string& path, const ImportOptions& optio
   if (!in) return Error{fmt::format("{}: cannot open file", path)};
   std::stringstream buffer;
   buffer << in.rdbuf();
+  return importOnnxBytes(buffer.view(), path, options);
+}
+
+Result<Graph> importOnnxBytes(std::string_view bytes, const std::string& nameForErrors, const ImportOptions& options) {
+  // protobuf sizes are int; a larger file is no model cleave could run anyway.
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
+    return Error{fmt::format("{}: {} bytes is too large for protobuf", nameForErrors, bytes.size())};
   onnx::ModelProto model;
-  if (!model.ParseFromString(buffer.str()))
-    return Error{fmt::format("{}: not a valid ONNX model (protobuf parse failed; truncated file?)", path)};
-  if (!model.has_graph()) return Error{fmt::format("{}: not a valid ONNX model (no graph)", path)};
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return Error{fmt::format("{}: not a valid ONNX model (protobuf parse failed; truncated file?)", nameForErrors)};
+  if (!model.has_graph()) return Error{fmt::format("{}: not a valid ONNX model (no graph)", nameForErrors)};
   Result<Graph> graph = importOnnxModel(model, options);
-  if (!graph) return Error{fmt::format("{}: {}", path, graph.error().message)};
+  if (!graph) return Error{fmt::format("{}: {}", nameForErrors, graph.error().message)};
   return graph;
 }
 

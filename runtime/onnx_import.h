@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "runtime/graph.h"
 #include "runtime/result.h"
@@ -27,6 +28,10 @@ constexpr int64_t MIN_OPSET = 6;  // pytorch-converted test models use 6; the op
 constexpr int64_t MAX_OPSET = 17;
 
 Result<Graph> importOnnxFile(const std::string& path, const ImportOptions& options = {});
+// The bytes of a .onnx file; errors start with `nameForErrors`. importOnnxFile reads the file
+// and calls this, so the fuzzer (fuzz/onnx_model_fuzz.cpp) exercises exactly the file path.
+Result<Graph> importOnnxBytes(std::string_view bytes, const std::string& nameForErrors,
+                              const ImportOptions& options = {});
 Result<Graph> importOnnxModel(const onnx::ModelProto& model, const ImportOptions& options = {});
 // TensorProto -> Tensor with every size checked (used for initializers and test data).
 Result<Tensor> tensorFromProto(const onnx::TensorProto& proto);

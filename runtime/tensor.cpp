@@ -3,6 +3,7 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include <fmt/format.h>
@@ -38,8 +39,11 @@ std::string_view dtypeName(DType dtype) {
 }
 
 int64_t shapeNumel(const Shape& shape) {
+  // Saturates rather than overflow: an op's prepare may infer an absurd shape from a hostile
+  // model's constants and count it before analyzeGraph refuses the shape (MAX_VALUE_ELEMENTS).
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
   return n;
 }
 

@@ -40,8 +40,10 @@ std::optional<ChannelAffine> batchNormAffine(const Graph& graph, const GraphAnal
     if (p->numel() != channels) return std::nullopt;
   ChannelAffine affine;
   for (int64_t c = 0; c < channels; ++c) {
-    double gamma = params[0]->data<float>()[c], beta = params[1]->data<float>()[c];
-    double mean = params[2]->data<float>()[c], var = params[3]->data<float>()[c];
+    double gamma = static_cast<double>(params[0]->data<float>()[c]);
+    double beta = static_cast<double>(params[1]->data<float>()[c]);
+    double mean = static_cast<double>(params[2]->data<float>()[c]);
+    double var = static_cast<double>(params[3]->data<float>()[c]);
     double s = gamma / std::sqrt(var + static_cast<double>(*epsilon));
     affine.scale.push_back(static_cast<float>(s));
     affine.shift.push_back(static_cast<float>(beta - mean * s));
