@@ -20,9 +20,11 @@ RUN=${SECONDS_PER_RUN:-60}
 REPS=${REPS:-3}
 demo=$BUILD/tools/demo/cleave-demo
 [ -x "$demo" ] || { echo "run_adaptive_bench: no $demo; build cleave first (make build)" >&2; exit 1; }
+. bench/bench_common.sh
+bench_begin run_adaptive_bench "$BUILD"  # stops here if the machine is loaded (MAX_LOAD, FORCE)
+bench_peer "fixed splits and the oracle" "" "cleave's own daemon with a pinned plan / told the trace's true bandwidth; no outside peer"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p bench/results
 
 # The camera board a link type comes with, so that the trace's range straddles the point where
 # computing on the camera and sending the 3 KiB image cost the same (figures as in home-lab.toml):
@@ -70,18 +72,20 @@ for rep in $(seq 1 "$REPS"); do
   RUN=14 run "step-up.$rep" "$up" --step-link camera-pi1 --step-to 40Mbps --step-at 6
 done
 
-/usr/bin/python3 - "$work" bench/results/adaptive.md "$RUN" "$REPS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+bench_end  # stops here, writing nothing, if other processes loaded the machine during the runs
+mkdir -p bench/results
+/usr/bin/python3 - "$work" bench/results/adaptive.md "$RUN" "$REPS" "$BENCH_META_MD" <<'PY'
 import glob, os, statistics, sys
-work, out_path, run, reps, load = sys.argv[1:]
+work, out_path, run, reps, meta_md = sys.argv[1:]
 def summary(label):
     path = os.path.join(work, label + ".summary")
     if not os.path.exists(path):
         return None
     return dict(line.strip().split("=", 1) for line in open(path) if "=" in line)
-lines = ["# Adaptive re-planning against fixed plans and an oracle", "",
+lines = ["# Adaptive re-planning against fixed plans and an oracle", ""] + open(meta_md).read().splitlines() + ["",
          "`make bench` (`bench/run_adaptive_bench.sh`): real processes on 127.0.0.1 (`cleavectl up --pace`: the camera's "
          "WiFi link replays the trace in the agents' shapers, stage runs paced to the declared boards), "
-         "fmnist-teacher, one request at a time for %s s per run. Load average at the end: %s." % (run, load), "",
+         "fmnist-teacher, one request at a time for %s s per run." % run, "",
          "Fixed splits: the camera runs the first K of the 12 nodes and the cloud the rest (K=0: everything in the "
          "cloud, K=12: everything on the source). Best fixed = the fixed split with the lowest measured mean. "
          "Adaptive: the daemon re-plans from the agents' measurements with the default hysteresis (a new "

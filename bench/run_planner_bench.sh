@@ -7,12 +7,20 @@ BUILD=${1:-build}
 REPS=${REPS:-5}
 BIN=$BUILD/bench/planner_bench
 [ -x "$BIN" ] || { echo "run_planner_bench: no $BIN; build cleave first (make build)" >&2; exit 1; }
-mkdir -p bench/results
+. bench/bench_common.sh
+bench_begin run_planner_bench "$BUILD"  # stops here if the machine is loaded (MAX_LOAD, FORCE)
+bench_peer "exhaustive search" "" "every cut vector; cleave's own code in bench/planner_bench.cpp, no outside peer"
+bench_tool "Google Benchmark" "$(bench_version pkg-config --modversion benchmark)"
 "$BIN" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 \
-  --benchmark_format=json >bench/results/planner.json
-/usr/bin/python3 - bench/results/planner.json bench/results/planner.md "$(cat /proc/loadavg | cut -d' ' -f1-3)" <<'PY'
+  --benchmark_format=json >"$BENCH_DIR/planner.json"
+bench_end  # stops here, writing nothing, if other processes loaded the machine during the run
+mkdir -p bench/results
+/usr/bin/python3 - "$BENCH_DIR/planner.json" bench/results/planner.md "$BENCH_META_MD" "$BENCH_META_JSON" \
+  bench/results/planner.json <<'PY'
 import json, sys
 data = json.load(open(sys.argv[1]))
+data["environment"] = json.load(open(sys.argv[4]))
+json.dump(data, open(sys.argv[5], "w"), indent=2)
 med = {}
 for b in data["benchmarks"]:
     if b.get("aggregate_name") != "median":
@@ -24,10 +32,10 @@ def ms(name):
 positions = [50, 100, 150, 200, 300, 400]
 devices = [2, 4, 8]
 ctx = data["context"]
-out = ["# Planner benchmark", "",
-       "`make bench` (`bench/run_planner_bench.sh`): Google Benchmark, median of %s repetitions, one thread. "
-       "Machine: %d x %s MHz CPU, load average at the end %s." % (data["benchmarks"][0].get("repetitions", "?"),
-                                                                  ctx["num_cpus"], ctx["mhz_per_cpu"], sys.argv[3]), "",
+out = ["# Planner benchmark", ""] + open(sys.argv[3]).read().splitlines() + ["",
+       "`make bench` (`bench/run_planner_bench.sh`): Google Benchmark, median of %s repetitions, one thread "
+       "(%d x %s MHz CPUs as Google Benchmark saw them)." % (data["benchmarks"][0].get("repetitions", "?"),
+                                                            ctx["num_cpus"], ctx["mhz_per_cpu"]), "",
        "Problems: random DAGs (a chain plus skip connections, 30% of nodes read an earlier output), a chain of "
        "devices from source to sink, memory limits that make long stages infeasible, the three best plans kept.", "",
        "## Split solver, milliseconds per solve", "",

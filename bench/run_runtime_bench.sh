@@ -26,6 +26,12 @@ ORT_VERSION=$(node -p 'require("./bench/node_modules/onnxruntime-node/package.js
   die "onnxruntime-node is not installed in bench/node_modules; run make bench-deps"
 TORCH_VERSION=$($PY -c 'import torch, torchvision; print(torch.__version__, "/ torchvision", torchvision.__version__)' 2>/dev/null) ||
   die "$PY cannot import torch and torchvision; run make deps"
+. bench/bench_common.sh
+bench_begin run_runtime_bench "$BUILD"  # stops here if the machine is loaded (MAX_LOAD, FORCE)
+TORCH_BLAS=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || echo unknown)
+bench_peer "ONNX Runtime" "onnxruntime-node $ORT_VERSION" "npm, CPU execution provider"
+bench_peer "Node.js" "$(bench_version node --version)" "runs onnxruntime-node"
+bench_peer "PyTorch" "$TORCH_VERSION" "Debian's python3-torch on $(bench_version $PY --version), eager mode; BLAS: $TORCH_BLAS"
 $PY tools/models/export_torchvision.py "$MODEL_DIR" "${MODELS[@]}" >&2 || die "exporting the models failed"
 
 # run_engine ENGINE MODEL RUNS [OUTPUT.npy]: prints cleavectl's latency line (the runners mimic it).
@@ -77,15 +83,12 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
+bench_end  # stops here, writing nothing, if other processes loaded the machine during the rounds
+
 # 3. Summary tables (and cleave's per-op profile wherever it trails ORT).
-CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -n1)
-GXX=$(g++ --version | head -n1)
-BLAS=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || echo unknown)
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)
-LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-export ORT_VERSION TORCH_VERSION BUILD_TYPE ROUNDS RUNS CLEAVECTL MODEL_DIR CPU GXX BLAS COMMIT LOAD
+export ORT_VERSION ROUNDS RUNS CLEAVECTL MODEL_DIR BENCH_META_MD BENCH_META_JSON
 $PY - "$TMP/rounds.txt" "$TMP" "${MODELS[@]}" <<'EOF' || die "writing the results failed"
-import datetime, json, os, statistics, subprocess, sys
+import json, os, statistics, subprocess, sys
 rounds_file, tmp, models = sys.argv[1], sys.argv[2], sys.argv[3:]
 env = os.environ
 names = {"cleave": "cleave", "ort": f"ONNX Runtime {env['ORT_VERSION']}", "torch": "PyTorch"}
@@ -98,19 +101,12 @@ results = {key: {"median_ms": statistics.median(r[0] for r in rs), "p95_ms": sta
            for key, rs in rows.items()}
 ratios = {m: {"cleave_vs_ort": results[m, "cleave"]["median_ms"] / results[m, "ort"]["median_ms"],
               "cleave_vs_torch": results[m, "cleave"]["median_ms"] / results[m, "torch"]["median_ms"]} for m in models}
-meta = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "cpu": env["CPU"],
-        "load_average_at_summary": env["LOAD"], "cleave_commit": env["COMMIT"], "cleave_build_type": env["BUILD_TYPE"], "gxx": env["GXX"],
-        "onnxruntime_node": env["ORT_VERSION"], "torch": env["TORCH_VERSION"], "torch_blas": env["BLAS"],
-        "rounds": int(env["ROUNDS"]), "timed_runs_per_round": int(env["RUNS"]), "threads": 1, "batch": 1}
-json.dump({**meta, "results": [{"model": m, "engine": e, **r} for (m, e), r in results.items()], "ratios": ratios},
+meta = {"rounds": int(env["ROUNDS"]), "timed_runs_per_round": int(env["RUNS"]), "threads": 1, "batch": 1}
+json.dump({"environment": json.load(open(env["BENCH_META_JSON"])), **meta,
+           "results": [{"model": m, "engine": e, **r} for (m, e), r in results.items()], "ratios": ratios},
           open(f"{tmp}/runtime.json", "w"), indent=2)
 
-md = [f"# Runtime benchmark: cleave vs ONNX Runtime vs PyTorch\n",
-      f"- date: {meta['date']}",
-      f"- CPU: {meta['cpu']} ({os.cpu_count()} logical CPUs; load average {meta['load_average_at_summary']} when the run ended)",
-      f"- cleave: commit {meta['cleave_commit']}, {meta['gxx']}, {meta['cleave_build_type']} build",
-      f"- ONNX Runtime: onnxruntime-node {meta['onnxruntime_node']} (npm; CPU execution provider)",
-      f"- PyTorch: {meta['torch']} (Debian's python3-torch, eager mode; BLAS: {meta['torch_blas']})",
+md = [f"# Runtime benchmark: cleave vs ONNX Runtime vs PyTorch\n"] + open(env["BENCH_META_MD"]).read().splitlines() + [
       f"- settings: batch 1, 1 thread; {meta['rounds']} rounds with the engines interleaved, each round 3 warm-up "
       f"runs then {meta['timed_runs_per_round']} timed runs; median = median of the round medians, "
       f"p95 = median of the round p95s, min = fastest run seen\n",

@@ -15,13 +15,17 @@ E2E_REQUESTS=${E2E_REQUESTS:-200}
 E2E_SEQUENTIAL=${E2E_SEQUENTIAL:-50}
 BIN=$BUILD/bench/transport_bench
 [ -x "$BIN" ] || { echo "run_transport_bench: no $BIN; build cleave first (make build)" >&2; exit 1; }
-mkdir -p bench/results
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+. bench/bench_common.sh
+bench_begin run_transport_bench "$BUILD"  # stops here if the machine is loaded (MAX_LOAD, FORCE)
+bench_peer "libzmq" "$(bench_version pkg-config --modversion libzmq)" "raw ZeroMQ, the baseline; cleave's data plane runs on it too"
+bench_peer "libsodium" "$(bench_version pkg-config --modversion libsodium)" "CURVE's cryptography, under both"
+bench_peer "cppzmq" "$(bench_version pkg-config --modversion cppzmq)" "C++ binding, both"
+bench_tool "Google Benchmark" "$(bench_version pkg-config --modversion benchmark)"
+bench_tool "Cap'n Proto" "$(bench_version pkg-config --modversion capnp)" "cleave's message encoding"
 # Repetitions run in random order (sizes interleaved); inside one, the variants alternate
 # transfer by transfer (see transport_bench.cpp).
 "$BIN" --benchmark_repetitions="$REPS" --benchmark_enable_random_interleaving=true \
-  --benchmark_min_time="$MIN_TIME" --benchmark_format=json >bench/results/transport.json
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+  --benchmark_min_time="$MIN_TIME" --benchmark_format=json >"$BENCH_DIR/transport.json"
 
 # ---- End-to-end: a split request through a local fleet against one process running the model.
 E2E_NOTE=""        # "not measured: <reason>" when this part cannot run
@@ -78,13 +82,17 @@ e2e() {
   STATE=""
 }
 e2e
+bench_end  # stops here, writing nothing, if other processes loaded the machine during the run
 
+mkdir -p bench/results
 E2E_NOTE="$E2E_NOTE" E2E_SINGLE="$E2E_SINGLE" E2E_PIPELINED="$E2E_PIPELINED" E2E_REQUESTS="$E2E_REQUESTS" \
-/usr/bin/python3 - bench/results/transport.json bench/results/transport.md "$LOAD_BEFORE" "$LOAD_AFTER" \
-  "$E2E_SEQ_FILE" "$TOPOLOGY" <<'PY'
+/usr/bin/python3 - "$BENCH_DIR/transport.json" bench/results/transport.md "$BENCH_META_MD" "$BENCH_META_JSON" \
+  "$E2E_SEQ_FILE" "$TOPOLOGY" bench/results/transport.json <<'PY'
 import json, os, re, statistics, sys
 data = json.load(open(sys.argv[1]))
-load_before, load_after, seq_file, topology = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+meta_md, seq_file, topology = sys.argv[3], sys.argv[5], sys.argv[6]
+data["environment"] = json.load(open(sys.argv[4]))
+json.dump(data, open(sys.argv[7], "w"), indent=2)
 VARIANTS = [("zmq", "raw ZeroMQ"), ("zmq_curve", "raw ZeroMQ + CURVE"), ("cleave", "cleave data plane")]
 DIAGNOSTIC = ("zmq_curve_framed", "raw + CURVE, cleave's frames")
 SIZES = [(4096, "4 KiB"), (65536, "64 KiB"), (1048576, "1 MiB")]
@@ -119,14 +127,9 @@ def diff(size, f):  # the median over repetitions of f(repetition), a paired dif
     return statistics.median(f(r) for r in reps[size])
 
 ctx = data["context"]
-cpu = "?"
-for line in open("/proc/cpuinfo"):
-    if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
 n_reps = len(reps[SIZES[0][0]])
 transfers = {size: int(med(size, "transfers")) for size, _ in SIZES}
-out = ["# Transport benchmark", "",
+out = ["# Transport benchmark", ""] + open(meta_md).read().splitlines() + ["",
        "`make bench` (`bench/run_transport_bench.sh`, program `bench/transport_bench.cpp`): the time to move one float32 "
        "tensor from a sending DEALER to a receiving ROUTER over `tcp://127.0.0.1` and get the receiver's acknowledgement "
        "back (the whole transfer, as the agent's passive link estimation times it). Receiver in its own thread; sender and "
@@ -142,8 +145,8 @@ out = ["# Transport benchmark", "",
        "those over %d repetitions (sizes in random order; per variant and repetition about %s transfers at 4 KiB / 64 KiB / 1 MiB). "
        "MB/s = 10^6 bytes of tensor per second of median transfer."
        % (n_reps, " / ".join(str(transfers[s]) for s, _ in SIZES)), "",
-       "Machine: %d x %s (%s MHz), load average %s before and %s after the transport runs."
-       % (ctx["num_cpus"], cpu, ctx["mhz_per_cpu"], load_before, load_after), "",
+       "CPUs as Google Benchmark saw them: %d x %s MHz. The load figures above span the whole script, both parts."
+       % (ctx["num_cpus"], ctx["mhz_per_cpu"]), "",
        "## Median time per transfer", "",
        "| size | " + " | ".join(name for _, name in VARIANTS) + " | cleave / raw+CURVE | raw+CURVE / raw | *" + DIAGNOSTIC[1] + "* |",
        "|---|" + "---|" * (len(VARIANTS) + 3)]
