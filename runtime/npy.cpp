@@ -37,7 +37,8 @@ std::string_view trimmed(std::string_view s) {
 // The text after `'key':` (and spaces) in the header's Python dict, at the first place the key
 // is followed by a colon; nullopt when there is none.
 std::optional<std::string_view> valueOf(std::string_view header, std::string_view key) {
-  const std::string quoted = "'" + std::string(key) + "'";
+  // fmt, not "'" + std::string(key): GCC 12 reports a false -Wrestrict there (its bug 105329).
+  const std::string quoted = fmt::format("'{}'", key);
   for (size_t at = header.find(quoted); at != std::string_view::npos; at = header.find(quoted, at + 1)) {
     std::string_view rest = header.substr(at + quoted.size());
     rest.remove_prefix(std::min(rest.size(), rest.find_first_not_of(" \t")));
