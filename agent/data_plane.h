@@ -14,7 +14,7 @@
 // A connection that stops moving without a failed handshake (a peer restarted on the same
 // endpoint and lost what was in flight, a TCP connection stuck) is found the same way: when the
 // oldest unacknowledged message's ack is overdue (ackWait: four times what the link estimate
-// says it should take, at least MIN_ACK_WAIT, doubling while it keeps happening) and nothing at
+// says it should take, at least MIN_ACK_WAIT (8 s), doubling while it keeps happening) and nothing at
 // all was acknowledged on the link meanwhile, the link counts a stall, logs the peer and the
 // request, and is rebuilt with every unacknowledged message sent again.
 //
@@ -105,9 +105,12 @@ class DataPlane {
   static constexpr std::chrono::milliseconds MAX_BACKOFF{2000};
   static constexpr size_t MAX_READS_PER_POLL = 64;  // per socket, so one busy peer cannot starve the loop
   // An ack is overdue after ACK_WAIT_FACTOR x (RTT + bytes / bandwidth) of the link's estimate,
-  // at least MIN_ACK_WAIT; each stall in a row doubles the wait, up to MAX_ACK_WAIT.
-  static constexpr std::chrono::seconds MIN_ACK_WAIT{2};
-  static constexpr std::chrono::seconds MAX_ACK_WAIT{20};
+  // at least MIN_ACK_WAIT; each stall in a row doubles the wait, up to MAX_ACK_WAIT. The floor is
+  // long because the estimate lags a link that just slowed down: at 2 s, a link cut from 40 Mbit/s
+  // to 500 kbit/s with a full 256 KiB queue (testbed_test) read as stalled, and each rebuild sent
+  // everything again into the same queue, so no ack got through for a minute.
+  static constexpr std::chrono::seconds MIN_ACK_WAIT{8};
+  static constexpr std::chrono::seconds MAX_ACK_WAIT{60};
   static constexpr double ACK_WAIT_FACTOR = 4;
   // A link that carried nothing large enough to time its bandwidth for PROBE_INTERVAL gets a
   // probe pair (a tiny one, then PROBE_SECONDS of its estimated bandwidth), but never more often
