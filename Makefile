@@ -40,7 +40,9 @@ test: build
 
 # The whole suite under sanitizers, each in its own build folder (the fleet tests start the
 # sanitized cleaved and cleave-agent too). Any report fails the test that caused it.
-SANITIZER_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLEAVE_WERROR=$(WERROR)
+# Warnings stay warnings here: GCC 12 reports false -Wmaybe-uninitialized inside std::regex and
+# std::function once the sanitizers instrument them.
+SANITIZER_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLEAVE_WERROR=OFF
 test-asan: deps
 	cmake -S . -B build-asan $(SANITIZER_FLAGS) -DCLEAVE_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j$(JOBS)
