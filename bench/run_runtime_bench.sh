@@ -40,7 +40,7 @@ run_engine() {
   case $1 in
     cleave) "$CLEAVECTL" model run "$onnx" --input "$input" --repeat "$3" --threads 1 ${out:+--output "$out"} ;;
     ort) node bench/ort_runner.js "$onnx" "$input" "$3" ${out:+"$out"} ;;
-    torch) OMP_NUM_THREADS=1 $PY bench/torch_runner.py "$2" "$input" "$3" ${out:+"$out"} ;;
+    torch) OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $PY bench/torch_runner.py "$2" "$input" "$3" ${out:+"$out"} ;;
   esac
 }
 
