@@ -52,7 +52,7 @@ test-asan: deps
 test-tsan: deps
 	cmake -S . -B build-tsan $(SANITIZER_FLAGS) -DCLEAVE_TSAN=ON >/dev/null
 	cmake --build build-tsan -j$(JOBS)
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 		ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 bench: bench-deps build
