@@ -75,52 +75,71 @@ void collect(OperatorClient& op, std::map<uint64_t, size_t>& sent, std::map<uint
   }
 }
 
+// The three-agent fleet started and planned over all three, with a watcher (plan events, and
+// agent events if `watchAgents`) and an operator client.
+struct RunningFleet {
+  std::unique_ptr<FleetHarness> fleet;
+  std::unique_ptr<OperatorClient> watcher, op;
+};
+
+RunningFleet startFleet(zmq::context_t& context, bool watchAgents) {
+  Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(TOPOLOGY);
+  REQUIRE_MESSAGE(started.ok(), started.error().message);
+  FleetHarness& fleet = **started;
+  auto connect = [&] {
+    Result<std::unique_ptr<OperatorClient>> client =
+        OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
+    REQUIRE_MESSAGE(client.ok(), client.error().message << "\n" << fleet.logTail("daemon"));
+    return std::move(*client);
+  };
+  RunningFleet running{std::move(*started), connect(), nullptr};
+  running.watcher->send([&](wire::OperatorRequest::Builder r) {
+    r.initWatch().setPlans(true);
+    r.getWatch().setAgents(watchAgents);
+  });
+  for (const char* name : {"a", "b", "c"}) REQUIRE(running.fleet->startAgent(name).ok());
+  waitForPlan(*running.watcher, {"a", "b", "c"}, *running.fleet);
+  running.op = connect();
+  return running;
+}
+
 }  // namespace
 
 TEST_CASE("a split fleet: bit-identical results, an agent killed mid-stream, restarted and planned back in") {
   Reference ref = fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 250);
-  Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(TOPOLOGY);
-  REQUIRE_MESSAGE(started.ok(), started.error().message);
-  FleetHarness& fleet = **started;
   zmq::context_t context;
-  Result<std::unique_ptr<OperatorClient>> watcher =
-      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
-  REQUIRE_MESSAGE(watcher.ok(), watcher.error().message << "\n" << fleet.logTail("daemon"));
-  (*watcher)->send([](wire::OperatorRequest::Builder r) { r.initWatch().setPlans(true); });
-  for (const char* name : {"a", "b", "c"}) REQUIRE(fleet.startAgent(name).ok());
-  waitForPlan(**watcher, {"a", "b", "c"}, fleet);
-
-  Result<std::unique_ptr<OperatorClient>> op =
-      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
-  REQUIRE(op.ok());
+  RunningFleet running = startFleet(context, false);
+  FleetHarness& fleet = *running.fleet;
+  OperatorClient& watcher = *running.watcher;
+  OperatorClient& op = *running.op;
   std::map<uint64_t, size_t> sent;  // operator request id -> reference index
   std::map<uint64_t, int> received;
 
   // 200 requests; b is killed once a quarter of the results are in.
-  for (size_t i = 0; i < 100; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
-  collect(**op, sent, received, ref, 50, fleet);
+  for (size_t i = 0; i < 100; ++i) sent[op.infer(ref.inputs[i])] = i;
+  collect(op, sent, received, ref, 50, fleet);
   fleet.killAgent("b", SIGKILL);
-  for (size_t i = 100; i < 200; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
-  collect(**op, sent, received, ref, 200, fleet);
-  waitForPlan(**watcher, {"a", "c"}, fleet);
+  for (size_t i = 100; i < 200; ++i) sent[op.infer(ref.inputs[i])] = i;
+  collect(op, sent, received, ref, 200, fleet);
+  waitForPlan(watcher, {"a", "c"}, fleet);
 
   // b comes back and is planned in again; requests keep being right.
   REQUIRE(fleet.startAgent("b").ok());
-  waitForPlan(**watcher, {"a", "b", "c"}, fleet);
-  for (size_t i = 200; i < 240; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
-  collect(**op, sent, received, ref, 220, fleet);
+  waitForPlan(watcher, {"a", "b", "c"}, fleet);
+  for (size_t i = 200; i < 240; ++i) sent[op.infer(ref.inputs[i])] = i;
+  collect(op, sent, received, ref, 220, fleet);
 
   // c dies and is back before the daemon notices the silence: it re-registers while still
   // "online", gets the plan again, and what it held is run again.
   fleet.killAgent("c", SIGKILL);
   REQUIRE(fleet.startAgent("c").ok());
-  for (size_t i = 240; i < 250; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
-  collect(**op, sent, received, ref, 250, fleet);
+  for (size_t i = 240; i < 250; ++i) sent[op.infer(ref.inputs[i])] = i;
+  collect(op, sent, received, ref, 250, fleet);
 
   // Exactly one result each: nothing more arrives before the reply to a later request.
-  uint64_t statusId = (*op)->send([](wire::OperatorRequest::Builder r) { r.setStatus(); });
+  uint64_t statusId = op.send([](wire::OperatorRequest::Builder r) { r.setStatus(); });
   while (true) {
-    std::optional<OperatorReply> reply = (*op)->receive(10s);
+    std::optional<OperatorReply> reply = op.receive(10s);
     REQUIRE(reply);
     Result<DecodedReply> d = decodeReply(*reply);
     REQUIRE(d.ok());
@@ -140,33 +159,22 @@ TEST_CASE("the sink dies while no plan can replace it and comes back on a new po
   // with a fresh data endpoint while that epoch is still current: b must learn the new endpoint
   // (a new epoch), or every request goes on to c's old, dead address and is never answered.
   Reference ref = fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 20);
-  Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(TOPOLOGY);
-  REQUIRE_MESSAGE(started.ok(), started.error().message);
-  FleetHarness& fleet = **started;
   zmq::context_t context;
-  Result<std::unique_ptr<OperatorClient>> watcher =
-      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
-  REQUIRE_MESSAGE(watcher.ok(), watcher.error().message << "\n" << fleet.logTail("daemon"));
-  (*watcher)->send([](wire::OperatorRequest::Builder r) {
-    r.initWatch().setPlans(true);
-    r.getWatch().setAgents(true);
-  });
-  for (const char* name : {"a", "b", "c"}) REQUIRE(fleet.startAgent(name).ok());
-  waitForPlan(**watcher, {"a", "b", "c"}, fleet);
-  Result<std::unique_ptr<OperatorClient>> op =
-      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
-  REQUIRE(op.ok());
+  RunningFleet running = startFleet(context, true);
+  FleetHarness& fleet = *running.fleet;
+  OperatorClient& watcher = *running.watcher;
+  OperatorClient& op = *running.op;
   std::map<uint64_t, size_t> sent;
   std::map<uint64_t, int> received;
-  for (size_t i = 0; i < 10; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
-  collect(**op, sent, received, ref, 10, fleet);
+  for (size_t i = 0; i < 10; ++i) sent[op.infer(ref.inputs[i])] = i;
+  collect(op, sent, received, ref, 10, fleet);
 
   fleet.killAgent("c", SIGKILL);
-  waitForAgentEvent(**watcher, "c", true, fleet);
+  waitForAgentEvent(watcher, "c", true, fleet);
   REQUIRE(fleet.startAgent("c").ok());
-  waitForAgentEvent(**watcher, "c", false, fleet);
-  for (size_t i = 10; i < 20; ++i) sent[(*op)->infer(ref.inputs[i])] = i;
-  collect(**op, sent, received, ref, 20, fleet);
+  waitForAgentEvent(watcher, "c", false, fleet);
+  for (size_t i = 10; i < 20; ++i) sent[op.infer(ref.inputs[i])] = i;
+  collect(op, sent, received, ref, 20, fleet);
   for (auto& [id, n] : received) CHECK_MESSAGE(n == 1, "request " << id << " got " << n << " results");
 }
 
