@@ -32,6 +32,18 @@ Result<ZapAuthenticator> ZapAuthenticator::create(zmq::context_t& context) {
   }
 }
 
+ZapAuthenticator::BoundSocket& ZapAuthenticator::BoundSocket::operator=(BoundSocket&& other) noexcept {
+  if (this != &other) {
+    unbind();
+    socket_ = std::move(other.socket_);
+  }
+  return *this;
+}
+
+void ZapAuthenticator::BoundSocket::unbind() noexcept {
+  if (socket_) (void)zmq_unbind(socket_.handle(), ENDPOINT);
+}
+
 Status ZapAuthenticator::allow(std::string_view publicKeyZ85) {
   Result<CurveKey> key = decodeZ85Key(publicKeyZ85);
   if (!key) return Error{"allowed key: " + key.error().message};
@@ -67,13 +79,13 @@ size_t ZapAuthenticator::handlePending() {
   while (handled < MAX_REQUESTS_PER_CALL) {
     std::vector<zmq::message_t> request;
     zmq::message_t frame;
-    if (!socket_.recv(frame, zmq::recv_flags::dontwait)) break;
+    if (!socket_.get().recv(frame, zmq::recv_flags::dontwait)) break;
     // The frames of one message arrive together, so the rest are there already.
     bool more = frame.more();
     request.push_back(std::move(frame));
     while (more) {
       zmq::message_t next;
-      (void)socket_.recv(next, zmq::recv_flags::none);
+      (void)socket_.get().recv(next, zmq::recv_flags::none);
       more = next.more();
       if (request.size() < MAX_ZAP_FRAMES) request.push_back(std::move(next));
     }
@@ -125,7 +137,7 @@ void ZapAuthenticator::answer(std::vector<zmq::message_t>& request) {
   const std::string frames[] = {"1.0", requestId, status, statusText, userId, ""};
   for (size_t i = 0; i < std::size(frames); ++i) {
     zmq::message_t reply(frames[i].data(), frames[i].size());
-    socket_.send(reply, i + 1 < std::size(frames) ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    socket_.get().send(reply, i + 1 < std::size(frames) ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
 }
 

@@ -73,7 +73,7 @@ class ZapAuthenticator {
   size_t handlePending();
 
   // The REP socket, for the owner's poll set.
-  zmq::socket_ref socket() { return socket_; }
+  zmq::socket_ref socket() { return socket_.get(); }
   zmq::context_t& context() const { return *context_; }
 
   // Refusals since the last call (at most MAX_KEPT_REFUSALS, oldest dropped first).
@@ -82,12 +82,31 @@ class ZapAuthenticator {
   uint64_t acceptedCount() const { return accepted_; }
 
  private:
+  // The bound REP socket, unbound before it closes. zmq_close hands the socket to libzmq's reaper
+  // thread, which takes the endpoint away later; a handshake that connected to the endpoint in
+  // between would wait for a reply that never comes, instead of failing closed at once. Unbinding
+  // an inproc endpoint takes it away before the call returns.
+  class BoundSocket {
+   public:
+    explicit BoundSocket(zmq::socket_t socket) : socket_(std::move(socket)) {}
+    BoundSocket(BoundSocket&&) noexcept = default;
+    BoundSocket& operator=(BoundSocket&& other) noexcept;
+    BoundSocket(const BoundSocket&) = delete;
+    BoundSocket& operator=(const BoundSocket&) = delete;
+    ~BoundSocket() { unbind(); }
+    zmq::socket_t& get() { return socket_; }
+
+   private:
+    void unbind() noexcept;
+    zmq::socket_t socket_;
+  };
+
   ZapAuthenticator(zmq::context_t& context, zmq::socket_t socket) : context_(&context), socket_(std::move(socket)) {}
   void answer(std::vector<zmq::message_t>& request);
   void refuse(ZapRefusal refusal);
 
   zmq::context_t* context_;
-  zmq::socket_t socket_;
+  BoundSocket socket_;
   std::set<CurveKey> allowed_;
   std::deque<ZapRefusal> refusals_;
   uint64_t refused_ = 0;
