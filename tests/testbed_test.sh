@@ -30,12 +30,20 @@ done
 work=$(mktemp -d)
 state=$work/state
 fleet=tb$$
+# On failure the logs are printed (their last lines) before the state folder goes; with
+# CLEAVE_KEEP_TESTBED=1 the folder stays.
 cleanup() {
+  if [ "$failures" -ne 0 ] && [ -d "$state/logs" ]; then
+    for log in "$state"/logs/*; do
+      echo "--- last 60 lines of $log"
+      tail -n 60 "$log"
+    done
+  fi
   [ -f "$state/testbed/namespaces" ] && "$testbed" down "$state" >/dev/null 2>&1
-  rm -rf "$work"
+  if [ "${CLEAVE_KEEP_TESTBED:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
 failures=0
+trap cleanup EXIT
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 ok() { echo "ok   $*"; }
 indent() { sed 's/^/    /'; }
