@@ -239,6 +239,30 @@ void Agent::updateAllowList() {
 
 uint32_t Agent::inFlight() { return static_cast<uint32_t>(origin_.size() + jobsInFlight_ + future_.size()); }
 
+std::string Agent::stalled() {
+  // A stage cannot be taken back from the compute thread; what the agent can do is say so. The
+  // daemon then plans around it, and the origins run what it held again elsewhere.
+  const WorkerActivity activity = worker_->activity();
+  const Clock::time_point now = Clock::now();
+  if (!isStalled(activity, now, control_->stallSeconds())) {
+    if (stalledSince_) {
+      log_->info("compute moving again after {}", planner::formatSeconds(
+                                                      std::chrono::duration<double>(now - *stalledSince_).count()));
+      stalledSince_.reset();
+    }
+    return {};
+  }
+  const std::string what = fmt::format(
+      "{} for {}", activity.job, planner::formatSeconds(std::chrono::duration<double>(now - activity.since).count()));
+  if (stalledSince_ != activity.since) {
+    stalledSince_ = activity.since;
+    ++counters_.computeStalls;
+    log_->warn("compute stalled: {} ({} jobs waiting behind it); telling the daemon", what, worker_->queued());
+    logCountersIfChanged();
+  }
+  return what;
+}
+
 void Agent::onLinkShape(wire::LinkShape::Reader shape) {
   Result<std::string> peer = proto::readText(shape.getPeer(), MAX_NAME_BYTES, "linkShape.peer");
   if (!peer) {
@@ -308,11 +332,11 @@ void Agent::logCountersIfChanged() {
       "counters: dropped {} control and {} data messages, {} submits; {} duplicate results; {} stray failures; "
       "{} failures received, {} sent; {} re-runs; {} refused connections; {} refused plans; {} stage errors; "
       "{} resent, {} handshake failures, {} stalled connections rebuilt, {} send errors; {} client messages "
-      "dropped, {} client requests failed",
+      "dropped, {} client requests failed; {} compute stalls",
       control_->dropped(), data.dropped, counters_.droppedSubmits, counters_.duplicateResults, counters_.strayFailures,
       counters_.failuresReceived, data.failuresSent, counters_.reruns, counters_.refusedConnections,
       counters_.refusedPlans, counters_.stageErrors, data.resent, data.handshakeFailures, data.stalls,
-      data.sendErrors, clientDropped, counters_.clientErrors);
+      data.sendErrors, clientDropped, counters_.clientErrors, counters_.computeStalls);
   loggedCounters_ = counters_;
   loggedClientDropped_ = clientDropped;
   loggedControlDropped_ = control_->dropped();
@@ -647,6 +671,7 @@ void Agent::takeActivations(proto::TensorMessage message, const std::string& sen
   job.next = stage.spec.next;
   for (const ValueInfo& output : stage.spec.outputs) job.outputNames.push_back(output.name);
   job.queuedAt = Clock::now();
+  job.predictedSeconds = stage.spec.predictedSeconds;
   if (config_.paceCompute) job.minSeconds = stage.spec.predictedSeconds;
   log_->debug("request {}: stage {} of epoch {} queued (from {})", job.requestId, job.stage, job.epoch, sender);
   ++jobsInFlight_;

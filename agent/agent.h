@@ -47,6 +47,7 @@ struct AgentCounters {
   uint64_t refusedPlans = 0;
   uint64_t stageErrors = 0;
   uint64_t clientErrors = 0;  // local client requests answered with an error
+  uint64_t computeStalls = 0; // times the compute thread stopped moving (see ComputeWorker's isStalled)
   bool operator==(const AgentCounters&) const = default;
 };
 
@@ -112,6 +113,7 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   void onDaemonEpoch(uint64_t epoch) override;
   uint64_t runningEpoch() override { return epochs_.newestEpoch(); }
   uint32_t inFlight() override;
+  std::string stalled() override;
   std::vector<TelemetryReport> telemetry() override;
   void onLinkShape(wire::LinkShape::Reader shape) override;
 
@@ -184,6 +186,7 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   std::optional<std::pair<uint64_t, Clock::time_point>> daemonAhead_;  // epoch, since when
   size_t jobsInFlight_ = 0;
   std::map<std::pair<uint64_t, uint32_t>, Timing> timings_;  // (epoch, stage)
+  std::optional<Clock::time_point> stalledSince_;  // the activity's `since` when a stall was reported
   AgentCounters counters_;
   AgentCounters loggedCounters_;
   uint64_t loggedControlDropped_ = 0, loggedDataDropped_ = 0, loggedDataStalls_ = 0, loggedClientDropped_ = 0;

@@ -1,9 +1,11 @@
 #include "agent/compute_worker.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -14,14 +16,18 @@ namespace {
 
 using Seconds = std::chrono::duration<double>;
 
-StageRunDone runStage(StageRun& job) {
+StageRunDone runStage(StageRun& job, const SleepUntil& sleepUntil) {
   StageRunDone done;
   const auto start = std::chrono::steady_clock::now();
   done.outputs = job.session->run(job.inputs);
   // Pacing stands in for a slower device: the run takes as long as that device would.
-  if (job.minSeconds > 0)
-    std::this_thread::sleep_until(start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                              Seconds(job.minSeconds)));
+  if (job.minSeconds > 0) {
+    const auto end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(Seconds(job.minSeconds));
+    if (sleepUntil)
+      sleepUntil(end);
+    else
+      std::this_thread::sleep_until(end);
+  }
   done.seconds = Seconds(std::chrono::steady_clock::now() - start).count();
   job.inputs.clear();
   job.session.reset();
@@ -55,9 +61,22 @@ LoadStagesDone loadStages(LoadStages& job) {
 
 }  // namespace
 
-WorkerResult runJob(WorkerJob& job) {
-  if (auto* run = std::get_if<StageRun>(&job)) return runStage(*run);
+WorkerResult runJob(WorkerJob& job, const SleepUntil& sleepUntil) {
+  if (auto* run = std::get_if<StageRun>(&job)) return runStage(*run, sleepUntil);
   return loadStages(std::get<LoadStages>(job));
+}
+
+std::string describeJob(const WorkerJob& job) {
+  if (const auto* run = std::get_if<StageRun>(&job))
+    return fmt::format("stage {} of request {} (epoch {})", run->stage, run->requestId, run->epoch);
+  return fmt::format("loading the stages of epoch {}", std::get<LoadStages>(job).epoch);
+}
+
+bool isStalled(const WorkerActivity& activity, std::chrono::steady_clock::time_point now, double stallSeconds) {
+  if (!activity.hasWork) return false;
+  constexpr double PREDICTION_FACTOR = 10.0;
+  const double limit = std::max(stallSeconds, PREDICTION_FACTOR * activity.predictedSeconds);
+  return Seconds(now - activity.since).count() > limit;
 }
 
 Result<std::unique_ptr<ComputeWorker>> ComputeWorker::start() {
@@ -82,6 +101,7 @@ ComputeWorker::~ComputeWorker() {
 void ComputeWorker::post(WorkerJob job) {
   {
     std::lock_guard lock(mutex_);
+    if (!running_ && jobs_.empty()) progressAt_ = std::chrono::steady_clock::now();
     jobs_.push_back(std::move(job));
   }
   wake_.notify_one();
@@ -116,7 +136,22 @@ bool ComputeWorker::busy() const {
   return running_;
 }
 
+WorkerActivity ComputeWorker::activity() const {
+  std::lock_guard lock(mutex_);
+  WorkerActivity activity;
+  activity.hasWork = running_ || !jobs_.empty();
+  activity.since = progressAt_;
+  if (running_) {
+    activity.job = runningJob_ + " running";
+    activity.predictedSeconds = runningPredicted_;
+  } else if (!jobs_.empty()) {
+    activity.job = describeJob(jobs_.front()) + " waiting to start";
+  }
+  return activity;
+}
+
 void ComputeWorker::loop() {
+  pthread_setname_np(pthread_self(), COMPUTE_THREAD_NAME);  // for top -H, gdb and the tests
   for (;;) {
     WorkerJob job;
     {
@@ -126,11 +161,19 @@ void ComputeWorker::loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
       running_ = true;
+      progressAt_ = std::chrono::steady_clock::now();
+      runningJob_ = describeJob(job);
+      const StageRun* run = std::get_if<StageRun>(&job);
+      runningPredicted_ = run ? std::max(run->predictedSeconds, run->minSeconds) : 0.0;
     }
-    WorkerResult result = runJob(job);
+    WorkerResult result = runJob(job, [this](std::chrono::steady_clock::time_point until) {
+      std::unique_lock lock(mutex_);
+      wake_.wait_until(lock, until, [&] { return stopping_; });
+    });
     {
       std::lock_guard lock(mutex_);
       running_ = false;
+      progressAt_ = std::chrono::steady_clock::now();
       results_.push_back(std::move(result));
     }
     // After the result is queued (see takeResults). Adding to an eventfd cannot fail short of

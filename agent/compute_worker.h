@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,7 +39,8 @@ struct StageRun {
   std::vector<RouteSpec> next;
   std::vector<std::string> outputNames;
   std::chrono::steady_clock::time_point queuedAt;
-  double minSeconds = 0.0;  // pace_compute: the run lasts at least this long
+  double predictedSeconds = 0.0;  // the plan's figure, for the stall watchdog
+  double minSeconds = 0.0;        // pace_compute: the run lasts at least this long
 };
 
 struct StageRunDone {
@@ -68,8 +70,28 @@ struct LoadStagesDone {
 using WorkerJob = std::variant<StageRun, LoadStages>;
 using WorkerResult = std::variant<StageRunDone, LoadStagesDone>;
 
+// What the compute thread is doing, for the stall watchdog.
+struct WorkerActivity {
+  bool hasWork = false;  // a job runs or waits
+  // Since when it has had work without finishing a job: the start of the running job, the end of
+  // the last one, or the moment work arrived at an idle thread.
+  std::chrono::steady_clock::time_point since{};
+  std::string job;                // "stage 1 of request 42 (epoch 3) running" (or "waiting to start")
+  double predictedSeconds = 0.0;  // the running stage's predicted time; 0 otherwise
+};
+
+// "stage 1 of request 42 (epoch 3)" or "loading the stages of epoch 3".
+std::string describeJob(const WorkerJob& job);
+
+// When `activity` counts as stalled at `now`: it has had work and finished nothing for
+// `stallSeconds`, or for ten times the running stage's predicted time if that is longer (a stage
+// predicted to be slow is not stalled while it runs as predicted).
+bool isStalled(const WorkerActivity& activity, std::chrono::steady_clock::time_point now, double stallSeconds);
+
 class ComputeWorker {
  public:
+  static constexpr const char* COMPUTE_THREAD_NAME = "cleave-compute";  // at most 15 characters
+
   // Starts the thread.
   static Result<std::unique_ptr<ComputeWorker>> start();
   // Stops after the job in progress (queued jobs are dropped) and joins.
@@ -86,6 +108,7 @@ class ComputeWorker {
   // Jobs waiting to start, and whether one is running (for telemetry and heartbeats).
   size_t queued() const;
   bool busy() const;
+  WorkerActivity activity() const;
 
  private:
   explicit ComputeWorker(int wakeFd) : wakeFd_(wakeFd) {}
@@ -98,10 +121,16 @@ class ComputeWorker {
   std::deque<WorkerResult> results_;
   bool stopping_ = false;
   bool running_ = false;
+  std::chrono::steady_clock::time_point progressAt_{};  // see WorkerActivity::since
+  std::string runningJob_;
+  double runningPredicted_ = 0.0;
   std::thread thread_;
 };
 
-// Runs one job on the calling thread (the worker's body; tests call it directly too).
-WorkerResult runJob(WorkerJob& job);
+// Runs one job on the calling thread (the worker's body; tests call it directly too). A paced
+// stage run waits out its minimum time with `sleepUntil` (default: std::this_thread::sleep_until;
+// the worker's own wait ends early when it stops).
+using SleepUntil = std::function<void(std::chrono::steady_clock::time_point)>;
+WorkerResult runJob(WorkerJob& job, const SleepUntil& sleepUntil = {});
 
 }  // namespace cleave::agent

@@ -118,6 +118,63 @@ TEST_CASE("stopping with queued jobs returns promptly") {
   worker->reset();
   MESSAGE("stopped after ", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), " s");
 }
+TEST_CASE("a stage that does not return shows in the activity, counts as stalled, and stopping still returns") {
+  Result<std::unique_ptr<ComputeWorker>> worker = ComputeWorker::start();
+  REQUIRE(worker.ok());
+  CHECK_FALSE((*worker)->activity().hasWork);
+  (*worker)->post(LoadStages{3, {{0, modelBytes()}}, 1});
+  std::vector<WorkerResult> loaded = collect(**worker, 1);
+  REQUIRE(loaded.size() == 1);
+  std::shared_ptr<Session> session = std::get<LoadStagesDone>(loaded[0]).sessions->at(0).session;
+
+  // Paced to a day: the compute thread is busy with it for as long as the test lasts.
+  StageRun run;
+  run.requestId = 42;
+  run.epoch = 3;
+  run.stage = 1;
+  run.session = session;
+  run.inputs = {randomImage(1)};
+  run.predictedSeconds = 0.5;
+  run.minSeconds = 86400;
+  const auto posted = std::chrono::steady_clock::now();
+  (*worker)->post(std::move(run));
+  StageRun behind;
+  behind.requestId = 43;
+  behind.session = session;
+  (*worker)->post(std::move(behind));
+  WorkerActivity activity;
+  for (auto deadline = posted + 10s; std::chrono::steady_clock::now() < deadline;) {
+    activity = (*worker)->activity();
+    if (activity.job.find("running") != std::string::npos) break;
+    std::this_thread::sleep_for(1ms);  // bounded poll of another thread's state
+  }
+  CHECK(activity.hasWork);
+  CHECK(activity.job == "stage 1 of request 42 (epoch 3) running");
+  CHECK(activity.predictedSeconds == doctest::Approx(86400));  // the pace is its real duration
+  CHECK(activity.since >= posted);
+  CHECK((*worker)->queued() == 1);
+  // Ten times its duration is the limit for a stage known to be slow.
+  CHECK_FALSE(isStalled(activity, activity.since + 24h, 30));
+  CHECK(isStalled(activity, activity.since + 241h, 30));
+
+  const auto start = std::chrono::steady_clock::now();
+  worker->reset();  // the pacing wait ends when the worker stops
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("isStalled: work and no progress for the stall time, or ten times the prediction if longer") {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  WorkerActivity idle;
+  idle.since = t0;
+  CHECK_FALSE(isStalled(idle, t0 + 1h, 2));  // no work is never a stall
+  WorkerActivity waiting{true, t0, "stage 0 of request 1 (epoch 1) waiting to start", 0};
+  CHECK_FALSE(isStalled(waiting, t0 + 1900ms, 2));
+  CHECK(isStalled(waiting, t0 + 2100ms, 2));
+  WorkerActivity slow{true, t0, "stage 0 of request 1 (epoch 1) running", 1.0};
+  CHECK_FALSE(isStalled(slow, t0 + 9s, 2));
+  CHECK(isStalled(slow, t0 + 10100ms, 2));
+}
+
 TEST_CASE("no finished job is left without a wake-up, however the two threads interleave") {
   // The I/O thread's side of the hand-off, as the agent's loop does it: poll the wake socket,
   // then take the results. A result whose wake-up was lost would sit in the worker forever (the

@@ -238,6 +238,8 @@ void ControlSession::handleRegisterReply(wire::RegisterReply::Reader reply, Cont
   }
   heartbeatSeconds_ = interval(reply.getHeartbeatSeconds(), 0.25);
   telemetrySeconds_ = interval(reply.getTelemetrySeconds(), 1.0);
+  const double stall = reply.getStallSeconds();
+  stallSeconds_ = std::isfinite(stall) && stall > 0 ? std::clamp(stall, MIN_INTERVAL, 86400.0) : DEFAULT_STALL_SECONDS;
   state_ = State::Registered;
   nextHeartbeat_ = now;
   nextTelemetry_ = now + seconds(telemetrySeconds_);
@@ -265,6 +267,7 @@ void ControlSession::tick(ControlHandler& handler, Clock::time_point now) {
     beat.setSequence(++sequence_);
     beat.setEpoch(handler.runningEpoch());
     beat.setInFlight(handler.inFlight());
+    beat.setStalled(text(clipped(handler.stalled(), MAX_REASON)));
     send(builder);
     // From now, not from the missed deadline: a stalled loop must not send a burst.
     nextHeartbeat_ = now + seconds(heartbeatSeconds_);

@@ -71,6 +71,8 @@ class ControlHandler {
   // For heartbeats: the newest epoch this agent runs and the requests it holds.
   virtual uint64_t runningEpoch() = 0;
   virtual uint32_t inFlight() = 0;
+  // Empty while the compute thread moves; otherwise what stopped moving (Heartbeat.stalled).
+  virtual std::string stalled() = 0;
   // For telemetry, called every telemetry interval and after telemetrySoon().
   virtual std::vector<TelemetryReport> telemetry() = 0;
   // Shape an outgoing link (the daemon relays `cleavectl link shape`).
@@ -91,6 +93,7 @@ struct ControlOptions {
 class ControlSession {
  public:
   static constexpr std::chrono::seconds DAEMON_SILENCE{3};
+  static constexpr double DEFAULT_STALL_SECONDS = 30.0;  // when the daemon sends none
   static constexpr size_t MAX_READS_PER_POLL = 64;
   // Early telemetry (a link estimate moved) is sent at most this often.
   static constexpr std::chrono::milliseconds MIN_TELEMETRY_GAP{50};
@@ -124,6 +127,7 @@ class ControlSession {
   uint64_t dropped() const { return dropped_; }
   double heartbeatSeconds() const { return heartbeatSeconds_; }
   double telemetrySeconds() const { return telemetrySeconds_; }
+  double stallSeconds() const { return stallSeconds_; }
 
  private:
   enum class State : uint8_t { Idle, AwaitHello, AwaitRegister, Registered };
@@ -153,6 +157,7 @@ class ControlSession {
   Clock::time_point nextHeartbeat_, nextTelemetry_, lastTelemetry_;
   double heartbeatSeconds_ = 0.25;
   double telemetrySeconds_ = 1.0;
+  double stallSeconds_ = DEFAULT_STALL_SECONDS;
   uint64_t sequence_ = 0;
   uint64_t dropped_ = 0;
 };

@@ -79,7 +79,10 @@ void readFleet(const toml::table* table, Topology& topology, Diagnostics& diagno
   topology.heartbeatTimeoutSeconds = reader.quantity("heartbeat_timeout", false, planner::parseSeconds).value_or(1.0);
   if (topology.heartbeatSeconds <= 0 || topology.heartbeatTimeoutSeconds <= topology.heartbeatSeconds)
     reader.error("heartbeat_timeout", "must be longer than 'heartbeat', which must be more than 0");
-  reader.finish({"name", "daemon", "operator_endpoint", "keys", "operators", "heartbeat", "heartbeat_timeout"});
+  topology.stallSeconds = reader.quantity("stall_timeout", false, planner::parseSeconds).value_or(30.0);
+  if (topology.stallSeconds <= 0) reader.error("stall_timeout", "must be more than 0");
+  reader.finish({"name", "daemon", "operator_endpoint", "keys", "operators", "heartbeat", "heartbeat_timeout",
+                 "stall_timeout"});
 }
 
 void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagnostics) {

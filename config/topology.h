@@ -47,6 +47,7 @@ struct Topology {
   std::vector<std::string> operators;  // key names (KEYS/NAME.pub) admitted on the operator socket
   double heartbeatSeconds = 0.25;        // agents heartbeat this often ...
   double heartbeatTimeoutSeconds = 1.0;  // ... and are marked down after this long without a word
+  double stallSeconds = 30.0;  // an agent whose compute thread finished nothing this long, with work, is stalled
   planner::Fleet fleet;
   std::vector<std::optional<SerialAttachment>> serial;  // per device
   std::vector<std::string> linkTraces;                  // per link; empty when none

@@ -85,6 +85,10 @@ TEST_CASE("a valid topology gives the planner SI figures") {
   CHECK(t->model.bundle == std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small");
   CHECK(t->planner.hysteresis == doctest::Approx(0.1));
   CHECK(t->keysDir == std::string(CLEAVE_SOURCE_DIR) + "/configs/keys");
+  CHECK(t->stallSeconds == 30);
+  Result<Topology> stall = parseTopology(replaced(BASE, "name = \"t\"", "name = \"t\"\nstall_timeout = \"90s\""), FILE_PATH);
+  REQUIRE_MESSAGE(stall.ok(), stall.error().message);
+  CHECK(stall->stallSeconds == doctest::Approx(90));
 }
 
 TEST_CASE("each mistake is reported at its file:line:column") {
@@ -150,6 +154,10 @@ TEST_CASE("each mistake is reported at its file:line:column") {
   }
   SUBCASE("negative figure") {
     CHECK_ERROR(replaced(BASE, "rtt = \"10ms\"", "rtt = \"-10ms\""), "21:1: error: [[link]] a -> b: 'rtt' '-10ms' is negative");
+  }
+  SUBCASE("a stall timeout of nothing") {
+    CHECK_ERROR(replaced(BASE, "name = \"t\"", "name = \"t\"\nstall_timeout = \"0s\""),
+                "3:1: error: [fleet]: 'stall_timeout' must be more than 0");
   }
   SUBCASE("link joining a device to itself") {
     CHECK_ERROR(replaced(BASE, "to = \"b\"", "to = \"a\""), "19:1: error: [[link]] a -> a: 'to' joins a device to itself");

@@ -27,6 +27,10 @@ struct AgentRecord {
   Clock::time_point lastSeen{};
   uint64_t ackedEpoch = 0;
   uint32_t queueDepth = 0;
+  std::string stalled;  // from its heartbeats: what stopped moving on its compute thread; empty when it moves
+
+  // Online and moving: the planner may give it stages.
+  bool plannable() const { return online && stalled.empty(); }
 };
 
 class AgentRegistry {

@@ -21,6 +21,9 @@ namespace {
 constexpr size_t MAX_NAME = 64;
 constexpr size_t MAX_ENDPOINT = 256;
 constexpr size_t MAX_FRAMES = 1 + 16;  // a header and at most 16 tensors
+// An origin runs a request again after this long without a result (OriginRequests::RERUN_AFTER,
+// docs/protocol.md), so no attempt under an older plan is in flight longer than that.
+constexpr double ORIGIN_RERUN_SECONDS = 10.0;
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -285,9 +288,11 @@ void Daemon::handleRegister(const std::string& id, wire::Register::Reader reg, c
   agent->dataEndpoint = *endpoint;
   agent->lastSeen = Clock::now();
   agent->ackedEpoch = 0;
+  agent->stalled.clear();  // a fresh process; its heartbeats say if it stalls again
   r.setAccepted(true);
   r.setHeartbeatSeconds(config_.topology.heartbeatSeconds);
   r.setTelemetrySeconds(1.0);
+  r.setStallSeconds(config_.topology.stallSeconds);
   send(control_, id, reply);
   spdlog::info("[{}] registered ({}, {}, data {}, key {})", agent->name, profile->kind,
                agent->measured ? "measured" : "declared", agent->dataEndpoint, agent->fingerprint);
@@ -298,13 +303,28 @@ void Daemon::handleRegister(const std::string& id, wire::Register::Reader reg, c
   // endpoint, so a new epoch is due even if the assignment stays the same: it re-runs what was
   // lost and tells the peers where it is now.
   if (current_) pushPlan(*current_, *agent);
-  bool heldStages = current_ && !current_->stagesOf(agent->name).empty();
   replanWanted_ = true;
-  replanAgentLost_ = replanAgentLost_ || heldStages;
+  replanAgentLost_ = replanAgentLost_ || mayHoldRequests(agent->name);
   replanReason_ = wasOnline ? fmt::format("agent {} re-registered", agent->name) : fmt::format("agent {} up", agent->name);
 }
 
 void Daemon::handleHeartbeat(AgentRecord& agent, wire::Heartbeat::Reader heartbeat) {
+  Result<std::string> stalled = proto::readText(heartbeat.getStalled(), 256, "heartbeat.stalled");
+  if (stalled && *stalled != agent.stalled) {
+    if (agent.stalled.empty()) {
+      spdlog::warn("[{}] compute stalled: {}; planning without it", agent.name, *stalled);
+      broadcast([&](wire::WatchEvent::Builder e) { e.setAgentDown(agent.name); }, false, true, false);
+      replanAgentLost_ = replanAgentLost_ || mayHoldRequests(agent.name);
+      replanReason_ = fmt::format("agent {} stalled", agent.name);
+      replanWanted_ = true;
+    } else if (stalled->empty()) {
+      spdlog::info("[{}] compute moving again", agent.name);
+      broadcast([&](wire::WatchEvent::Builder e) { e.setAgentUp(agent.name); }, false, true, false);
+      replanReason_ = fmt::format("agent {} moving again", agent.name);
+      replanWanted_ = true;
+    }
+    agent.stalled = std::move(*stalled);
+  }
   capnp::MallocMessageBuilder reply;
   auto h = reply.initRoot<wire::ControlMessage>().initHeartbeat();
   h.setSequence(heartbeat.getSequence());
@@ -431,9 +451,8 @@ void Daemon::markDown(AgentRecord& agent, const std::string& why) {
   agent.routingId.clear();
   spdlog::warn("[{}] down: {}", agent.name, why);
   broadcast([&](wire::WatchEvent::Builder e) { e.setAgentDown(agent.name); }, false, true, false);
-  bool onRoute = current_ && !current_->stagesOf(agent.name).empty();
   replanWanted_ = true;
-  replanAgentLost_ = replanAgentLost_ || onRoute;
+  replanAgentLost_ = replanAgentLost_ || mayHoldRequests(agent.name);
   replanReason_ = fmt::format("agent {} down", agent.name);
 }
 
@@ -463,17 +482,24 @@ void Daemon::onTimers() {
   dispatchPending();
 }
 
+bool Daemon::mayHoldRequests(const std::string& agent) const {
+  if (current_ && !current_->stagesOf(agent).empty()) return true;
+  // Requests sent under the plan before this one are still in flight for up to the origin's
+  // re-run time (protocol.md); one held by an agent that is now lost would wait that long.
+  return previous_ && secondsSince(currentSince_) < ORIGIN_RERUN_SECONDS && !previous_->stagesOf(agent).empty();
+}
+
 std::set<std::string> Daemon::onlineAgents() const {
   std::set<std::string> online;
   for (const AgentRecord& a : registry_.all())
-    if (a.online) online.insert(a.name);
+    if (a.plannable()) online.insert(a.name);
   return online;
 }
 
 planner::PlanningProblem Daemon::problemNow() const {
   planner::PlanningProblem problem = config_.problem;
   for (planner::DeviceProfile& device : problem.fleet.devices)
-    if (const AgentRecord* a = registry_.find(device.name); a && a->online) device = a->profile;
+    if (const AgentRecord* a = registry_.find(device.name); a && a->plannable()) device = a->profile;
   links_.applyTo(problem.fleet);
   return problem;
 }
@@ -521,6 +547,7 @@ void Daemon::install(FleetPlan plan, double previousPredictedSeconds) {
                planner::formatSeconds(plan.plan.latencySeconds));
   previous_ = std::move(current_);
   current_ = std::move(plan);
+  currentSince_ = Clock::now();
   for (const AgentRecord& agent : registry_.all())
     if (agent.online) pushPlan(*current_, agent);
   broadcast(

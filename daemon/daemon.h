@@ -107,7 +107,11 @@ class Daemon {
   void replyError(const std::string& id, uint64_t requestId, const std::string& message);
 
   // Planning and plan distribution.
+  // Agents the planner may use: online, and their compute moving.
   std::set<std::string> onlineAgents() const;
+  // True when `agent` holds stages of the current plan, or of the one it replaced less than the
+  // origins' re-run time ago: losing it loses requests, so the next plan abandons older epochs.
+  bool mayHoldRequests(const std::string& agent) const;
   // The topology's problem with the registered profiles and the effective link figures.
   planner::PlanningProblem problemNow() const;
   void replan(const std::string& reason, bool agentLost, bool force);
@@ -137,6 +141,7 @@ class Daemon {
   AgentRegistry registry_;
   std::set<std::string> helloedControl_, helloedOperators_;  // routing ids that passed hello
   std::optional<FleetPlan> current_, previous_;
+  Clock::time_point currentSince_{};  // when current_ was installed
   uint64_t epoch_ = 0;
   bool replanWanted_ = false;
   std::string replanReason_;

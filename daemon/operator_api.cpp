@@ -119,6 +119,7 @@ void Daemon::replyAgents(const std::string& id, uint64_t requestId) {
     info.setName(a.name);
     info.setFingerprint(a.fingerprint);
     info.setOnline(a.online);
+    info.setStalled(a.stalled);
     info.setLastSeenSeconds(a.lastSeen == Clock::time_point{} ? 0 : secondsSince(a.lastSeen));
     info.setEpoch(a.ackedEpoch);
     info.setQueueDepth(a.queueDepth);

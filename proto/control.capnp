@@ -132,6 +132,9 @@ struct RegisterReply {
   # several missed intervals.
   telemetrySeconds @3 :Float64;
   # Minimum interval between telemetry reports; a significant change may be reported sooner.
+  stallSeconds @4 :Float64;
+  # The compute thread counts as stalled when it has had work and finished nothing for this long
+  # (or for ten times the running stage's predicted time, if longer). 0: the agent's default, 30 s.
 }
 
 struct Heartbeat {
@@ -142,6 +145,11 @@ struct Heartbeat {
   # agent that missed a push notices and asks again by re-registering.
   inFlight @2 :UInt32;
   # Requests the sender currently holds (as origin or inside a stage); 0 from the daemon.
+  stalled @3 :Text;
+  # From an agent: empty while its compute thread moves; otherwise what has stopped moving
+  # ("stage 1 of request 42 (epoch 3) running for 31.2 s"). The daemon plans without a stalled
+  # agent, as if it were down, and plans it back in when a heartbeat comes without this. At most
+  # 256 bytes.
 }
 
 struct Telemetry {
@@ -444,6 +452,7 @@ struct AgentInfo {
   profile @6 :DeviceProfile;     # as registered (default when never registered)
   dataEndpoint @7 :Text;         # as registered
   stages @8 :Text;               # what it holds under the current plan ("stage 1: nodes 2-3", "stage 0: relays"; empty when idle)
+  stalled @9 :Text;              # what stopped moving on its compute thread (Heartbeat.stalled); empty when it moves
 }
 
 struct PlanSummary {

@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/fleet/fleet_harness.h"
+#include "tests/fleet/frozen_thread.h"
 
 namespace cleave::testing {
 namespace {
@@ -33,6 +34,19 @@ void waitForPlan(OperatorClient& watcher, const std::set<std::string>& agents, F
     if (computing == agents) return;
   }
   FAIL("no plan over the expected agents within 30 s\ndaemon log:\n" << fleet.logTail("daemon"));
+}
+
+// Waits for a plan event whose reason is `reason`.
+void waitForPlanReason(OperatorClient& watcher, const std::string& reason, FleetHarness& fleet) {
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::optional<OperatorReply> reply = watcher.receive(1s);
+    if (!reply) continue;
+    Result<DecodedReply> d = decodeReply(*reply);
+    REQUIRE(d.ok());
+    if (d->reply.isEvent() && d->reply.getEvent().isPlan() && d->reply.getEvent().getReason() == reason) return;
+  }
+  FAIL("no plan for '" << reason << "' within 30 s\ndaemon log:\n" << fleet.logTail("daemon"));
 }
 
 // Waits for the watch event saying `agent` went down (`down`) or registered.
@@ -103,6 +117,32 @@ RunningFleet startFleet(zmq::context_t& context, bool watchAgents) {
   return running;
 }
 
+// Requests sent through the fleet (operator request id -> reference index) and the results
+// received, each checked against the single-process runtime.
+struct Requests {
+  explicit Requests(Reference reference) : ref(std::move(reference)) {}
+  Reference ref;
+  std::map<uint64_t, size_t> sent;
+  std::map<uint64_t, int> received;
+
+  void send(OperatorClient& op, size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) sent[op.infer(ref.inputs[i])] = i;
+  }
+  // Until `total` results are in.
+  void await(OperatorClient& op, size_t total, FleetHarness& fleet) { collect(op, sent, received, ref, total, fleet); }
+  void checkEachOnce(size_t total) {
+    for (auto& [id, n] : received) CHECK_MESSAGE(n == 1, "request " << id << " got " << n << " results");
+    CHECK(received.size() == total);
+  }
+};
+
+// `agent`'s compute thread, frozen (tests/fleet/frozen_thread.h).
+FrozenThread freezeCompute(FleetHarness& fleet, const std::string& agent) {
+  Result<FrozenThread> frozen = FrozenThread::freeze(fleet.agent(agent)->pid(), "cleave-compute");
+  REQUIRE_MESSAGE(frozen.ok(), frozen.error().message);
+  return std::move(*frozen);
+}
+
 }  // namespace
 
 TEST_CASE("a split fleet: bit-identical results, an agent killed mid-stream, restarted and planned back in") {
@@ -158,24 +198,87 @@ TEST_CASE("the sink dies while no plan can replace it and comes back on a new po
   // Without c no plan exists (c is the sink), so the daemon keeps the broken epoch. c comes back
   // with a fresh data endpoint while that epoch is still current: b must learn the new endpoint
   // (a new epoch), or every request goes on to c's old, dead address and is never answered.
-  Reference ref = fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 20);
+  Requests requests{fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 20)};
   zmq::context_t context;
   RunningFleet running = startFleet(context, true);
   FleetHarness& fleet = *running.fleet;
   OperatorClient& watcher = *running.watcher;
   OperatorClient& op = *running.op;
-  std::map<uint64_t, size_t> sent;
-  std::map<uint64_t, int> received;
-  for (size_t i = 0; i < 10; ++i) sent[op.infer(ref.inputs[i])] = i;
-  collect(op, sent, received, ref, 10, fleet);
+  requests.send(op, 0, 10);
+  requests.await(op, 10, fleet);
 
   fleet.killAgent("c", SIGKILL);
   waitForAgentEvent(watcher, "c", true, fleet);
   REQUIRE(fleet.startAgent("c").ok());
   waitForAgentEvent(watcher, "c", false, fleet);
-  for (size_t i = 10; i < 20; ++i) sent[op.infer(ref.inputs[i])] = i;
-  collect(op, sent, received, ref, 20, fleet);
-  for (auto& [id, n] : received) CHECK_MESSAGE(n == 1, "request " << id << " got " << n << " results");
+  requests.send(op, 10, 20);
+  requests.await(op, 20, fleet);
+  requests.checkEachOnce(20);
+}
+
+TEST_CASE("b's compute thread stops while b keeps heartbeating: planned around, every request answered once") {
+  // A kernel that never returns, stood in for by ptrace stopping b's compute thread alone. b's
+  // heartbeats say it stalled (stall_timeout 2 s); the daemon plans a -> c without it and the
+  // origin runs what b held again. When b's compute moves again it is planned back in.
+  Requests requests{fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 40)};
+  zmq::context_t context;
+  RunningFleet running = startFleet(context, true);
+  FleetHarness& fleet = *running.fleet;
+  OperatorClient& watcher = *running.watcher;
+  OperatorClient& op = *running.op;
+  requests.send(op, 0, 10);
+  requests.await(op, 10, fleet);
+
+  // Idle now, so the thread is frozen in its wait for work, holding no lock.
+  FrozenThread frozen = freezeCompute(fleet, "b");
+  requests.send(op, 10, 30);
+  requests.await(op, 30, fleet);
+  waitForPlan(watcher, {"a", "c"}, fleet);
+  CHECK_MESSAGE(fleet.logTail("daemon", 200).find("[b] compute stalled: stage") != std::string::npos,
+                fleet.logTail("daemon"));
+  Result<OperatorReply> agents = op.call([](wire::OperatorRequest::Builder r) { r.setAgents(); });
+  REQUIRE(agents.ok());
+  Result<DecodedReply> listed = decodeReply(*agents);
+  REQUIRE(listed.ok());
+  for (wire::AgentInfo::Reader agent : listed->reply.getAgents())
+    CHECK_MESSAGE((agent.getStalled().size() > 0) == (agent.getName() == "b"), agent.getName().cStr());
+
+  frozen.thaw();
+  waitForPlan(watcher, {"a", "b", "c"}, fleet);
+  requests.send(op, 30, 40);
+  requests.await(op, 40, fleet);
+  requests.checkEachOnce(40);
+  CHECK_MESSAGE(fleet.logTail("b", 400).find("1 compute stalls") != std::string::npos, fleet.logTail("b"));
+}
+
+TEST_CASE("b dies holding requests of the plan just replaced: the next plan abandons them at once") {
+  // An operator moves the plan off b while b holds requests of the old epoch (its compute thread
+  // frozen, so they wait there), then b dies. The daemon must count b as holding requests for the
+  // origins' re-run time after the plan that used it was replaced, and make a new epoch that
+  // abandons the old ones; otherwise nothing changes in the plan and they wait 10 s at the origin.
+  Requests requests{fmnistReference(std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small", 15)};
+  zmq::context_t context;
+  RunningFleet running = startFleet(context, false);
+  FleetHarness& fleet = *running.fleet;
+  OperatorClient& watcher = *running.watcher;
+  OperatorClient& op = *running.op;
+  requests.send(op, 0, 10);
+  requests.await(op, 10, fleet);
+
+  FrozenThread frozen = freezeCompute(fleet, "b");
+  requests.send(op, 10, 15);
+  Result<OperatorReply> applied = op.call([](wire::OperatorRequest::Builder r) {
+    r.initPlanApply().setToml("strategy = \"split\"\nroute = [\"a\", \"c\"]\ncuts = [2]\n");
+  });
+  REQUIRE(applied.ok());
+  waitForPlan(watcher, {"a", "c"}, fleet);
+  // Killed frozen: thawed first, b would finish the requests itself before it died.
+  fleet.agent("b")->kill(SIGKILL);
+  REQUIRE(frozen.reapAfterKill(5s));
+  fleet.killAgent("b", SIGKILL);  // reaps the process
+  waitForPlanReason(watcher, "agent b down", fleet);
+  requests.await(op, 15, fleet);
+  requests.checkEachOnce(15);
 }
 
 }  // namespace cleave::testing

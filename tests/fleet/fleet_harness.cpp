@@ -271,6 +271,11 @@ Status FleetHarness::startAgent(const std::string& name, const std::string& keys
   return {};
 }
 
+Process* FleetHarness::agent(const std::string& name) {
+  auto it = agents_.find(name);
+  return it == agents_.end() ? nullptr : &it->second;
+}
+
 void FleetHarness::killAgent(const std::string& name, int signal) {
   auto it = agents_.find(name);
   if (it == agents_.end()) return;

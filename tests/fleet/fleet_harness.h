@@ -80,6 +80,8 @@ class FleetHarness {
   // `extraToml` is appended to its agent.toml (e.g. [[shape]] tables).
   Status startAgent(const std::string& name, const std::string& keysDir = "keys", const std::string& extraToml = "");
   void killAgent(const std::string& name, int signal);
+  // `name`'s agent process, or nullptr when it was never started.
+  Process* agent(const std::string& name);
   const std::filesystem::path& dir() const { return dir_; }
   const std::string& controlEndpoint() const { return control_; }
   const std::string& operatorEndpoint() const { return operator_; }

@@ -630,20 +630,25 @@ std::string formatStatus(wire::FleetStatus::Reader status) {
 std::string formatAgents(capnp::List<wire::AgentInfo>::Reader agents) {
   std::vector<std::vector<std::string>> rows = {
       {"name", "online", "last seen", "epoch", "stages", "queue", "fingerprint", "endpoint", "kind", "conv MAC/s"}};
+  std::string stalls;  // one line per stalled agent, after the table
   for (wire::AgentInfo::Reader agent : agents) {
+    const bool stalled = agent.getOnline() && agent.getStalled().size() > 0;
+    if (stalled)
+      stalls += fmt::format("{}: compute stalled: {}\n", printable(agent.getName(), MAX_NAME),
+                            printable(agent.getStalled(), 256));
     wire::DeviceProfile::Reader profile = agent.getProfile();
     const double seen = agent.getLastSeenSeconds();
     const double conv = profile.getMacsPerSecond().getConv();
     std::string kind = printable(profile.getKind(), 32);
     if (profile.getMeasured()) kind += " (measured)";
-    rows.push_back({printable(agent.getName(), MAX_NAME), yesNo(agent.getOnline()),
+    rows.push_back({printable(agent.getName(), MAX_NAME), stalled ? "stalled" : yesNo(agent.getOnline()),
                     seen > 0 ? planner::formatSeconds(seen) + " ago" : "never", std::to_string(agent.getEpoch()),
                     agent.getStages().size() > 0 ? printable(agent.getStages(), 128) : "-",
                     std::to_string(agent.getQueueDepth()), printable(agent.getFingerprint(), 64),
                     agent.getDataEndpoint().size() > 0 ? printable(agent.getDataEndpoint()) : "-",
                     kind.empty() ? "-" : kind, conv > 0 ? planner::formatRate(conv) : "-"});
   }
-  return formatTable(rows);
+  return formatTable(rows) + stalls;
 }
 
 std::string formatPlan(wire::PlanSummary::Reader plan) {
