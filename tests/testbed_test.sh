@@ -34,6 +34,11 @@ fleet=tb$$
 # CLEAVE_KEEP_TESTBED=1 the folder stays.
 cleanup() {
   if [ "$failures" -ne 0 ] && [ -d "$state/logs" ]; then
+    for ns in $(cat "$state/testbed/namespaces" 2>/dev/null); do
+      echo "--- $ns: TCP sockets and qdiscs"
+      ip netns exec "$ns" ss -tino 2>&1
+      tc -n "$ns" -s qdisc show 2>&1
+    done
     for log in "$state"/logs/*; do
       echo "--- last 60 lines of $log"
       tail -n 60 "$log"
