@@ -34,11 +34,6 @@ fleet=tb$$
 # CLEAVE_KEEP_TESTBED=1 the folder stays.
 cleanup() {
   if [ "$failures" -ne 0 ] && [ -d "$state/logs" ]; then
-    for ns in $(cat "$state/testbed/namespaces" 2>/dev/null); do
-      echo "--- $ns: TCP sockets and qdiscs"
-      ip netns exec "$ns" ss -tino 2>&1
-      tc -n "$ns" -s qdisc show 2>&1
-    done
     for log in "$state"/logs/*; do
       echo "--- last 60 lines of $log"
       tail -n 60 "$log"
@@ -49,7 +44,17 @@ cleanup() {
 }
 failures=0
 trap cleanup EXIT
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+# The first failure also prints the agents' TCP sockets and qdiscs as they are at that moment.
+fail() {
+  echo "FAIL $*"
+  failures=$((failures + 1))
+  [ "$failures" -eq 1 ] || return 0
+  for ns in $(cat "$state/testbed/namespaces" 2>/dev/null); do
+    echo "--- $ns: TCP sockets and qdiscs"
+    ip netns exec "$ns" ss -tino 2>&1
+    tc -n "$ns" -s qdisc show 2>&1
+  done
+}
 ok() { echo "ok   $*"; }
 indent() { sed 's/^/    /'; }
 now_us() { local t=$EPOCHREALTIME; echo $((${t%.*} * 1000000 + 10#${t#*.})); }
