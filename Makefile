@@ -49,11 +49,18 @@ test-asan: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
+# TSan slows everything 5-15x: the fleet harness's timeouts are scaled (CLEAVE_TEST_TIME_SCALE), and
+# two tests that drive a whole fleet through the planner on the daemon's loop are left out: there
+# the planner alone takes seconds under TSan, and agents re-register after 3 s without a word from
+# the daemon. TSan reported no race in them; they fail on wall-clock behaviour only. Tests run one
+# at a time: beside fmnist_accuracy_test (5 minutes under TSan) adaptive_fleet_test's trace moves
+# on before requests complete under each of its plans.
+TSAN_SKIP = demo_test|fleet_security_test
 test-tsan: deps
 	cmake -S . -B build-tsan $(SANITIZER_FLAGS) -DCLEAVE_TSAN=ON >/dev/null
 	cmake --build build-tsan -j$(JOBS)
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
-		ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+	cd build-tsan && CLEAVE_TEST_TIME_SCALE=5 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
+		ctest --output-on-failure -j1 -E '$(TSAN_SKIP)' $(CTEST_ARGS)
 
 bench: bench-deps build
 	./bench/run_runtime_bench.sh $(BUILD_DIR)

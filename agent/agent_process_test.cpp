@@ -261,10 +261,12 @@ void sendFrames(zmq::socket_t& socket, std::vector<zmq::message_t> frames) {
     socket.send(frames[i], i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
 }
 
-// Reads data-plane replies (acks on a DEALER, failures on a ROUTER) into a list of kinds.
+// Reads data-plane replies (acks on a DEALER, failures on a ROUTER) into a list of kinds. Probes
+// are counted apart: the tester is a peer in the plan, and agents probe idle peers' links.
 struct DataReplies {
   int acks = 0;
   std::multiset<wire::Failure::Reason> failures;
+  int probes = 0;
   int other = 0;
   void read(zmq::socket_t& socket, bool router) {
     std::vector<zmq::message_t> frames;
@@ -277,6 +279,8 @@ struct DataReplies {
       ++acks;
     else if (message.which() == wire::DataMessage::FAILURE)
       failures.insert(message.getFailure().getReason());
+    else if (message.which() == wire::DataMessage::PROBE)
+      ++probes;
     else
       ++other;
   }

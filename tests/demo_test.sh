@@ -9,7 +9,7 @@ demo=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if ! "$demo" --images 40 --plain --state "$work/state" --report "$work/report.html" >"$work/out" 2>&1; then
-  echo "FAIL: cleave-demo failed:"; cat "$work/out"; tail -20 "$work"/state/logs/*.log; exit 1
+  echo "FAIL: cleave-demo failed:"; cat "$work/out"; tail -n 20 "$work"/state/logs/*.log; exit 1
 fi
 cat "$work/out"
 grep -q "^40 requests, 0 failed" "$work/out" || { echo "FAIL: not 40 answered requests"; exit 1; }

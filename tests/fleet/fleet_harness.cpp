@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include <toml++/toml.h>
 
 #include "config/bundle.h"
+#include "planner/units.h"
 #include "runtime/npy.h"
 #include "runtime/session.h"
 
@@ -186,6 +188,33 @@ Result<DecodedReply> decodeReply(const OperatorReply& reply) {
 // ---------------------------------------------------------------------------------------------
 // Fleet
 
+double testTimeScale() {
+  const char* text = std::getenv("CLEAVE_TEST_TIME_SCALE");
+  if (!text) return 1.0;
+  char* end = nullptr;
+  const double scale = std::strtod(text, &end);
+  return end != text && scale >= 1.0 ? scale : 1.0;
+}
+
+namespace {
+
+// The [fleet] timeouts of `text` multiplied by `scale` (the heartbeat itself stays: it is how
+// often agents speak, not how long anyone waits).
+std::string scaledTimeouts(std::string text, const toml::table& parsed, double scale) {
+  if (scale == 1.0) return text;
+  for (const char* key : {"heartbeat_timeout", "stall_timeout"}) {
+    std::optional<std::string> value = parsed["fleet"][key].value<std::string>();
+    if (!value) continue;
+    Result<double> seconds = planner::parseSeconds(*value);
+    if (!seconds) continue;
+    text = std::regex_replace(text, std::regex(fmt::format("\\n{} = \"[^\"]*\"", key)),
+                              fmt::format("\n{} = \"{:g}s\"", key, *seconds * scale));
+  }
+  return text;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<FleetHarness>> FleetHarness::start(const std::string& topology) {
   auto fleet = std::unique_ptr<FleetHarness>(new FleetHarness());
   char pattern[] = "/tmp/cleave-fleet-XXXXXX";
@@ -202,6 +231,7 @@ Result<std::unique_ptr<FleetHarness>> FleetHarness::start(const std::string& top
   std::string bundle = *parsed["model"]["bundle"].value<std::string>();
   std::string absolute = (std::filesystem::path(topology).parent_path() / bundle).lexically_normal().string();
   std::string rewritten = std::regex_replace(text.str(), std::regex("bundle = \"[^\"]*\""), "bundle = \"" + absolute + "\"");
+  rewritten = scaledTimeouts(rewritten, parsed, testTimeScale());
   std::ofstream(fleet->dir_ / "fleet.toml") << rewritten;
 
   std::vector<std::string> keyNames{"daemon", "operator", "intruder"};

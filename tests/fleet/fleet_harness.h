@@ -22,6 +22,11 @@ namespace cleave::testing {
 
 using namespace std::chrono_literals;
 
+// CLEAVE_TEST_TIME_SCALE (default 1): sanitizer runs slow everything down 5-15x, so they set it
+// and the harness multiplies the topology's heartbeat_timeout and stall_timeout by it. A failure
+// that only goes away with it is still a failure at full speed: the ordinary suite runs at 1.
+double testTimeScale();
+
 // A child process; killed (SIGKILL) and reaped on destruction unless it already ended.
 class Process {
  public:
