@@ -37,8 +37,12 @@ bench_load1() { local l1 rest; read -r l1 rest </proc/loadavg; echo "$l1"; }
 # The runnable threads of other processes right now (see the top of this file).
 bench_others_now() {
   local marker="CLEAVE_BENCH_RUN=$CLEAVE_BENCH_RUN" others=0 pid n
+  local environ
   while read -r pid n; do
-    grep -qzxF "$marker" "/proc/$pid/environ" 2>/dev/null || others=$((others + n))
+    # A process gone before its environment is read is not load any more: most often the ps
+    # above, which alone used to count as one runnable "other" thread in every sample.
+    environ=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ") || continue
+    grep -qxF "$marker" <<<"$environ" || others=$((others + n))
   done < <(ps -eLo pid=,stat= 2>/dev/null | awk '$2 ~ /^[RD]/ { n[$1]++ } END { for (p in n) print p, n[p] }')
   echo "$others"
 }
