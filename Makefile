@@ -12,7 +12,8 @@ WERROR ?= $(if $(filter true,$(CI)),ON,OFF)
 
 # Debian packages the build, the tests and the example models need.
 DEB_PACKAGES := build-essential cmake pkg-config \
-	libeigen3-dev libopenblas-pthread-dev libonnx-dev libprotobuf-dev protobuf-compiler \
+	libeigen3-dev libopenblas-pthread-dev libxnnpack-dev libpthreadpool-dev libcpuinfo-dev \
+	libonnx-dev libprotobuf-dev protobuf-compiler \
 	doctest-dev libcli11-dev libfmt-dev libspdlog-dev libbenchmark-dev libtomlplusplus-dev \
 	libzmq3-dev cppzmq-dev capnproto libcapnp-dev libsodium-dev \
 	libonnx-testdata dataset-fashion-mnist python3 python3-numpy python3-onnx python3-torch python3-torchvision

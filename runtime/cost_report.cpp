@@ -5,13 +5,18 @@
 #include <fmt/format.h>
 
 #include "runtime/analysis.h"
+#include "runtime/fast_kernels.h"
+#include "runtime/layout_plan.h"
 #include "runtime/liveness.h"
 
 namespace cleave {
 
-Result<CostReport> buildCostReport(const Graph& graph) {
+Result<CostReport> buildCostReport(const Graph& graph, bool fastKernels) {
   Result<GraphAnalysis> analysis = analyzeGraph(graph);
   if (!analysis) return analysis.error();
+  // The kernels a session would run, so their memory is what the planner charges a device.
+  if (fastKernels) selectFastKernels(graph, *analysis);
+  LayoutPlan layouts = planLayouts(graph, *analysis);
   Liveness live = computeLiveness(graph, *analysis);
 
   CostReport report;
@@ -21,7 +26,8 @@ Result<CostReport> buildCostReport(const Graph& graph) {
     const Node& node = graph.nodes[n];
     const PreparedNode& prepared = analysis->nodes[n];
     NodeCost cost{node.name, node.opType, prepared.opClass, prepared.macs, 0, 0, 0, 0, ""};
-    if (prepared.kernel) cost.kernelBytes = prepared.kernel->heldBytes();
+    const Kernel* kernel = layouts.runsNhwc(n) && prepared.nhwcKernel ? prepared.nhwcKernel.get() : prepared.kernel.get();
+    if (kernel) cost.kernelBytes = kernel->heldBytes() + kernel->scratchBytes();
     for (const std::string& in : node.inputs) {
       if (in.empty() || !analysis->isConstant(in)) continue;
       int64_t bytes = analysis->typeOf(in).bytes();

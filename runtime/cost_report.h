@@ -18,7 +18,9 @@ struct NodeCost {
   int64_t weightBytes = 0;  // constant inputs (weights, biases) this node reads
   int64_t outputBytes = 0;
   int64_t liveBytes = 0;    // activation bytes live while it runs: inputs, outputs, values held for later
-  int64_t kernelBytes = 0;  // RAM its kernel holds for the session (Kernel::heldBytes)
+  // RAM the kernel a session runs for it holds: packed or transformed weights and working
+  // buffers (Kernel::heldBytes + Kernel::scratchBytes), fast kernels included.
+  int64_t kernelBytes = 0;
   std::string outputShape;  // of output 0, for display
 };
 
@@ -39,7 +41,8 @@ struct CostReport {
   int64_t peakActivationBytes = 0;
 };
 
-Result<CostReport> buildCostReport(const Graph& graph);
+// fastKernels as SessionOptions::fastKernels: whose kernels' memory the report charges.
+Result<CostReport> buildCostReport(const Graph& graph, bool fastKernels = true);
 std::string costReportJson(const CostReport& report);
 
 }  // namespace cleave

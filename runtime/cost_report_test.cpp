@@ -4,9 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include "runtime/fast_kernels.h"
 #include "runtime/ops/op_test_util.h"
-#include "runtime/stages.h"
 #include "runtime/session.h"
+#include "runtime/stages.h"
 
 using namespace cleave;
 
@@ -124,7 +125,7 @@ TEST_CASE("live bytes per node: inputs being read, outputs, and values held for 
   }
 }
 
-TEST_CASE("kernel-held bytes: Winograd's transformed filters are charged, im2col holds none") {
+TEST_CASE("kernel-held bytes: Winograd's transformed filters are charged, im2col holds none (portable kernels)") {
   auto convGraph = [](bool constantWeights) {
     Graph g;
     g.name = "conv";
@@ -137,10 +138,20 @@ TEST_CASE("kernel-held bytes: Winograd's transformed filters are charged, im2col
     g.nodes = {conv};
     return g;
   };
-  Result<CostReport> winograd = buildCostReport(convGraph(true));
+  Result<CostReport> winograd = buildCostReport(convGraph(true), false);
   REQUIRE(winograd.ok());
   CHECK(winograd->nodes[0].kernelBytes == 16 * 64 * 64 * 4);  // U = G g G^T: [16][Cout][Cin] floats
-  Result<CostReport> im2col = buildCostReport(convGraph(false));
+  Result<CostReport> im2col = buildCostReport(convGraph(false), false);
   REQUIRE(im2col.ok());
   CHECK(im2col->nodes[0].kernelBytes == 0);
+
+  // With the fast kernels the report charges what the session's kernel holds: XNNPACK's packed
+  // copy of the weights and the indirection buffer of a 3x3 layer.
+  if (!fastKernelsAvailable()) return;
+  Result<CostReport> packed = buildCostReport(convGraph(true), true);
+  REQUIRE(packed.ok());
+  Result<std::unique_ptr<Session>> session = Session::create(convGraph(true));
+  REQUIRE(session.ok());
+  CHECK(packed->nodes[0].kernelBytes == (*session)->kernelBytes());
+  CHECK(packed->nodes[0].kernelBytes >= 64 * 64 * 9 * 4 + 56 * 56 * 9 * static_cast<int64_t>(sizeof(void*)));
 }

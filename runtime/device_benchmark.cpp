@@ -219,6 +219,8 @@ Result<ClassMeasurement> measureClass(const BenchGraph& bench, OpClass opClass, 
   ClassMeasurement m;
   m.opClass = opClass;
   for (const NodeProfile& row : session.profile()) {
+    // Layout conversions at the graph's edges are part of running these nodes; timed, not counted.
+    if (row.layoutConversion) continue;
     // Guards against the runtime reclassifying an op, which would silently change the figure.
     if (row.opClass != opClass)
       return Error{graphError(graph, fmt::format("node '{}' ({}) is of class {}, expected {}", row.name, row.opType,

@@ -19,6 +19,9 @@
 namespace cleave {
 
 class ThreadPool;
+}  // namespace cleave
+struct pthreadpool;  // XNNPACK's thread pool (pthreadpool.h), opaque here
+namespace cleave {
 
 // Cost-model class of a node: the planner charges each class at its own MAC/s.
 enum class OpClass : uint8_t { Conv, Depthwise, Gemm, Elementwise, Other };
@@ -27,6 +30,8 @@ std::string_view opClassName(OpClass opClass);
 // What a kernel may use at run time.
 struct RunContext {
   ThreadPool* pool = nullptr;  // null: single-threaded
+  // The same pool's threads as XNNPACK wants them (ThreadPool::handle); null when single-threaded.
+  pthreadpool* xnnThreadpool = nullptr;
 
   // Calls fn(begin, end) over [0, count) split into chunks, on the pool when there is one.
   void parallelFor(int64_t count, int64_t minChunk, const std::function<void(int64_t, int64_t)>& fn) const;
@@ -41,6 +46,8 @@ class Kernel {
   // Memory the kernel keeps for the session's lifetime beyond the graph's own tensors (weights
   // re-laid out at prepare, such as Winograd's transformed filters). The planner charges it.
   virtual int64_t heldBytes() const { return 0; }
+  // Working memory the kernel owns for its runs (indirection buffers, workspaces), also charged.
+  virtual int64_t scratchBytes() const { return 0; }
 };
 
 // Everything prepare sees about a node.
@@ -69,6 +76,13 @@ struct PreparedNode {
   std::optional<std::vector<Tensor>> constantOutputs;
   // True when output 0 may share input 0's storage (reshape-like views, Identity).
   bool aliasesInput = false;
+  // True when `kernel` gives the right answer whatever the layout its rank-4 inputs share
+  // (elementwise over equal shapes), so it may run on channels-last data unchanged.
+  bool layoutAgnostic = false;
+  // Optional second kernel for channels-last data: its non-constant rank-4 inputs and its rank-4
+  // outputs are NHWC (layout.h). Set by selectFastKernels, never by prepare; the session's
+  // layout plan decides which of the two runs.
+  std::unique_ptr<Kernel> nhwcKernel;
 };
 
 // Checks a node and builds its kernel. Implemented per op in runtime/ops/.

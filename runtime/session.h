@@ -17,6 +17,9 @@ namespace cleave {
 struct SessionOptions {
   int threads = 1;       // intra-op threads; 1 runs everything on the caller's thread
   bool profile = false;  // time every node
+  // Use the kernel library's channels-last kernels where they cover a node (fast_kernels.h);
+  // false runs the portable kernels only (the reference the fast ones are tested against).
+  bool fastKernels = true;
 };
 
 struct NodeProfile {
@@ -26,6 +29,8 @@ struct NodeProfile {
   int64_t macs = 0;
   double totalMs = 0.0;
   int64_t calls = 0;
+  // A layout conversion the session inserted (name: the value converted), not a graph node.
+  bool layoutConversion = false;
 };
 
 class Session {
@@ -40,6 +45,12 @@ class Session {
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
   int64_t arenaBytes() const { return arenaBytes_; }
   int64_t peakLiveBytes() const { return peakLiveBytes_; }
+  // Memory the kernels keep beyond the arena and the graph's constants: packed weights
+  // (Kernel::heldBytes) and their working buffers (Kernel::scratchBytes).
+  int64_t kernelBytes() const { return kernelBytes_; }
+  // Nodes that run channels-last, and the layout conversions between the two layouts.
+  int64_t nhwcNodes() const { return nhwcNodes_; }
+  int64_t layoutConversions() const { return layoutConversions_; }
   // Per node that runs (constant nodes excluded), in execution order.
   std::vector<NodeProfile> profile() const;
   // Zeroes the profile counters (after warm-up runs).
@@ -47,7 +58,10 @@ class Session {
 
  private:
   struct Step {
-    size_t node = 0;                 // index into graph nodes
+    const Kernel* kernel = nullptr;
+    std::unique_ptr<Kernel> conversion;  // owned kernel of a layout conversion
+    std::string convertedValue;          // the value a conversion converts
+    size_t node = 0;                 // index into graph nodes (unused for a conversion)
     std::vector<int64_t> inputSlots;  // -1 for omitted inputs
     std::vector<int64_t> outputSlots;
     std::vector<Tensor> inputScratch;
@@ -71,6 +85,9 @@ class Session {
   std::shared_ptr<std::byte> arena_;
   int64_t arenaBytes_ = 0;
   int64_t peakLiveBytes_ = 0;
+  int64_t kernelBytes_ = 0;
+  int64_t nhwcNodes_ = 0;
+  int64_t layoutConversions_ = 0;
   std::unique_ptr<ThreadPool> pool_;
 };
 

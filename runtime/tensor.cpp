@@ -63,7 +63,8 @@ Tensor Tensor::uninitialized(DType dtype, Shape shape) {
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
-  size_t bytes = std::max<size_t>(t.bytes(), 1);
+  // The slack after the last element lets fast kernels (XNNPACK) load whole vectors at the tail.
+  size_t bytes = t.bytes() + TENSOR_READ_SLACK;
   size_t rounded = (bytes + TENSOR_ALIGNMENT - 1) / TENSOR_ALIGNMENT * TENSOR_ALIGNMENT;
   void* memory = std::aligned_alloc(TENSOR_ALIGNMENT, rounded);
   if (memory == nullptr) throw std::bad_alloc();

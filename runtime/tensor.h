@@ -47,6 +47,8 @@ template <> constexpr DType dtypeOf<int64_t>() { return DType::I64; }
 template <> constexpr DType dtypeOf<bool>() { return DType::Bool; }
 
 constexpr size_t TENSOR_ALIGNMENT = 64;
+// Bytes of readable (zeroed) memory every fresh tensor has past its last element.
+constexpr size_t TENSOR_READ_SLACK = 16;
 
 class Tensor {
  public:

@@ -2,59 +2,117 @@
 
 #include "runtime/blas.h"
 
+#ifdef CLEAVE_HAVE_XNNPACK
+#include <pthreadpool.h>
+#else
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+#endif
+
 namespace cleave {
 
-ThreadPool::ThreadPool(int threads) {
+#ifdef CLEAVE_HAVE_XNNPACK
+
+struct ThreadPool::Impl {
+  pthreadpool_t pool = nullptr;
+};
+
+ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
   keepBlasOnCallingThread();  // the workers call sgemm concurrently; it must not add threads of its own
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { workerLoop(); });
+  impl_->pool = pthreadpool_create(static_cast<size_t>(threads));
+  if (!impl_->pool) throw std::bad_alloc();
+}
+
+ThreadPool::~ThreadPool() { pthreadpool_destroy(impl_->pool); }
+
+int ThreadPool::size() const { return static_cast<int>(pthreadpool_get_threads_count(impl_->pool)); }
+
+pthreadpool* ThreadPool::handle() const { return impl_->pool; }
+
+void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
+  if (tasks <= 0) return;
+  auto task = [](void* context, size_t i) {
+    (*static_cast<const std::function<void(int64_t)>*>(context))(static_cast<int64_t>(i));
+  };
+  pthreadpool_parallelize_1d(impl_->pool, task, const_cast<std::function<void(int64_t)>*>(&fn),
+                             static_cast<size_t>(tasks), 0);
+}
+
+#else
+
+struct ThreadPool::Impl {
+  std::vector<std::thread> workers;
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::condition_variable done;
+  const std::function<void(int64_t)>* job = nullptr;
+  int64_t nextTask = 0;
+  int64_t taskCount = 0;
+  int64_t finished = 0;
+  uint64_t generation = 0;
+  bool stopping = false;
+
+  void workerLoop() {
+    uint64_t seen = 0;
+    std::unique_lock lock(mutex);
+    for (;;) {
+      wake.wait(lock, [&] { return stopping || (generation != seen && job && nextTask < taskCount); });
+      if (stopping) return;
+      seen = generation;
+      while (job && nextTask < taskCount) {
+        int64_t task = nextTask++;
+        const auto* current = job;
+        lock.unlock();
+        (*current)(task);
+        lock.lock();
+        if (++finished == taskCount) done.notify_all();
+      }
+    }
+  }
+};
+
+ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
+  keepBlasOnCallingThread();  // the workers call sgemm concurrently; it must not add threads of its own
+  for (int i = 1; i < threads; ++i) impl_->workers.emplace_back([this] { impl_->workerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
   }
-  wake_.notify_all();
-  for (std::thread& worker : workers_) worker.join();
+  impl_->wake.notify_all();
+  for (std::thread& worker : impl_->workers) worker.join();
 }
+
+int ThreadPool::size() const { return static_cast<int>(impl_->workers.size()) + 1; }
+
+pthreadpool* ThreadPool::handle() const { return nullptr; }
 
 void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   if (tasks <= 0) return;
-  std::unique_lock lock(mutex_);
-  job_ = &fn;
-  nextTask_ = 0;
-  taskCount_ = tasks;
-  finished_ = 0;
-  ++generation_;
-  wake_.notify_all();
+  Impl& s = *impl_;
+  std::unique_lock lock(s.mutex);
+  s.job = &fn;
+  s.nextTask = 0;
+  s.taskCount = tasks;
+  s.finished = 0;
+  ++s.generation;
+  s.wake.notify_all();
   // The caller works too.
-  while (nextTask_ < taskCount_) {
-    int64_t task = nextTask_++;
+  while (s.nextTask < s.taskCount) {
+    int64_t task = s.nextTask++;
     lock.unlock();
     fn(task);
     lock.lock();
-    ++finished_;
+    ++s.finished;
   }
-  done_.wait(lock, [&] { return finished_ == taskCount_; });
-  job_ = nullptr;
+  s.done.wait(lock, [&] { return s.finished == s.taskCount; });
+  s.job = nullptr;
 }
 
-void ThreadPool::workerLoop() {
-  uint64_t seen = 0;
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && job_ && nextTask_ < taskCount_); });
-    if (stopping_) return;
-    seen = generation_;
-    while (job_ && nextTask_ < taskCount_) {
-      int64_t task = nextTask_++;
-      const auto* job = job_;
-      lock.unlock();
-      (*job)(task);
-      lock.lock();
-      if (++finished_ == taskCount_) done_.notify_all();
-    }
-  }
-}
+#endif
 
 }  // namespace cleave

@@ -1,13 +1,17 @@
 // A fixed pool of worker threads for intra-op parallelism. Owned by a Session; kernels reach it
 // through RunContext. Single-threaded sessions have no pool at all.
+//
+// With XNNPACK the pool is pthreadpool, the one XNNPACK's operators run on (handle()), so a
+// session has one set of threads for both kinds of kernels; its workers spin briefly between
+// jobs before they sleep, which is what makes two threads pay on networks of many small ops.
+// Without it, a mutex-and-condition-variable pool of our own.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <thread>
-#include <vector>
+#include <memory>
+
+struct pthreadpool;
 
 namespace cleave {
 
@@ -18,24 +22,16 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  int size() const;
   // Runs fn(task) for task in [0, tasks) across the workers and the calling thread; returns
   // when every task is done.
   void run(int64_t tasks, const std::function<void(int64_t)>& fn);
+  // The pthreadpool behind the pool, for XNNPACK's operators; null in a build without it.
+  pthreadpool* handle() const;
 
  private:
-  void workerLoop();
-
-  std::vector<std::thread> workers_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t nextTask_ = 0;
-  int64_t taskCount_ = 0;
-  int64_t finished_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace cleave

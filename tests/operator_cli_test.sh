@@ -101,8 +101,9 @@ fi
 
 cat >"$work/ops.toml" <<EOF
 # Three devices on 127.0.0.1 running fmnist-small. Figures are chosen, not measured, so that
-# every device computes (as in tests/fleet/three-agents.toml): camera holds nodes 0-1 at most,
-# edge nodes 0-1 or 2-3, cloud nodes 2-7 at most; camera,edge,cloud with cuts 2,4 is valid.
+# every device computes (as in tests/fleet/three-agents.toml, whose comments give the sums):
+# camera holds nodes 0-1 at most, edge nodes 2-3, cloud nodes 2-7 at most; camera,edge,cloud
+# with cuts 2,4 is valid.
 [fleet]
 name = "ops-test"
 daemon = "tcp://127.0.0.1:7799"   # up binds ephemeral ports instead
@@ -114,20 +115,20 @@ heartbeat_timeout = "1s"
 name = "camera"
 kind = "pi"
 macs = "10G"
-ram = "64KiB"
+ram = "160KiB"
 
 [[device]]
 name = "edge"
 kind = "pi"
 macs = "2G"
-ram = "80KiB"
+ram = "96KiB"
 flash = "1MiB"
 
 [[device]]
 name = "cloud"
 kind = "cloud"
 macs = "500M"
-ram = "300KiB"
+ram = "264KiB"
 
 [[link]]
 from = "camera"

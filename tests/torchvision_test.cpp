@@ -1,7 +1,8 @@
-// Real networks: torchvision's mobilenet_v2, resnet18, squeezenet1_1 and shufflenet_v2_x1_0
-// (random weights, exported by tools/models/export_torchvision.py, a CTest fixture) must
+// Real networks: ten torchvision classifiers (random weights, BatchNorm statistics set from random
+// images, exported by tools/models/export_torchvision.py, a CTest fixture) must
 //  - match PyTorch's own output within 1e-3 max absolute difference, as imported and after the
-//    graph passes (and after an ONNX export/import round trip of the optimised graph);
+//    graph passes (and after an ONNX export/import round trip of the optimised graph), with the
+//    fast kernels on one and two threads and with the portable kernels alone;
 //  - give output bit-identical to the whole graph when cut into stages at several cut sets.
 #include <filesystem>
 #include <iostream>
@@ -25,7 +26,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path MODEL_DIR = fs::path(CLEAVE_BINARY_DIR) / "models" / "torchvision";
-const char* MODELS[] = {"mobilenet_v2", "resnet18", "squeezenet1_1", "shufflenet_v2_x1_0"};
+const char* MODELS[] = {"mobilenet_v2",       "resnet18",        "squeezenet1_1",  "shufflenet_v2_x1_0",
+                        "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf", "mnasnet1_0",
+                        "googlenet",          "densenet121"};
 
 struct Fixture {
   Graph graph;
@@ -45,8 +48,8 @@ std::optional<Fixture> loadFixture(const std::string& name) {
   return Fixture{*graph, *input, *output};
 }
 
-Tensor runWhole(const Graph& graph, const Tensor& input) {
-  Result<std::unique_ptr<Session>> session = Session::create(graph);
+Tensor runWhole(const Graph& graph, const Tensor& input, SessionOptions options = {}) {
+  Result<std::unique_ptr<Session>> session = Session::create(graph, options);
   REQUIRE_MESSAGE(session.ok(), session.error().message);
   Result<std::vector<Tensor>> outputs = (*session)->run({input});
   REQUIRE_MESSAGE(outputs.ok(), outputs.error().message);
@@ -105,6 +108,14 @@ TEST_CASE("torchvision networks match PyTorch, before and after the graph passes
     CHECK(optimized.nodes.size() < fixture->graph.nodes.size());
     float afterPasses = maxAbsDiff(runWhole(optimized, fixture->input), fixture->torchOutput);
     CHECK(afterPasses <= 1e-3f);
+    SessionOptions twoThreads;
+    twoThreads.threads = 2;
+    float threaded = maxAbsDiff(runWhole(optimized, fixture->input, twoThreads), fixture->torchOutput);
+    CHECK(threaded <= 1e-3f);
+    SessionOptions portableOnly;
+    portableOnly.fastKernels = false;
+    float portable = maxAbsDiff(runWhole(optimized, fixture->input, portableOnly), fixture->torchOutput);
+    CHECK(portable <= 1e-3f);
 
     // What `cleavectl model optimize` writes must load back and give the same numbers.
     fs::path written = MODEL_DIR / fmt::format("{}.optimized.onnx", name);
@@ -120,8 +131,10 @@ TEST_CASE("torchvision networks match PyTorch, before and after the graph passes
     Result<Graph> reloaded = importOnnxFile(written);
     REQUIRE_MESSAGE(reloaded.ok(), reloaded.error().message);
     CHECK(maxAbsDiff(runWhole(*reloaded, fixture->input), fixture->torchOutput) <= 1e-3f);
-    std::cout << fmt::format("{}: max |cleave - torch| = {:.2e} imported, {:.2e} optimised ({} -> {} nodes)\n", name,
-                             imported, afterPasses, fixture->graph.nodes.size(), optimized.nodes.size());
+    std::cout << fmt::format("{}: max |cleave - torch| = {:.2e} imported, {:.2e} optimised ({} -> {} nodes), "
+                             "{:.2e} on two threads, {:.2e} with the portable kernels\n",
+                             name, imported, afterPasses, fixture->graph.nodes.size(), optimized.nodes.size(), threaded,
+                             portable);
   }
 }
 

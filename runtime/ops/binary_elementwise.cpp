@@ -172,6 +172,7 @@ Result<PreparedNode> prepareBinaryElementwise(const NodeContext& ctx) {
   prepared.outputTypes = {TensorType{ctx.input(0).dtype, *shape}};
   prepared.macs = shapeNumel(*shape);
   prepared.opClass = OpClass::Elementwise;
+  prepared.layoutAgnostic = ctx.input(0).shape == *shape && ctx.input(1).shape == *shape;
   auto plan = std::make_shared<const BroadcastPlan>(planBroadcast(ctx.input(0).shape, ctx.input(1).shape, *shape));
   prepared.kernel = makeKernel([op, plan](std::span<const Tensor> inputs, std::span<Tensor> outputs,
                                           const RunContext& run) {

@@ -160,6 +160,7 @@ Result<PreparedNode> prepareUnaryActivation(const NodeContext& ctx) {
     }
   }
 
+  prepared.layoutAgnostic = true;
   prepared.kernel = makeKernel([activation, runtimeBounds](std::span<const Tensor> inputs, std::span<Tensor> outputs,
                                                            const RunContext& run) {
     Activation act = activation;

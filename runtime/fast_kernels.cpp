@@ -1,0 +1,64 @@
+#include "runtime/fast_kernels.h"
+
+#include <vector>
+
+#ifdef CLEAVE_HAVE_XNNPACK
+#include "runtime/xnnpack/xnn_kernels.h"
+#include "runtime/xnnpack/xnn_support.h"
+#endif
+
+namespace cleave {
+
+#ifdef CLEAVE_HAVE_XNNPACK
+
+bool fastKernelsAvailable() { return xnn::available(); }
+std::string fastKernelLibrary() { return fastKernelsAvailable() ? "XNNPACK" : "none (XNNPACK does not run on this CPU)"; }
+
+namespace {
+
+void selectForNode(const NodeContext& ctx, PreparedNode& prepared) {
+  const std::string& op = ctx.node.opType;
+  const Shape& output = prepared.outputTypes[0].shape;
+  if (op == "Conv" || op == "FusedConv") {
+    prepared.nhwcKernel = xnn::convolutionNhwc(ctx);
+  } else if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") {
+    prepared.nhwcKernel = xnn::poolingNhwc(ctx, output);
+  } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    prepared.nhwcKernel = xnn::binaryNhwc(ctx, output);
+  } else if (op == "Concat") {
+    prepared.nhwcKernel = xnn::concatNhwc(ctx, output);
+  } else if (op == "Sigmoid" || op == "HardSwish" || op == "LeakyRelu") {
+    if (auto kernel = xnn::unaryActivation(ctx)) prepared.kernel = std::move(kernel);
+  }
+}
+
+}  // namespace
+
+void selectFastKernels(const Graph& graph, GraphAnalysis& analysis) {
+  if (!fastKernelsAvailable()) return;
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    if (analysis.constantNode[n] || analysis.nodes[n].outputTypes.empty()) continue;
+    const Node& node = graph.nodes[n];
+    if (node.domain != "" && node.domain != "ai.onnx" && node.domain != "com.microsoft") continue;
+    std::vector<TensorType> inputTypes;
+    std::vector<const Tensor*> constInputs;
+    for (const std::string& in : node.inputs) {
+      inputTypes.push_back(in.empty() ? TensorType{} : analysis.typeOf(in));
+      auto constant = in.empty() ? analysis.constants.end() : analysis.constants.find(in);
+      constInputs.push_back(constant == analysis.constants.end() ? nullptr : &constant->second);
+    }
+    NodeContext ctx{node, inputTypes, constInputs, graph.opset};
+    selectForNode(ctx, analysis.nodes[n]);
+  }
+}
+
+
+#else
+
+bool fastKernelsAvailable() { return false; }
+std::string fastKernelLibrary() { return "none (built without XNNPACK)"; }
+void selectFastKernels(const Graph&, GraphAnalysis&) {}
+
+#endif
+
+}  // namespace cleave

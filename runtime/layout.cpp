@@ -1,0 +1,65 @@
+#include "runtime/layout.h"
+
+#include <algorithm>
+
+namespace cleave {
+
+Shape nhwcShape(const Shape& nchw) { return {nchw[0], nchw[2], nchw[3], nchw[1]}; }
+
+bool layoutFree(const Shape& nchw) { return nchw.size() == 4 && (nchw[1] == 1 || nchw[2] * nchw[3] == 1); }
+
+namespace {
+
+// Transposes a [rows, cols] matrix to [cols, rows] in square tiles, so that both the reads and
+// the writes stay within a few cache lines per tile.
+void transposePlane(const float* src, float* dst, int64_t rows, int64_t cols) {
+  constexpr int64_t TILE = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += TILE) {
+    int64_t r1 = std::min(rows, r0 + TILE);
+    for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
+      int64_t c1 = std::min(cols, c0 + TILE);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
+    }
+  }
+}
+
+// Per image, a [rows, cols] plane transposed; images and (for big images) bands of rows spread
+// over the pool.
+void transposeImages(const float* src, float* dst, int64_t images, int64_t rows, int64_t cols,
+                     const RunContext& ctx) {
+  ctx.parallelFor(images, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) transposePlane(src + n * rows * cols, dst + n * rows * cols, rows, cols);
+  });
+}
+
+class LayoutConversion final : public Kernel {
+ public:
+  LayoutConversion(Layout from, Shape shape) : from_(from), shape_(std::move(shape)) {}
+  void run(std::span<const Tensor> inputs, std::span<Tensor> outputs, const RunContext& ctx) const override {
+    if (from_ == Layout::Nchw)
+      nchwToNhwc(inputs[0].data<float>(), outputs[0].data<float>(), shape_, ctx);
+    else
+      nhwcToNchw(inputs[0].data<float>(), outputs[0].data<float>(), shape_, ctx);
+  }
+
+ private:
+  Layout from_;
+  Shape shape_;
+};
+
+}  // namespace
+
+void nchwToNhwc(const float* src, float* dst, const Shape& shape, const RunContext& ctx) {
+  transposeImages(src, dst, shape[0], shape[1], shape[2] * shape[3], ctx);
+}
+
+void nhwcToNchw(const float* src, float* dst, const Shape& shape, const RunContext& ctx) {
+  transposeImages(src, dst, shape[0], shape[2] * shape[3], shape[1], ctx);
+}
+
+std::unique_ptr<Kernel> makeLayoutConversion(Layout from, const Shape& nchwShape) {
+  return std::make_unique<LayoutConversion>(from, nchwShape);
+}
+
+}  // namespace cleave
