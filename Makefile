@@ -20,7 +20,7 @@ DEB_PACKAGES := build-essential cmake pkg-config \
 # Extra packages for `make bench` (ONNX Runtime comes from npm as onnxruntime-node).
 BENCH_DEB_PACKAGES := nodejs npm
 
-.PHONY: all deps bench-deps build test test-asan test-tsan bench demo soak clean
+.PHONY: all deps bench-deps build test test-asan test-tsan test-aarch64 bench demo soak clean
 
 all: build
 
@@ -62,6 +62,19 @@ test-tsan: deps
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && CLEAVE_TEST_TIME_SCALE=5 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/tsan.supp \
 		ctest --output-on-failure -j1 -E '$(TSAN_SKIP)' $(CTEST_ARGS)
+
+# The runtime cross-built for aarch64 (Raspberry Pi 3/4/5) with Debian's cross compiler and arm64
+# libraries, its unit, ONNX conformance and torchvision tests run under qemu-aarch64. Speed under
+# emulation means nothing; the results must match as on x86.
+AARCH64_DEB_PACKAGES := g++-aarch64-linux-gnu qemu-user
+test-aarch64: deps
+	@./tools/install-deps.sh $(AARCH64_DEB_PACKAGES)
+	./tools/cross/aarch64-sysroot.sh build-aarch64/sysroot
+	cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=tools/cross/aarch64.cmake \
+		-DCLEAVE_AARCH64_SYSROOT=$(CURDIR)/build-aarch64/sysroot -DCLEAVE_RUNTIME_ONLY=ON -DCLEAVE_NATIVE=OFF \
+		-DCLEAVE_OPENBLAS=OFF -DCMAKE_BUILD_TYPE=Release -DCLEAVE_WERROR=$(WERROR) >/dev/null
+	cmake --build build-aarch64 -j$(JOBS)
+	cd build-aarch64 && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 bench: bench-deps build
 	./bench/run_runtime_bench.sh $(BUILD_DIR)

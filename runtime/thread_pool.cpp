@@ -4,6 +4,9 @@
 
 #ifdef CLEAVE_HAVE_XNNPACK
 #include <pthreadpool.h>
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
 #else
 #include <condition_variable>
 #include <mutex>
@@ -31,13 +34,39 @@ int ThreadPool::size() const { return static_cast<int>(pthreadpool_get_threads_c
 
 pthreadpool* ThreadPool::handle() const { return impl_->pool; }
 
+namespace {
+
+// pthreadpool hands work over through atomics and futexes in a library ThreadSanitizer does not
+// see into; these tell it that a job's tasks start after run() was called and finish before it
+// returns, which is what pthreadpool guarantees. No-ops in other builds.
+#if defined(__SANITIZE_THREAD__)
+void handOver(void* token) { __tsan_release(token); }
+void takeOver(void* token) { __tsan_acquire(token); }
+#else
+void handOver(void*) {}
+void takeOver(void*) {}
+#endif
+
+struct Job {
+  const std::function<void(int64_t)>* fn;
+  char started;   // tokens for the sanitizer: their addresses are what matters
+  char finished;
+};
+
+}  // namespace
+
 void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   if (tasks <= 0) return;
+  Job job{&fn, 0, 0};
   auto task = [](void* context, size_t i) {
-    (*static_cast<const std::function<void(int64_t)>*>(context))(static_cast<int64_t>(i));
+    Job& j = *static_cast<Job*>(context);
+    takeOver(&j.started);
+    (*j.fn)(static_cast<int64_t>(i));
+    handOver(&j.finished);
   };
-  pthreadpool_parallelize_1d(impl_->pool, task, const_cast<std::function<void(int64_t)>*>(&fn),
-                             static_cast<size_t>(tasks), 0);
+  handOver(&job.started);
+  pthreadpool_parallelize_1d(impl_->pool, task, &job, static_cast<size_t>(tasks), 0);
+  takeOver(&job.finished);
 }
 
 #else
