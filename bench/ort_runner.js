@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// ONNX Runtime peer for run_runtime_bench.sh: one thread, batch 1, the same .npy input as cleavectl.
-// Usage: node ort_runner.js MODEL.onnx INPUT.npy RUNS [OUTPUT.npy]
+// ONNX Runtime peer for run_runtime_bench.sh: batch 1, the same .npy input as cleavectl, THREADS
+// intra-op threads (default 1).
+// Usage: node ort_runner.js MODEL.onnx INPUT.npy RUNS [OUTPUT.npy|-] [THREADS]
 // Prints the cleavectl latency line ("latency over N runs (1 thread): median X ms, p95 Y ms, min Z ms")
 // and, if OUTPUT.npy is given, writes output 0 there for the correctness check.
 'use strict';
@@ -35,11 +36,14 @@ function writeNpy(path, data, dims) {
 }
 
 async function main() {
-  const [modelPath, inputPath, runsArg, outputPath] = process.argv.slice(2);
+  const [modelPath, inputPath, runsArg, outputArg, threadsArg] = process.argv.slice(2);
   const runs = Number(runsArg);
-  if (!modelPath || !inputPath || !(runs >= 1)) throw new Error('usage: ort_runner.js MODEL.onnx INPUT.npy RUNS [OUTPUT.npy]');
+  const threads = Number(threadsArg || 1);
+  const outputPath = outputArg && outputArg !== '-' ? outputArg : undefined;
+  if (!modelPath || !inputPath || !(runs >= 1) || !(threads >= 1))
+    throw new Error('usage: ort_runner.js MODEL.onnx INPUT.npy RUNS [OUTPUT.npy|-] [THREADS]');
   const session = await ort.InferenceSession.create(modelPath, {
-    intraOpNumThreads: 1,
+    intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
@@ -61,7 +65,7 @@ async function main() {
   ms.sort((a, b) => a - b);
   const median = ms[Math.floor(ms.length / 2)];
   const p95 = ms[Math.min(ms.length - 1, Math.floor(0.95 * ms.length))];
-  console.log(`latency over ${runs} runs (1 thread): median ${median.toFixed(3)} ms, p95 ${p95.toFixed(3)} ms, min ${ms[0].toFixed(3)} ms`);
+  console.log(`latency over ${runs} runs (${threads} thread${threads > 1 ? 's' : ''}): median ${median.toFixed(3)} ms, p95 ${p95.toFixed(3)} ms, min ${ms[0].toFixed(3)} ms`);
 }
 
 main().catch((e) => {

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Single-thread, batch-1 latency of cleave vs ONNX Runtime (onnxruntime-node) vs PyTorch on
-# torchvision's mobilenet_v2 and resnet18. Writes bench/results/runtime.md and runtime.json.
+# Batch-1 latency of cleave vs ONNX Runtime (onnxruntime-node) vs PyTorch on seven torchvision
+# networks, on one and on two threads. Writes bench/results/runtime.md and runtime.json.
 # Usage: bench/run_runtime_bench.sh [BUILD_DIR]   (after `make bench-deps`; `make bench` does both)
-# Env: ROUNDS (default 3) rounds, engines interleaved in each; RUNS (default 30) timed runs per round.
+# Env: ROUNDS (default 3) rounds, engines interleaved in each; RUNS (default 30) timed runs per round;
+# MODELS and THREADS (space-separated) narrow the run, e.g. MODELS=resnet18 THREADS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-3}
 RUNS=${RUNS:-30}
-MODELS=(mobilenet_v2 resnet18)
+read -r -a MODELS <<<"${MODELS:-mobilenet_v2 resnet18 squeezenet1_1 shufflenet_v2_x1_0 mobilenet_v3_small efficientnet_b0 regnet_x_400mf}"
+read -r -a THREADS <<<"${THREADS:-1 2}"
 ENGINES=(cleave ort torch)
 PY=/usr/bin/python3
 CLEAVECTL=$BUILD/tools/cleavectl
@@ -34,19 +36,22 @@ bench_peer "Node.js" "$(bench_version node --version)" "runs onnxruntime-node"
 bench_peer "PyTorch" "$TORCH_VERSION" "Debian's python3-torch on $(bench_version $PY --version), eager mode; BLAS: $TORCH_BLAS"
 $PY tools/models/export_torchvision.py "$MODEL_DIR" "${MODELS[@]}" >&2 || die "exporting the models failed"
 
-# run_engine ENGINE MODEL RUNS [OUTPUT.npy]: prints cleavectl's latency line (the runners mimic it).
+# run_engine ENGINE MODEL RUNS THREADS [OUTPUT.npy]: prints cleavectl's latency line (the runners
+# mimic it).
 run_engine() {
-  local onnx=$MODEL_DIR/$2.onnx input=$MODEL_DIR/$2.input.npy out=${4:-}
+  local onnx=$MODEL_DIR/$2.onnx input=$MODEL_DIR/$2.input.npy threads=$4 out=${5:--}
+  local save=()
+  [ "$out" != - ] && save=(--output "$out")
   case $1 in
-    cleave) "$CLEAVECTL" model run "$onnx" --input "$input" --repeat "$3" --threads 1 ${out:+--output "$out"} ;;
-    ort) node bench/ort_runner.js "$onnx" "$input" "$3" ${out:+"$out"} ;;
-    torch) OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $PY bench/torch_runner.py "$2" "$input" "$3" ${out:+"$out"} ;;
+    cleave) "$CLEAVECTL" model run "$onnx" --input "$input" --repeat "$3" --threads "$threads" "${save[@]}" ;;
+    ort) node bench/ort_runner.js "$onnx" "$input" "$3" "$out" "$threads" ;;
+    torch) OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 $PY bench/torch_runner.py "$2" "$input" "$3" "$out" "$threads" ;;
   esac
 }
 
-# measure ENGINE MODEL RUNS [OUTPUT.npy]: prints "MEDIAN P95 MIN" in ms, or stops the benchmark.
+# measure ENGINE MODEL RUNS THREADS [OUTPUT.npy]: prints "MEDIAN P95 MIN" in ms, or stops the benchmark.
 measure() {
-  local log=$TMP/$1.$2.log
+  local log=$TMP/$1.$2.$4.log
   run_engine "$@" >"$log" 2>&1 || die "$1 failed on $2: $(tail -n1 "$log")"
   sed -n 's/^latency over .*: median \([0-9.]*\) ms, p95 \([0-9.]*\) ms, min \([0-9.]*\) ms$/\1 \2 \3/p' "$log" |
     grep . || die "$1 on $2 printed no latency line: $(tail -n1 "$log")"
@@ -55,7 +60,7 @@ measure() {
 # 1. Every engine must compute the same thing: output 0 vs PyTorch's reference saved at export.
 for model in "${MODELS[@]}"; do
   for engine in "${ENGINES[@]}"; do
-    measure "$engine" "$model" 1 "$TMP/$engine.$model.npy" >/dev/null
+    measure "$engine" "$model" 1 1 "$TMP/$engine.$model.npy" >/dev/null
   done
 done
 $PY - "$MODEL_DIR" "$TMP" "${MODELS[@]}" <<'EOF' || exit 1
@@ -73,12 +78,14 @@ EOF
 
 # 2. Timed rounds; the engine order rotates each round so no engine always runs first.
 for round in $(seq "$ROUNDS"); do
-  for model in "${MODELS[@]}"; do
-    for i in 0 1 2; do
-      engine=${ENGINES[$(((i + round) % 3))]}
-      stats=$(measure "$engine" "$model" "$RUNS")
-      echo "round $round/$ROUNDS $model $engine: median/p95/min $stats ms" >&2
-      echo "$model $engine $stats" >>"$TMP/rounds.txt"
+  for threads in "${THREADS[@]}"; do
+    for model in "${MODELS[@]}"; do
+      for i in 0 1 2; do
+        engine=${ENGINES[$(((i + round) % 3))]}
+        stats=$(measure "$engine" "$model" "$RUNS" "$threads")
+        echo "round $round/$ROUNDS $model $engine, $threads thread(s): median/p95/min $stats ms" >&2
+        echo "$model $engine $threads $stats" >>"$TMP/rounds.txt"
+      done
     done
   done
 done
@@ -87,50 +94,7 @@ bench_end  # stops here, writing nothing, if other processes loaded the machine 
 
 # 3. Summary tables (and cleave's per-op profile wherever it trails ORT).
 export ORT_VERSION ROUNDS RUNS CLEAVECTL MODEL_DIR BENCH_META_MD BENCH_META_JSON
-$PY - "$TMP/rounds.txt" "$TMP" "${MODELS[@]}" <<'EOF' || die "writing the results failed"
-import json, os, statistics, subprocess, sys
-rounds_file, tmp, models = sys.argv[1], sys.argv[2], sys.argv[3:]
-env = os.environ
-names = {"cleave": "cleave", "ort": f"ONNX Runtime {env['ORT_VERSION']}", "torch": "PyTorch"}
-rows = {}
-for line in open(rounds_file):
-    model, engine, median, p95, low = line.split()
-    rows.setdefault((model, engine), []).append((float(median), float(p95), float(low)))
-results = {key: {"median_ms": statistics.median(r[0] for r in rs), "p95_ms": statistics.median(r[1] for r in rs),
-                 "min_ms": min(r[2] for r in rs), "rounds": [dict(zip(("median_ms", "p95_ms", "min_ms"), r)) for r in rs]}
-           for key, rs in rows.items()}
-ratios = {m: {"cleave_vs_ort": results[m, "cleave"]["median_ms"] / results[m, "ort"]["median_ms"],
-              "cleave_vs_torch": results[m, "cleave"]["median_ms"] / results[m, "torch"]["median_ms"]} for m in models}
-meta = {"rounds": int(env["ROUNDS"]), "timed_runs_per_round": int(env["RUNS"]), "threads": 1, "batch": 1}
-json.dump({"environment": json.load(open(env["BENCH_META_JSON"])), **meta,
-           "results": [{"model": m, "engine": e, **r} for (m, e), r in results.items()], "ratios": ratios},
-          open(f"{tmp}/runtime.json", "w"), indent=2)
-
-md = [f"# Runtime benchmark: cleave vs ONNX Runtime vs PyTorch\n"] + open(env["BENCH_META_MD"]).read().splitlines() + [
-      f"- settings: batch 1, 1 thread; {meta['rounds']} rounds with the engines interleaved, each round 3 warm-up "
-      f"runs then {meta['timed_runs_per_round']} timed runs; median = median of the round medians, "
-      f"p95 = median of the round p95s, min = fastest run seen\n",
-      "| model | engine | median ms | p95 ms | min ms | vs ORT |", "|---|---|---:|---:|---:|---:|"]
-for m in models:
-    for e in ("cleave", "ort", "torch"):
-        r = results[m, e]
-        md.append(f"| {m} | {names[e]} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} | {r['min_ms']:.2f} | "
-                  f"{r['median_ms'] / results[m, 'ort']['median_ms']:.2f}x |")
-md += ["", "| model | cleave/ORT | cleave/PyTorch |", "|---|---:|---:|"]
-md += [f"| {m} | {ratios[m]['cleave_vs_ort']:.2f} | {ratios[m]['cleave_vs_torch']:.2f} |" for m in models]
-md += ["", "Ratios are of medians; lower is better for cleave.", "", "## Reproduce", "",
-       "```sh", "make bench                                # installs nodejs/npm + onnxruntime-node, builds, runs",
-       "bench/run_runtime_bench.sh BUILD_DIR      # rerun on an existing build (ROUNDS=3 RUNS=30 by default)", "```"]
-for m in models:
-    if ratios[m]["cleave_vs_ort"] > 1.0:  # show where the time goes wherever cleave trails
-        profile = subprocess.run([env["CLEAVECTL"], "model", "run", f"{env['MODEL_DIR']}/{m}.onnx", "--input",
-                                  f"{env['MODEL_DIR']}/{m}.input.npy", "--repeat", "20", "--threads", "1", "--profile"],
-                                 capture_output=True, text=True, check=True).stdout
-        md += ["", f"## cleave profile: {m} (cleave/ORT = {ratios[m]['cleave_vs_ort']:.2f})", "",
-               f"`cleavectl model run {m}.onnx --input {m}.input.npy --repeat 20 --threads 1 --profile`", "",
-               "```", profile.rstrip(), "```"]
-open(f"{tmp}/runtime.md", "w").write("\n".join(md) + "\n")
-EOF
+$PY bench/runtime_summary.py "$TMP/rounds.txt" "$TMP" "${MODELS[@]}" || die "writing the results failed"
 mkdir -p bench/results
 mv "$TMP/runtime.json" bench/results/runtime.json
 mv "$TMP/runtime.md" bench/results/runtime.md
