@@ -148,12 +148,12 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOpti
   for (Step& step : s->steps_) {
     if (step.kernel) s->kernelBytes_ += step.kernel->heldBytes() + step.kernel->scratchBytes();
     if (step.alias) continue;
-    const DType dtype = step.conversion ? DType::F32 : an.nodes[step.node].outputTypes[0].dtype;
     for (size_t o = 0; o < step.outputSlots.size(); ++o) {
       int64_t slot = step.outputSlots[o];
       int64_t request = requestOfSlot.at(slot);
       std::byte* data = s->arena_.get() + plan.offsets[static_cast<size_t>(request)];
-      DType type = step.conversion ? dtype : an.nodes[step.node].outputTypes[o].dtype;
+      // Layout conversions move float activations only.
+      DType type = step.conversion ? DType::F32 : an.nodes[step.node].outputTypes[o].dtype;
       Tensor view = Tensor::view(type, viewShapeOf.at(slot), s->arena_, data);
       step.outputs.push_back(view);
       s->values_[static_cast<size_t>(slot)] = view;
