@@ -88,7 +88,7 @@ planner::ModelCosts modelCosts(const CostReport& report) {
   costs.name = report.modelName;
   for (const NodeCost& node : report.nodes)
     costs.nodes.push_back({node.name, static_cast<planner::OpClass>(node.opClass), node.macs, node.weightBytes,
-                           node.liveBytes, node.kernelBytes});
+                           node.liveBytes, node.kernelBytes, node.workspaceBytes});
   for (const CutCost& cut : report.cuts) costs.cutBytes.push_back(cut.bytes);
   return costs;
 }

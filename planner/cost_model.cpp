@@ -26,15 +26,34 @@ CostModel::CostModel(const PlanningProblem& problem) : problem_(problem) {
     weightsPrefix_[i + 1] = weightsPrefix_[i] + nodes[i].weightBytes;
     kernelPrefix_[i + 1] = kernelPrefix_[i] + nodes[i].kernelBytes;
   }
-  std::vector<int64_t> level(count);
-  for (size_t i = 0; i < count; ++i) level[i] = nodes[i].liveBytes;
-  liveMax_.push_back(level);
+  std::vector<int64_t> live(count), workspace(count);
+  for (size_t i = 0; i < count; ++i) {
+    live[i] = nodes[i].liveBytes;
+    workspace[i] = nodes[i].workspaceBytes;
+  }
+  liveMax_ = rangeMaxTable(std::move(live));
+  workspaceMax_ = rangeMaxTable(std::move(workspace));
+}
+
+CostModel::RangeMax CostModel::rangeMaxTable(std::vector<int64_t> values) {
+  RangeMax table;
+  const size_t count = values.size();
+  table.push_back(std::move(values));
   for (size_t width = 1; 2 * width <= count; width *= 2) {
-    const std::vector<int64_t>& prev = liveMax_.back();
+    const std::vector<int64_t>& prev = table.back();
     std::vector<int64_t> next(count - 2 * width + 1);
     for (size_t i = 0; i < next.size(); ++i) next[i] = std::max(prev[i], prev[i + width]);
-    liveMax_.push_back(std::move(next));
+    table.push_back(std::move(next));
   }
+  return table;
+}
+
+int64_t CostModel::rangeMax(const RangeMax& table, int64_t begin, int64_t end) {
+  size_t length = static_cast<size_t>(end - begin);
+  size_t level = static_cast<size_t>(std::bit_width(length) - 1);
+  size_t width = size_t{1} << level;
+  const std::vector<int64_t>& row = table[level];
+  return std::max(row[static_cast<size_t>(begin)], row[static_cast<size_t>(end) - width]);
 }
 
 double CostModel::computeSeconds(size_t device, int64_t begin, int64_t end) const {
@@ -55,11 +74,7 @@ int64_t CostModel::weightBytes(int64_t begin, int64_t end) const {
 
 int64_t CostModel::peakBytes(int64_t begin, int64_t end) const {
   if (begin == end) return problem_.model.cutBytes[static_cast<size_t>(begin)];
-  size_t length = static_cast<size_t>(end - begin);
-  size_t level = static_cast<size_t>(std::bit_width(length) - 1);
-  size_t width = size_t{1} << level;
-  const std::vector<int64_t>& row = liveMax_[level];
-  return std::max(row[static_cast<size_t>(begin)], row[static_cast<size_t>(end) - width]);
+  return rangeMax(liveMax_, begin, end);
 }
 
 MemoryShortfall CostModel::memory(size_t device, int64_t begin, int64_t end) const {
@@ -67,7 +82,9 @@ MemoryShortfall CostModel::memory(size_t device, int64_t begin, int64_t end) con
   MemoryShortfall m;
   m.weightBytes = weightBytes(begin, end);
   m.activationBytes = peakBytes(begin, end);
-  m.kernelBytes = kernelPrefix_[static_cast<size_t>(end)] - kernelPrefix_[static_cast<size_t>(begin)];
+  // Every node's held bytes, and the one workspace the stage's session lends its kernels.
+  m.kernelBytes = kernelPrefix_[static_cast<size_t>(end)] - kernelPrefix_[static_cast<size_t>(begin)] +
+                  (begin < end ? rangeMax(workspaceMax_, begin, end) : 0);
   m.ramAvailable = profile.ramBytes;
   if (profile.flashBytes) {
     m.flashNeeded = m.weightBytes;

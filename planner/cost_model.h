@@ -15,7 +15,7 @@ namespace cleave::planner {
 struct MemoryShortfall {
   int64_t weightBytes = 0;      // needed in flash (or RAM without flash)
   int64_t activationBytes = 0;  // peak activations
-  int64_t kernelBytes = 0;      // held by kernels, always in RAM
+  int64_t kernelBytes = 0;      // held by kernels plus their shared workspace, always in RAM
   int64_t ramNeeded = 0, ramAvailable = 0;
   int64_t flashNeeded = 0, flashAvailable = 0;
   bool fits() const { return ramNeeded <= ramAvailable && flashNeeded <= flashAvailable; }
@@ -55,8 +55,12 @@ class CostModel {
   std::vector<std::vector<double>> secondsPrefix_;
   std::vector<std::vector<double>> joulesPrefix_;
   std::vector<int64_t> macsPrefix_, weightsPrefix_, kernelPrefix_;
-  // Sparse table for range maxima of liveBytes: level k holds maxima over 2^k nodes.
-  std::vector<std::vector<int64_t>> liveMax_;
+  // Sparse tables for range maxima: level k holds maxima over 2^k nodes.
+  using RangeMax = std::vector<std::vector<int64_t>>;
+  static RangeMax rangeMaxTable(std::vector<int64_t> values);
+  static int64_t rangeMax(const RangeMax& table, int64_t begin, int64_t end);  // begin < end
+  RangeMax liveMax_;       // liveBytes
+  RangeMax workspaceMax_;  // workspaceBytes
 };
 
 }  // namespace cleave::planner

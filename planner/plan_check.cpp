@@ -35,7 +35,7 @@ Status checkPlan(const Plan& plan, const PlanningProblem& problem) {
     next = s.end;
 
     double seconds = 0, joules = 0;
-    int64_t macs = 0, weights = 0, held = 0, peak = model.cutBytes[static_cast<size_t>(s.begin)];
+    int64_t macs = 0, weights = 0, held = 0, workspace = 0, peak = model.cutBytes[static_cast<size_t>(s.begin)];
     for (int64_t n = s.begin; n < s.end; ++n) {
       const NodeCost& node = model.nodes[static_cast<size_t>(n)];
       seconds += static_cast<double>(node.macs) / device.rate(node.opClass) + device.nodeOverheadSeconds;
@@ -43,8 +43,10 @@ Status checkPlan(const Plan& plan, const PlanningProblem& problem) {
       macs += node.macs;
       weights += node.weightBytes;
       held += node.kernelBytes;
+      workspace = std::max(workspace, node.workspaceBytes);
       peak = std::max(peak, node.liveBytes);
     }
+    held += workspace;
     bool fits = device.flashBytes ? weights <= *device.flashBytes && peak + held <= device.ramBytes
                                   : weights + peak + held <= device.ramBytes;
     if (!fits) return Error{fmt::format("stage {} on '{}' does not fit its memory", i, device.name)};

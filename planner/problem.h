@@ -23,6 +23,9 @@ struct NodeCost {
   int64_t weightBytes = 0;  // constants this node reads
   int64_t liveBytes = 0;    // activation bytes live while it runs (inputs, outputs, held values)
   int64_t kernelBytes = 0;  // RAM its kernel keeps while loaded (e.g. re-laid-out weights)
+  // Working memory its kernel needs while it runs. A stage's session lends all its kernels one
+  // workspace, so a stage needs the largest of its nodes', not the sum.
+  int64_t workspaceBytes = 0;
 };
 
 // A graph's costs. A cut position p in [0, nodes.size()] sits before node p; cutBytes[p] is

@@ -56,6 +56,7 @@ inline ModelCosts randomModel(std::mt19937_64& rng, int nodes, double skipProbab
     node.macs = macs(rng);
     node.weightBytes = weights(rng);
     if (std::bernoulli_distribution(0.2)(rng)) node.kernelBytes = weights(rng);  // a Winograd-like layer
+    if (std::bernoulli_distribution(0.3)(rng)) node.workspaceBytes = bytes(rng);  // im2col columns
     for (int v = -1; v <= i; ++v)
       if (lastUse[slot(v)] >= i) node.liveBytes += valueBytes[slot(v)];
     model.nodes.push_back(node);

@@ -77,7 +77,7 @@ Result<GraphAnalysis> analyzeGraph(const Graph& graph) {
         for (const std::string& in : node.inputs) inputs.push_back(in.empty() ? Tensor{} : analysis.constants.at(in));
         std::vector<Tensor> outputs;
         for (const TensorType& t : prepared->outputTypes) outputs.push_back(Tensor::zeros(t));
-        prepared->kernel->run(inputs, outputs, RunContext{});
+        runWithOwnWorkspace(*prepared->kernel, inputs, outputs);
         prepared->constantOutputs = std::move(outputs);
         isConstant = true;
       }

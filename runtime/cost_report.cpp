@@ -25,9 +25,12 @@ Result<CostReport> buildCostReport(const Graph& graph, bool fastKernels) {
   for (size_t n : live.runnable) {
     const Node& node = graph.nodes[n];
     const PreparedNode& prepared = analysis->nodes[n];
-    NodeCost cost{node.name, node.opType, prepared.opClass, prepared.macs, 0, 0, 0, 0, ""};
+    NodeCost cost{node.name, node.opType, prepared.opClass, prepared.macs, 0, 0, 0, 0, 0, ""};
     const Kernel* kernel = layouts.runsNhwc(n) && prepared.nhwcKernel ? prepared.nhwcKernel.get() : prepared.kernel.get();
-    if (kernel) cost.kernelBytes = kernel->heldBytes() + kernel->scratchBytes();
+    if (kernel) {
+      cost.kernelBytes = kernel->heldBytes();
+      cost.workspaceBytes = kernel->workspaceBytes(1);
+    }
     for (const std::string& in : node.inputs) {
       if (in.empty() || !analysis->isConstant(in)) continue;
       int64_t bytes = analysis->typeOf(in).bytes();
@@ -89,9 +92,11 @@ std::string costReportJson(const CostReport& report) {
   for (size_t i = 0; i < report.nodes.size(); ++i) {
     const NodeCost& n = report.nodes[i];
     out += fmt::format("{}\n  {{\"name\": {}, \"op\": {}, \"class\": \"{}\", \"macs\": {}, \"weight_bytes\": {}, "
-                       "\"output_bytes\": {}, \"live_bytes\": {}, \"kernel_bytes\": {}, \"output_shape\": {}}}",
+                       "\"output_bytes\": {}, \"live_bytes\": {}, \"kernel_bytes\": {}, \"workspace_bytes\": {}, "
+                       "\"output_shape\": {}}}",
                        i ? "," : "", jsonString(n.name), jsonString(n.opType), opClassName(n.opClass), n.macs,
-                       n.weightBytes, n.outputBytes, n.liveBytes, n.kernelBytes, jsonString(n.outputShape));
+                       n.weightBytes, n.outputBytes, n.liveBytes, n.kernelBytes, n.workspaceBytes,
+                       jsonString(n.outputShape));
   }
   out += "],\n \"cuts\": [";
   for (size_t i = 0; i < report.cuts.size(); ++i) {

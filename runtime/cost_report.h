@@ -18,9 +18,12 @@ struct NodeCost {
   int64_t weightBytes = 0;  // constant inputs (weights, biases) this node reads
   int64_t outputBytes = 0;
   int64_t liveBytes = 0;    // activation bytes live while it runs: inputs, outputs, values held for later
-  // RAM the kernel a session runs for it holds: packed or transformed weights and working
-  // buffers (Kernel::heldBytes + Kernel::scratchBytes), fast kernels included.
+  // RAM the kernel a session runs for it holds: packed or transformed weights, XNNPACK's
+  // indirection buffers (Kernel::heldBytes), fast kernels included.
   int64_t kernelBytes = 0;
+  // Working memory it needs while it runs, at one thread (Kernel::workspaceBytes); a session
+  // lends its kernels one workspace, the largest they ask for.
+  int64_t workspaceBytes = 0;
   std::string outputShape;  // of output 0, for display
 };
 

@@ -125,7 +125,7 @@ TEST_CASE("live bytes per node: inputs being read, outputs, and values held for 
   }
 }
 
-TEST_CASE("kernel-held bytes: Winograd's transformed filters are charged, im2col holds none (portable kernels)") {
+TEST_CASE("kernel memory: Winograd's transformed filters and workspace are charged, im2col holds none") {
   auto convGraph = [](bool constantWeights) {
     Graph g;
     g.name = "conv";
@@ -141,17 +141,22 @@ TEST_CASE("kernel-held bytes: Winograd's transformed filters are charged, im2col
   Result<CostReport> winograd = buildCostReport(convGraph(true), false);
   REQUIRE(winograd.ok());
   CHECK(winograd->nodes[0].kernelBytes == 16 * 64 * 64 * 4);  // U = G g G^T: [16][Cout][Cin] floats
+  CHECK(winograd->nodes[0].workspaceBytes > 0);                // padded rows, V and M of a block
   Result<CostReport> im2col = buildCostReport(convGraph(false), false);
   REQUIRE(im2col.ok());
   CHECK(im2col->nodes[0].kernelBytes == 0);
+  CHECK(im2col->nodes[0].workspaceBytes >= 64 * 9 * 56 * 4);  // at least one output row's columns
 
   // With the fast kernels the report charges what the session's kernel holds: XNNPACK's packed
-  // copy of the weights and the indirection buffer of a 3x3 layer.
+  // copy of the transformed filters, and the workspace for all 28 x 28 tiles' transformed
+  // inputs and products.
   if (!fastKernelsAvailable()) return;
   Result<CostReport> packed = buildCostReport(convGraph(true), true);
   REQUIRE(packed.ok());
   Result<std::unique_ptr<Session>> session = Session::create(convGraph(true));
   REQUIRE(session.ok());
-  CHECK(packed->nodes[0].kernelBytes == (*session)->kernelBytes());
-  CHECK(packed->nodes[0].kernelBytes >= 64 * 64 * 9 * 4 + 56 * 56 * 9 * static_cast<int64_t>(sizeof(void*)));
+  CHECK(packed->nodes[0].kernelBytes == (*session)->heldBytes());
+  CHECK(packed->nodes[0].workspaceBytes == (*session)->workspaceBytes());
+  CHECK(packed->nodes[0].kernelBytes >= 16 * 64 * 64 * 4);
+  CHECK(packed->nodes[0].workspaceBytes == 28 * 28 * 16 * (64 + 64) * 4);
 }

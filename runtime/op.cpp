@@ -1,6 +1,8 @@
 #include "runtime/op.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -19,20 +21,56 @@ std::string_view opClassName(OpClass opClass) {
   return "?";
 }
 
+int RunContext::threads() const { return pool ? pool->size() : 1; }
+
 void RunContext::parallelFor(int64_t count, int64_t minChunk,
                              const std::function<void(int64_t, int64_t)>& fn) const {
+  parallelChunks(count, minChunk, [&](int64_t, int64_t begin, int64_t end) { fn(begin, end); });
+}
+
+void RunContext::parallelChunks(int64_t count, int64_t minChunk,
+                                const std::function<void(int64_t, int64_t, int64_t)>& fn) const {
   if (count <= 0) return;
-  int threads = pool ? pool->size() : 1;
-  int64_t chunks = std::min<int64_t>(threads, std::max<int64_t>(1, count / std::max<int64_t>(minChunk, 1)));
+  int64_t chunks = std::min<int64_t>(threads(), std::max<int64_t>(1, count / std::max<int64_t>(minChunk, 1)));
   if (chunks <= 1) {
-    fn(0, count);
+    fn(0, 0, count);
     return;
   }
   pool->run(chunks, [&](int64_t chunk) {
     int64_t begin = count * chunk / chunks;
     int64_t end = count * (chunk + 1) / chunks;
-    fn(begin, end);
+    fn(chunk, begin, end);
   });
+}
+
+namespace {
+int64_t roundUpToAlignment(int64_t bytes) {
+  const auto alignment = static_cast<int64_t>(TENSOR_ALIGNMENT);
+  return (bytes + alignment - 1) / alignment * alignment;
+}
+}  // namespace
+
+int64_t alignedFloatBytes(int64_t floats) { return roundUpToAlignment(floats * static_cast<int64_t>(sizeof(float))); }
+
+Workspace::Workspace(int64_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  void* memory = std::aligned_alloc(TENSOR_ALIGNMENT, static_cast<size_t>(roundUpToAlignment(bytes)));
+  if (!memory) throw std::bad_alloc();
+  memory_ = std::shared_ptr<std::byte>(static_cast<std::byte*>(memory), [](std::byte* p) { std::free(p); });
+}
+
+RunContext Workspace::context(ThreadPool* pool) const {
+  return RunContext{pool, pool ? pool->handle() : nullptr, std::span<std::byte>(memory_.get(), static_cast<size_t>(bytes_))};
+}
+
+void runWithOwnWorkspace(const Kernel& kernel, std::span<const Tensor> inputs, std::span<Tensor> outputs,
+                         ThreadPool* pool) {
+  Workspace workspace(kernel.workspaceBytes(pool ? pool->size() : 1));
+  kernel.run(inputs, outputs, workspace.context(pool));
+}
+
+float* RunContext::workspaceFloats(int64_t chunk, int64_t bytesPerChunk) const {
+  return reinterpret_cast<float*>(workspace.data() + chunk * roundUpToAlignment(bytesPerChunk));
 }
 
 Error NodeContext::error(const std::string& what) const {

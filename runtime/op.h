@@ -32,10 +32,24 @@ struct RunContext {
   ThreadPool* pool = nullptr;  // null: single-threaded
   // The same pool's threads as XNNPACK wants them (ThreadPool::handle); null when single-threaded.
   pthreadpool* xnnThreadpool = nullptr;
+  // The session's working memory, at least Kernel::workspaceBytes(threads()) bytes, aligned to
+  // TENSOR_ALIGNMENT. Shared by every kernel of the session (they run one at a time), so its
+  // contents do not survive from one run() to the next.
+  std::span<std::byte> workspace{};
 
+  int threads() const;
   // Calls fn(begin, end) over [0, count) split into chunks, on the pool when there is one.
   void parallelFor(int64_t count, int64_t minChunk, const std::function<void(int64_t, int64_t)>& fn) const;
+  // The same with the chunk's index, which is below threads(): a kernel gives each chunk its own
+  // slice of the workspace.
+  void parallelChunks(int64_t count, int64_t minChunk,
+                      const std::function<void(int64_t chunk, int64_t begin, int64_t end)>& fn) const;
+  // Slice `chunk` of the workspace cut into slices of `bytesPerChunk` (rounded up to the alignment).
+  float* workspaceFloats(int64_t chunk, int64_t bytesPerChunk) const;
 };
+
+// Bytes of `floats` floats rounded up to TENSOR_ALIGNMENT, the unit workspaces are cut in.
+int64_t alignedFloatBytes(int64_t floats);
 
 class Kernel {
  public:
@@ -46,9 +60,32 @@ class Kernel {
   // Memory the kernel keeps for the session's lifetime beyond the graph's own tensors (weights
   // re-laid out at prepare, such as Winograd's transformed filters). The planner charges it.
   virtual int64_t heldBytes() const { return 0; }
-  // Working memory the kernel owns for its runs (indirection buffers, workspaces), also charged.
-  virtual int64_t scratchBytes() const { return 0; }
+  // Working memory one run needs with `threads` intra-op threads, lent by the session through
+  // RunContext::workspace. The session allocates the largest any of its kernels asks for, so the
+  // planner charges a stage its maximum, not the sum.
+  virtual int64_t workspaceBytes(int threads) const {
+    (void)threads;
+    return 0;
+  }
 };
+
+// Working memory for kernel runs: the session's, or one of its own for a kernel run outside a
+// session (constant folding, operator tests).
+class Workspace {
+ public:
+  explicit Workspace(int64_t bytes = 0);
+  int64_t bytes() const { return bytes_; }
+  // A context with this workspace and `pool`'s threads (single-threaded without one).
+  RunContext context(ThreadPool* pool = nullptr) const;
+
+ private:
+  std::shared_ptr<std::byte> memory_;
+  int64_t bytes_ = 0;
+};
+
+// Runs `kernel` with a workspace of its size, on `pool` when given.
+void runWithOwnWorkspace(const Kernel& kernel, std::span<const Tensor> inputs, std::span<Tensor> outputs,
+                         ThreadPool* pool = nullptr);
 
 // Everything prepare sees about a node.
 struct NodeContext {

@@ -21,6 +21,16 @@ namespace {
 // vectors); the arena's end carries the slack so the last tensor in it is covered too.
 constexpr int64_t ARENA_READ_SLACK = 64;
 
+// Zeroed memory aligned for any tensor, with the read slack past its end.
+std::shared_ptr<std::byte> alignedBuffer(int64_t bytes) {
+  const auto alignment = static_cast<int64_t>(TENSOR_ALIGNMENT);
+  size_t size = static_cast<size_t>((bytes + alignment - 1) / alignment * alignment + ARENA_READ_SLACK);
+  void* memory = std::aligned_alloc(TENSOR_ALIGNMENT, size);
+  if (!memory) throw std::bad_alloc();
+  std::memset(memory, 0, size);
+  return std::shared_ptr<std::byte>(static_cast<std::byte*>(memory), [](std::byte* p) { std::free(p); });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOptions options) {
@@ -139,14 +149,17 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOpti
   MemoryPlan plan = planMemory(requests);
   s->arenaBytes_ = plan.arenaBytes;
   s->peakLiveBytes_ = plan.peakLiveBytes;
-  size_t arenaSize = static_cast<size_t>(std::max<int64_t>(plan.arenaBytes, ARENA_ALIGNMENT) + ARENA_READ_SLACK);
-  void* memory = std::aligned_alloc(TENSOR_ALIGNMENT, arenaSize);
-  if (!memory) throw std::bad_alloc();
-  std::memset(memory, 0, arenaSize);
-  s->arena_ = std::shared_ptr<std::byte>(static_cast<std::byte*>(memory), [](std::byte* p) { std::free(p); });
+  s->arena_ = alignedBuffer(std::max<int64_t>(plan.arenaBytes, ARENA_ALIGNMENT));
+
+  int64_t workspaceBytes = 0;
+  for (Step& step : s->steps_) {
+    if (!step.kernel) continue;
+    s->heldBytes_ += step.kernel->heldBytes();
+    workspaceBytes = std::max(workspaceBytes, step.kernel->workspaceBytes(options.threads));
+  }
+  s->workspace_ = Workspace(workspaceBytes);
 
   for (Step& step : s->steps_) {
-    if (step.kernel) s->kernelBytes_ += step.kernel->heldBytes() + step.kernel->scratchBytes();
     if (step.alias) continue;
     for (size_t o = 0; o < step.outputSlots.size(); ++o) {
       int64_t slot = step.outputSlots[o];
@@ -171,7 +184,7 @@ Result<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
                                inputs[i].type().toString())};
     values_[static_cast<size_t>(inputSlots_[i])] = inputs[i];
   }
-  RunContext ctx{pool_.get(), pool_ ? pool_->handle() : nullptr};
+  RunContext ctx = workspace_.context(pool_.get());
   for (Step& step : steps_) {
     if (step.alias) {
       values_[static_cast<size_t>(step.outputSlots[0])] =

@@ -45,9 +45,12 @@ class Session {
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
   int64_t arenaBytes() const { return arenaBytes_; }
   int64_t peakLiveBytes() const { return peakLiveBytes_; }
-  // Memory the kernels keep beyond the arena and the graph's constants: packed weights
-  // (Kernel::heldBytes) and their working buffers (Kernel::scratchBytes).
-  int64_t kernelBytes() const { return kernelBytes_; }
+  // Memory the kernels keep beyond the arena and the graph's constants: packed weights and
+  // XNNPACK's indirection buffers (Kernel::heldBytes), and the one workspace they share
+  // (the largest Kernel::workspaceBytes).
+  int64_t kernelBytes() const { return heldBytes_ + workspace_.bytes(); }
+  int64_t heldBytes() const { return heldBytes_; }
+  int64_t workspaceBytes() const { return workspace_.bytes(); }
   // Nodes that run channels-last, and the layout conversions between the two layouts.
   int64_t nhwcNodes() const { return nhwcNodes_; }
   int64_t layoutConversions() const { return layoutConversions_; }
@@ -85,7 +88,8 @@ class Session {
   std::shared_ptr<std::byte> arena_;
   int64_t arenaBytes_ = 0;
   int64_t peakLiveBytes_ = 0;
-  int64_t kernelBytes_ = 0;
+  int64_t heldBytes_ = 0;
+  Workspace workspace_;
   int64_t nhwcNodes_ = 0;
   int64_t layoutConversions_ = 0;
   std::unique_ptr<ThreadPool> pool_;

@@ -1,6 +1,8 @@
 // The planner charges the memory kernels hold (packed weights, transformed filters, indirection
-// buffers) to the device that runs them: a device with room for the weights and activations
-// alone is refused a model whose kernels need more, and accepted once it has that room too.
+// buffers) and the workspace their session lends them to the device that runs them: a device
+// with room for the weights and activations alone is refused a model whose kernels need more,
+// and accepted once it has that room too. The workspace is one per stage, the largest any of its
+// kernels asks for: three layers that each want it do not need three.
 #include <doctest/doctest.h>
 
 #include "config/bundle.h"
@@ -58,23 +60,25 @@ TEST_CASE("a stage that fits without its kernels' memory does not fit with it") 
   Result<CostReport> report = buildCostReport(threeConvs());
   REQUIRE_MESSAGE(report.ok(), report.error().message);
   planner::ModelCosts costs = config::modelCosts(*report);
-  int64_t weights = 0, held = 0, peak = 0;
+  int64_t weights = 0, held = 0, workspace = 0, peak = 0;
   for (const planner::NodeCost& node : costs.nodes) {
     weights += node.weightBytes;
     held += node.kernelBytes;
+    workspace = std::max(workspace, node.workspaceBytes);
     peak = std::max(peak, node.liveBytes);
   }
-  MESSAGE("weights ", weights, " B, peak activations ", peak, " B, kernel memory ", held, " B (",
-          fastKernelLibrary(), ")");
+  MESSAGE("weights ", weights, " B, peak activations ", peak, " B, kernels hold ", held, " B, workspace ", workspace,
+          " B (", fastKernelLibrary(), ")");
   REQUIRE(held > 0);
+  REQUIRE(workspace > 0);  // Winograd's transformed tiles, on either path
 
   planner::ModelCosts withoutKernels = costs;
-  for (planner::NodeCost& node : withoutKernels.nodes) node.kernelBytes = 0;
-  const int64_t dataOnly = weights + peak;
+  for (planner::NodeCost& node : withoutKernels.nodes) node.kernelBytes = node.workspaceBytes = 0;
+  const int64_t dataOnly = weights + peak, kernelMemory = held + workspace;
   CHECK(planFits(withoutKernels, dataOnly));
   CHECK_FALSE(planFits(costs, dataOnly));
-  CHECK_FALSE(planFits(costs, dataOnly + held - 1));
-  CHECK(planFits(costs, dataOnly + held));
+  CHECK_FALSE(planFits(costs, dataOnly + kernelMemory - 1));
+  CHECK(planFits(costs, dataOnly + kernelMemory));
 }
 
 }  // namespace cleave

@@ -121,14 +121,14 @@ ram = "160KiB"
 name = "edge"
 kind = "pi"
 macs = "2G"
-ram = "96KiB"
+ram = "240KiB"
 flash = "1MiB"
 
 [[device]]
 name = "cloud"
 kind = "cloud"
 macs = "500M"
-ram = "264KiB"
+ram = "470KiB"
 
 [[link]]
 from = "camera"

@@ -81,7 +81,7 @@ Result<PreparedNode> prepareConstantOfShape(const NodeContext& ctx) {
   // A huge constant would only bloat the analysis; past this size it is filled at run time.
   if (type.bytes() <= MAX_MATERIALISED_BYTES) {
     std::vector<Tensor> outputs = {Tensor::zeros(type)};
-    prepared.kernel->run({}, outputs, RunContext{});
+    runWithOwnWorkspace(*prepared.kernel, {}, outputs);
     prepared.constantOutputs = std::move(outputs);
   }
   return prepared;

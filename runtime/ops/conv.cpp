@@ -226,14 +226,6 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using ConstRowMap = Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 using RowMap = Eigen::Map<RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// Per-thread scratch for im2col columns: kept between runs so the
-// steady state allocates nothing. Kernels may run on pool threads, hence thread_local.
-float* scratch(size_t floats) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < floats) buffer.resize(floats);
-  return buffer.data();
-}
-
 // The convolution lifted to three spatial dims (D, H, W), leading dims 1 for 1-D and 2-D.
 struct Geometry {
   std::array<int64_t, 3> in{1, 1, 1}, out{1, 1, 1}, kernel{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1},
@@ -372,7 +364,7 @@ class ConvKernel final : public Kernel {
     }
     const int64_t chunks = (g_.outRows() + rowsPerChunk - 1) / rowsPerChunk;
     const int64_t units = p_.batch * p_.group * chunks;
-    ctx.parallelFor(units, 1, [&](int64_t begin, int64_t end) {
+    ctx.parallelChunks(units, 1, [&](int64_t worker, int64_t begin, int64_t end) {
       for (int64_t unit = begin; unit < end; ++unit) {
         int64_t chunk = unit % chunks, ng = unit / chunks;
         int64_t n = ng / p_.group, grp = ng % p_.group;
@@ -387,7 +379,7 @@ class ConvKernel final : public Kernel {
           colData = xGroup + row0 * outW;
           colStride = g_.inPlane;
         } else {
-          float* buffer = scratch(static_cast<size_t>(k * cols));
+          float* buffer = ctx.workspaceFloats(worker, columnBytes());
           im2col(g_, xGroup, cinG, row0, row1, buffer);
           colData = buffer;
           colStride = cols;
@@ -404,11 +396,21 @@ class ConvKernel final : public Kernel {
   }
 
  public:
+  int64_t workspaceBytes(int threads) const override {
+    if (depthwise_) return depthwise_->workspaceBytes(threads);
+    if (winograd_) return winograd_->workspaceBytes(threads);
+    return path_ == ConvPath::Im2col ? threads * columnBytes() : 0;
+  }
+
   int64_t heldBytes() const override {
     return winograd_ ? 16 * p_.outChannels * (p_.inChannels / p_.group) * static_cast<int64_t>(sizeof(float)) : 0;
   }
 
  private:
+  // im2col's columns for one chunk of output rows: [Cin/g * kernel][rows * outW] (with more
+  // threads a chunk has fewer rows, never more).
+  int64_t columnBytes() const { return alignedFloatBytes(p_.inChannelsPerGroup() * g_.kernelPlane * rowsPerChunk_ * g_.out[2]); }
+
   ConvParams p_;
   Geometry g_;
   bool hasBias_ = false;

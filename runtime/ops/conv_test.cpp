@@ -332,7 +332,7 @@ TEST_CASE("depthwise direct 3x3 kernel matches the reference at both vector widt
           // NaN-filled output: every element must be written.
           Tensor got = Tensor::zeros(DType::F32, p->outputShape);
           std::fill(got.data<float>(), got.data<float>() + got.numel(), NAN);
-          dw.run(x.data<float>(), w.data<float>(), bp, zp, got.data<float>(), RunContext{});
+          dw.run(x.data<float>(), w.data<float>(), bp, zp, got.data<float>(), Workspace(dw.workspaceBytes(1)).context());
           CHECK_MESSAGE(relativeError(got, want) < 1e-5f,
                         fmt::format("x {} stride {} pads {},{},{},{} multiplier {} lanes {} act {} z {} bias {}",
                                     shapeString(xs), stride, pad.top, pad.left, pad.bottom, pad.right, multiplier,
@@ -482,7 +482,8 @@ TEST_CASE("conv benchmark on resnet18 and mobilenet_v2 layers" * doctest::skip()
     Result<PreparedNode> p = prepareConv(NodeContext{node, types, constants});
     REQUIRE(p.ok());
     std::vector<Tensor> out = {Tensor::zeros(p->outputTypes[0])};
-    RunContext run;
+    Workspace workspace(p->kernel->workspaceBytes(1));
+    RunContext run = workspace.context();
     p->kernel->run(inputs, out, run);
     // Best of many runs: the machine is shared, and the minimum is the least disturbed figure.
     double best = INFINITY, total = 0.0;
@@ -526,7 +527,8 @@ TEST_CASE("conv depthwise benchmark on mobilenet_v2 layers" * doctest::skip()) {
     std::string line = fmt::format("dw {:4}ch {:3}/{}", layer.channels, layer.size, layer.stride);
     for (const Variant& v : variants) {
       DepthwiseConv dw(*p, v.options);
-      RunContext run;
+      Workspace workspace(dw.workspaceBytes(1));
+      RunContext run = workspace.context();
       auto once = [&] { dw.run(x.data<float>(), w.data<float>(), b.data<float>(), nullptr, y.data<float>(), run); };
       once();
       double best = INFINITY, total = 0.0;

@@ -19,13 +19,6 @@ namespace cleave {
 
 namespace {
 
-// Per-thread padded-plane buffer of the generic kernel, kept between runs so the steady state
-// allocates nothing. Kernels may run on pool threads, hence thread_local.
-float* scratch(size_t floats) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < floats) buffer.resize(floats);
-  return buffer.data();
-}
 
 // Residual and activation over one output row still in L1 (bias is already in).
 void rowEpilogue(float* __restrict y, const float* __restrict z, int64_t n, const Activation& activation) {
@@ -359,6 +352,15 @@ void DepthwiseConv::runDirect(const float* x, const float* w, const float* bias,
 #endif
 }
 
+// The generic kernel's padded, phase-split copy of one input plane (runGeneric says how).
+int64_t DepthwiseConv::genericPlaneBytes() const {
+  const int64_t paddedH = inH_ + padTop_ + padBottom_;
+  const int64_t phaseW = (inW_ + padLeft_ + padRight_ + sw_ - 1) / sw_;
+  return alignedFloatBytes(paddedH * phaseW * sw_);
+}
+
+int64_t DepthwiseConv::workspaceBytes(int threads) const { return direct() ? 0 : threads * genericPlaneBytes(); }
+
 void DepthwiseConv::runGeneric(const float* x, const float* w, const float* bias, const float* z, float* y,
                                const RunContext& ctx) const {
   // Each input plane is copied once into a zero-padded buffer split by column phase modulo the
@@ -377,8 +379,8 @@ void DepthwiseConv::runGeneric(const float* x, const float* w, const float* bias
     for (int64_t j = 0; j < kw_; ++j)
       tapOffsets[static_cast<size_t>(i * kw_ + j)] = i * dh_ * phaseW + (j * dw_ % sw_) * phasePlane + j * dw_ / sw_;
   const int64_t units = p_.batch * p_.inChannels;
-  ctx.parallelFor(units, 1, [&](int64_t begin, int64_t end) {
-    float* padded = scratch(static_cast<size_t>(phasePlane * sw_));
+  ctx.parallelChunks(units, 1, [&](int64_t chunk, int64_t begin, int64_t end) {
+    float* padded = ctx.workspaceFloats(chunk, genericPlaneBytes());
     for (int64_t unit = begin; unit < end; ++unit) {
       const float* plane = x + unit * inPlane;
       std::fill(padded, padded + phasePlane * sw_, 0.0f);

@@ -35,6 +35,9 @@ class DepthwiseConv {
   // null. Writes y = activation(conv(x, w) + bias + z). Channels are split over ctx's threads.
   void run(const float* x, const float* w, const float* bias, const float* z, float* y, const RunContext& ctx) const;
 
+  // Working memory a run needs from RunContext::workspace (Kernel::workspaceBytes).
+  int64_t workspaceBytes(int threads) const;
+
   // Whether the direct 3x3 kernel runs, and at which vector width (0 for the generic kernel).
   bool direct() const { return lanes_ != 0; }
   int lanes() const { return lanes_; }
@@ -52,6 +55,7 @@ class DepthwiseConv {
   };
 
  private:
+  int64_t genericPlaneBytes() const;
   void runGeneric(const float* x, const float* w, const float* bias, const float* z, float* y,
                   const RunContext& ctx) const;
   void runDirect(const float* x, const float* w, const float* bias, const float* z, float* y,

@@ -30,7 +30,7 @@ inline Result<std::vector<Tensor>> runNode(const Node& node, const std::vector<T
   if (prepared->constantOutputs) return *prepared->constantOutputs;
   std::vector<Tensor> outputs;
   for (const TensorType& type : prepared->outputTypes) outputs.push_back(Tensor::zeros(type));
-  prepared->kernel->run(inputs, outputs, run);
+  runWithOwnWorkspace(*prepared->kernel, inputs, outputs, run.pool);
   return outputs;
 }
 

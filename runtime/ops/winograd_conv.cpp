@@ -25,13 +25,6 @@ using RowMap = Eigen::Map<RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
 // and layer2) measured no faster: 1.64/1.62 ms vs 1.41/1.49 ms in the same minute.
 constexpr int64_t BLOCK_FLOATS = 256 * 1024;
 
-// Per-thread scratch (padded input rows, V, M), kept between runs so the steady state allocates
-// nothing. Kernels may run on pool threads, hence thread_local.
-float* scratch(size_t floats) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < floats) buffer.resize(floats);
-  return buffer.data();
-}
 
 // V = B^T d B for the tiles of one tile row, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
 // Input row i of the tiles is split by column parity (e[i][t] = column 2t, o[i][t] = column 2t+1)
@@ -160,24 +153,27 @@ void WinogradConv::run(const float* x, const float* bias, const float* z, float*
   }
   const int64_t blocks = (tilesH_ + rowsPerBlock - 1) / rowsPerBlock;
   const int64_t inImage = cin_ * inH_ * inW_, outImage = cout_ * outH_ * outW_;
-  ctx.parallelFor(p_.batch * blocks, 1, [&](int64_t begin, int64_t end) {
+  const int64_t sliceBytes = alignedFloatBytes(blockBuffers(tileRowsPerBlock_).floats);
+  ctx.parallelChunks(p_.batch * blocks, 1, [&](int64_t chunk, int64_t begin, int64_t end) {
+    float* scratch = ctx.workspaceFloats(chunk, sliceBytes);
     for (int64_t unit = begin; unit < end; ++unit) {
       int64_t n = unit / blocks, block = unit % blocks;
       int64_t th0 = block * rowsPerBlock, th1 = std::min(tilesH_, th0 + rowsPerBlock);
-      runBlock(x + n * inImage, bias, z ? z + n * outImage : nullptr, y + n * outImage, th0, th1);
+      runBlock(x + n * inImage, bias, z ? z + n * outImage : nullptr, y + n * outImage, th0, th1, scratch);
     }
   });
 }
 
-// One image, tile rows [th0, th1): output rows [2 th0, min(2 th1, outH)).
-void WinogradConv::runBlock(const float* x, const float* bias, const float* z, float* y, int64_t th0,
-                            int64_t th1) const {
-  const int64_t tilesW = tilesW_, tiles = (th1 - th0) * tilesW;
-  // Input rows 2 th0 - padTop .. 2 th1 - padTop + 1 of one channel, zero-padded to the tiles'
-  // columns -padLeft .. 2 tilesW - padLeft + 1 (so the transform needs no bounds checks) and
-  // split by column parity: row r is `half` even columns then `half` odd ones.
-  const int64_t half = tilesW + 1, padW = 2 * half, padRows = 2 * (th1 - th0) + 2;
-  const int64_t padFloats = padW * padRows;
+// The working buffers of a block of `tileRows` tile rows, in floats, one after another in the
+// block's slice of the workspace.
+WinogradConv::BlockBuffers WinogradConv::blockBuffers(int64_t tileRows) const {
+  BlockBuffers b;
+  // Input rows of one channel, zero-padded to the tiles' columns -padLeft .. 2 tilesW - padLeft
+  // + 1 (so the transform needs no bounds checks) and split by column parity: row r is `half`
+  // even columns then `half` odd ones.
+  b.half = tilesW_ + 1;
+  b.padW = 2 * b.half;
+  b.padRows = 2 * tileRows + 2;
   // The transforms read or write all 16 matrices at once; an odd number of cache lines between
   // them spreads the 16 streams over distinct L1 sets. (With a multiple of 4 KB, as for
   // 64 x 112, 128 x 56 and 256 x 28 floats, they all share one 8-way set: 25-50% slower.)
@@ -185,9 +181,28 @@ void WinogradConv::runBlock(const float* x, const float* bias, const float* z, f
     int64_t lines = (floats + 15) / 16;
     return 16 * (lines % 2 == 0 ? lines + 1 : lines);
   };
-  const int64_t vStride = spread(cin_ * tiles), mStride = spread(cout_ * tiles);
+  const int64_t tiles = tileRows * tilesW_;
+  b.vStride = spread(cin_ * tiles);
+  b.mStride = spread(cout_ * tiles);
+  // padded rows, one row before the parity split, V, M, a junk output row
+  b.floats = b.padW * b.padRows + b.padW + 16 * b.vStride + 16 * b.mStride + outW_ + 1;
+  return b;
+}
+
+int64_t WinogradConv::workspaceBytes(int threads) const {
+  return threads * alignedFloatBytes(blockBuffers(tileRowsPerBlock_).floats);
+}
+
+// One image, tile rows [th0, th1): output rows [2 th0, min(2 th1, outH)).
+void WinogradConv::runBlock(const float* x, const float* bias, const float* z, float* y, int64_t th0, int64_t th1,
+                            float* scratch) const {
+  const int64_t tilesW = tilesW_, tiles = (th1 - th0) * tilesW;
+  const BlockBuffers b = blockBuffers(th1 - th0);
+  const int64_t half = b.half, padW = b.padW, padRows = b.padRows;
+  const int64_t padFloats = padW * padRows;
+  const int64_t vStride = b.vStride, mStride = b.mStride;
   const int64_t vFloats = 16 * vStride, mFloats = 16 * mStride;
-  float* padded = scratch(static_cast<size_t>(padFloats + padW + vFloats + mFloats + outW_ + 1));
+  float* padded = scratch;
   float* line = padded + padFloats;  // one padded row before the parity split
   float* v = line + padW;
   float* m = v + vFloats;

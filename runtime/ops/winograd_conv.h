@@ -41,9 +41,16 @@ class WinogradConv {
   void run(const float* x, const float* bias, const float* z, float* y, const RunContext& ctx) const;
 
   int64_t tileRowsPerBlock() const { return tileRowsPerBlock_; }
+  // Working memory a run needs from RunContext::workspace (Kernel::workspaceBytes).
+  int64_t workspaceBytes(int threads) const;
 
  private:
-  void runBlock(const float* x, const float* bias, const float* z, float* y, int64_t th0, int64_t th1) const;
+  struct BlockBuffers {
+    int64_t half = 0, padW = 0, padRows = 0, vStride = 0, mStride = 0, floats = 0;
+  };
+  BlockBuffers blockBuffers(int64_t tileRows) const;
+  void runBlock(const float* x, const float* bias, const float* z, float* y, int64_t th0, int64_t th1,
+                float* scratch) const;
 
   ConvParams p_;
   int64_t cin_ = 0, cout_ = 0;

@@ -93,7 +93,7 @@ TEST_CASE("winograd conv matches the reference over sizes, pads, blocks, bias, r
         WinogradConv wino(*p, w.data<float>(), WinogradOptions{rows});
         Tensor got = Tensor::zeros(DType::F32, p->outputShape);
         std::fill(got.data<float>(), got.data<float>() + got.numel(), NAN);  // every output must be written
-        wino.run(x.data<float>(), bp, zp, got.data<float>(), RunContext{});
+        wino.run(x.data<float>(), bp, zp, got.data<float>(), Workspace(wino.workspaceBytes(1)).context());
         CHECK_MESSAGE(relativeError(got.data<float>(), want.data<float>(), got.numel()) <= TOLERANCE,
                       fmt::format("x {} w {} pads {},{},{},{} rows/block {} act {} bias {} z {}", shapeString(xs),
                                   shapeString(ws), pad.top, pad.left, pad.bottom, pad.right, wino.tileRowsPerBlock(),
@@ -205,7 +205,8 @@ TEST_CASE("winograd conv benchmark against im2col" * doctest::skip()) {
     REQUIRE(p.ok());
     WinogradConv wino(*p, inputs[1].data<float>());
     std::vector<Tensor> out = {Tensor::zeros(im2col->outputTypes[0])};
-    RunContext run;
+    Workspace workspace(std::max(im2col->kernel->workspaceBytes(1), wino.workspaceBytes(1)));
+    RunContext run = workspace.context();
     double im2colMs = best([&] { im2col->kernel->run(inputs, out, run); });
     double winoMs = best([&] { wino.run(inputs[0].data<float>(), inputs[2].data<float>(), nullptr, out[0].data<float>(), run); });
     std::string sweep;
@@ -213,7 +214,10 @@ TEST_CASE("winograd conv benchmark against im2col" * doctest::skip()) {
       for (int64_t rows : {1, 2, 3, 4, 6, 8, 14, 28}) {
         if (rows > (layer.x[2] + 1) / 2) break;
         WinogradConv forced(*p, inputs[1].data<float>(), WinogradOptions{rows});
-        double ms = best([&] { forced.run(inputs[0].data<float>(), inputs[2].data<float>(), nullptr, out[0].data<float>(), run); });
+        Workspace forcedSpace(forced.workspaceBytes(1));
+        double ms = best([&] {
+          forced.run(inputs[0].data<float>(), inputs[2].data<float>(), nullptr, out[0].data<float>(), forcedSpace.context());
+        });
         sweep += fmt::format(" {}:{:.3f}", rows, ms);
       }
     }

@@ -7,6 +7,7 @@
 #include "runtime/xnnpack/xnn_activation.h"
 #include "runtime/xnnpack/xnn_kernels.h"
 #include "runtime/xnnpack/xnn_support.h"
+#include "runtime/xnnpack/xnn_winograd.h"
 
 namespace cleave::xnn {
 namespace {
@@ -25,7 +26,7 @@ std::vector<float> channelsLastWeights(const float* w, int64_t outChannels, int6
 class ConvolutionNhwc final : public Kernel {
  public:
   ConvolutionNhwc(const ConvParams& p, Operator conv, Operator residualAdd, std::unique_ptr<InPlaceActivation> act,
-                  int64_t heldBytes, int64_t scratchBytes)
+                  int64_t heldBytes)
       : batch_(static_cast<size_t>(p.batch)),
         height_(static_cast<size_t>(p.inputSpatial[0])),
         width_(static_cast<size_t>(p.inputSpatial[1])),
@@ -34,8 +35,7 @@ class ConvolutionNhwc final : public Kernel {
         conv_(std::move(conv)),
         residualAdd_(std::move(residualAdd)),
         activation_(std::move(act)),
-        heldBytes_(heldBytes),
-        scratchBytes_(scratchBytes) {}
+        heldBytes_(heldBytes) {}
 
   void run(std::span<const Tensor> inputs, std::span<Tensor> outputs, const RunContext& ctx) const override {
     float* y = outputs[0].data<float>();
@@ -51,7 +51,6 @@ class ConvolutionNhwc final : public Kernel {
   }
 
   int64_t heldBytes() const override { return heldBytes_; }
-  int64_t scratchBytes() const override { return scratchBytes_; }
 
  private:
   size_t batch_, height_, width_;
@@ -60,12 +59,11 @@ class ConvolutionNhwc final : public Kernel {
   Operator residualAdd_;
   std::unique_ptr<InPlaceActivation> activation_;
   int64_t heldBytes_;
-  int64_t scratchBytes_;
 };
 
 // Stands in for the input and output at the set-up done at prepare: set-up only computes
-// addresses from them (the indirection buffer), and that set-up's allocations are what
-// scratchBytes reports. Each run sets up again with the real buffers.
+// addresses from them (the indirection buffer, which the operator keeps and heldBytes counts).
+// Each run sets up again with the real buffers.
 alignas(64) float placeholder[64];
 
 }  // namespace
@@ -75,6 +73,8 @@ std::unique_ptr<Kernel> convolutionNhwc(const NodeContext& ctx) {
   Result<ConvParams> parsed = parseConvParams(ctx);
   if (!parsed || parsed->spatialRank != 2 || ctx.input(0).dtype != DType::F32) return nullptr;
   const ConvParams& p = *parsed;
+  if (winogradCovers(p))
+    if (auto winograd = winogradConvolutionNhwc(ctx, p)) return winograd;
   const Tensor* w = ctx.constant(1);
   const Tensor* b = ctx.hasInput(2) ? ctx.constant(2) : nullptr;
   if (!w || (ctx.hasInput(2) && !b)) return nullptr;
@@ -104,14 +104,10 @@ std::unique_ptr<Kernel> convolutionNhwc(const NodeContext& ctx) {
     residualAdd.reset(add);
   }
   auto activation = InPlaceActivation::create(p.activation, shapeNumel(p.outputShape));
-  int64_t heldBytes = held.bytes();
-
-  MemoryMeter scratch;
   xnn_setup_convolution2d_nhwc_f32(conv, static_cast<size_t>(p.batch), static_cast<size_t>(p.inputSpatial[0]),
                                    static_cast<size_t>(p.inputSpatial[1]), placeholder, placeholder, nullptr);
-  int64_t scratchBytes = scratch.bytes();
   return std::make_unique<ConvolutionNhwc>(p, std::move(convOp), std::move(residualAdd), std::move(activation),
-                                           heldBytes, scratchBytes);
+                                           held.bytes());
 }
 
 }  // namespace cleave::xnn

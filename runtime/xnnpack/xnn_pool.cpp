@@ -35,14 +35,13 @@ class PoolingNhwc final : public Kernel {
   }
 
   int64_t heldBytes() const override { return heldBytes_; }
-  int64_t scratchBytes() const override { return scratchBytes_; }
-  void setScratchBytes(int64_t bytes) { scratchBytes_ = bytes; }
+  void addHeldBytes(int64_t bytes) { heldBytes_ += bytes; }
 
  private:
   Pooling kind_;
   Operator op_;
   size_t batch_, height_, width_;
-  int64_t heldBytes_, scratchBytes_ = 0;
+  int64_t heldBytes_;
 };
 
 alignas(64) float placeholder[64];  // as in xnn_conv.cpp: set-up at prepare only measures
@@ -109,9 +108,9 @@ std::unique_ptr<Kernel> poolingNhwc(const NodeContext& ctx, const Shape& outputS
   int64_t heldBytes = held.bytes();
   auto kernel = std::make_unique<PoolingNhwc>(kind, std::move(pool), static_cast<size_t>(x[0]),
                                               static_cast<size_t>(x[2]), static_cast<size_t>(x[3]), heldBytes);
-  MemoryMeter scratch;
+  MemoryMeter setupBytes;  // what set-up allocates stays with the operator
   kernel->setup(placeholder, placeholder, nullptr);
-  kernel->setScratchBytes(scratch.bytes());
+  kernel->addHeldBytes(setupBytes.bytes());
   return kernel;
 }
 
