@@ -3,6 +3,7 @@
 #include <vector>
 
 #ifdef CLEAVE_HAVE_XNNPACK
+#include "runtime/xnnpack/xnn_gemm.h"
 #include "runtime/xnnpack/xnn_kernels.h"
 #include "runtime/xnnpack/xnn_support.h"
 #endif
@@ -13,6 +14,7 @@ namespace cleave {
 
 bool fastKernelsAvailable() { return xnn::available(); }
 std::string fastKernelLibrary() { return fastKernelsAvailable() ? "XNNPACK" : "none (XNNPACK does not run on this CPU)"; }
+std::string fastGemmEngine() { return fastKernelsAvailable() ? xnn::gemmEngineName() : "none"; }
 
 namespace {
 
@@ -57,6 +59,7 @@ void selectFastKernels(const Graph& graph, GraphAnalysis& analysis) {
 
 bool fastKernelsAvailable() { return false; }
 std::string fastKernelLibrary() { return "none (built without XNNPACK)"; }
+std::string fastGemmEngine() { return "none"; }
 void selectFastKernels(const Graph&, GraphAnalysis&) {}
 
 #endif

@@ -15,6 +15,9 @@ namespace cleave {
 bool fastKernelsAvailable();
 // "XNNPACK" or "none (portable kernels)", for reports.
 std::string fastKernelLibrary();
+// The engine of the fast kernels' matrix products with constant weights: "XNNPACK", or
+// "OpenBLAS" on x86 without AVX-512 (xnnpack/xnn_gemm.h says why); "none" without fast kernels.
+std::string fastGemmEngine();
 
 // Adds fast kernels to the analysis's prepared nodes; packs weights (so run it once per session,
 // not per analysis). Nodes it does not cover keep their kernels.

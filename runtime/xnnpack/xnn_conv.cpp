@@ -7,6 +7,7 @@
 #include "runtime/xnnpack/xnn_activation.h"
 #include "runtime/xnnpack/xnn_kernels.h"
 #include "runtime/xnnpack/xnn_support.h"
+#include "runtime/xnnpack/xnn_gemm_conv.h"
 #include "runtime/xnnpack/xnn_winograd.h"
 
 namespace cleave::xnn {
@@ -75,6 +76,7 @@ std::unique_ptr<Kernel> convolutionNhwc(const NodeContext& ctx) {
   const ConvParams& p = *parsed;
   if (winogradCovers(p))
     if (auto winograd = winogradConvolutionNhwc(ctx, p)) return winograd;
+  if (auto onBlas = gemmConvolutionNhwc(ctx, p)) return onBlas;
   const Tensor* w = ctx.constant(1);
   const Tensor* b = ctx.hasInput(2) ? ctx.constant(2) : nullptr;
   if (!w || (ctx.hasInput(2) && !b)) return nullptr;

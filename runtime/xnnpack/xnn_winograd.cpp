@@ -6,10 +6,12 @@
 // and the activation's clamp applied on the way out. That is 16 multiply-adds per input channel
 // for 4 outputs where the direct convolution needs 36: 2.25x fewer.
 //
-// The 16 products are one XNNPACK operator: a grouped 1x1 convolution with a group per
-// position over "pixels" that are tiles, so they run packed and threaded like any XNNPACK GEMM.
-// Its input and output, [tiles][16][channels], live in the session's workspace; the transforms
-// read and write them one tile at a time, which keeps each tile's 16 values together.
+// With XNNPACK's GEMM the 16 products are one operator: a grouped 1x1 convolution with a group
+// per position over "pixels" that are tiles, so they run packed and threaded like any XNNPACK
+// GEMM. Where the BLAS is the faster GEMM (xnn_gemm.h) they are 16 BLAS products, split over the
+// threads by position. Their input and output, [tiles][16][channels], live in the session's
+// workspace; the transforms read and write them one tile at a time, which keeps each tile's 16
+// values together.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,6 +19,7 @@
 
 #include "runtime/ops/conv.h"
 #include "runtime/xnnpack/xnn_activation.h"
+#include "runtime/xnnpack/xnn_gemm.h"
 #include "runtime/xnnpack/xnn_support.h"
 #include "runtime/xnnpack/xnn_winograd.h"
 
@@ -133,11 +136,13 @@ void transformOutput(const Geometry& g, const float* m, const Epilogue& e, float
 
 class WinogradNhwc final : public Kernel {
  public:
-  WinogradNhwc(const Geometry& g, Operator gemm, std::vector<float> bias, bool hasResidual, float min, float max,
+  WinogradNhwc(const Geometry& g, Operator gemm, std::vector<std::unique_ptr<ConstantGemm>> products,
+               std::vector<float> bias, bool hasResidual, float min, float max,
                std::unique_ptr<InPlaceActivation> activation, int64_t heldBytes)
       : g_(g),
         hasResidual_(hasResidual),
         gemm_(std::move(gemm)),
+        products_(std::move(products)),
         bias_(std::move(bias)),
         zeros_(static_cast<size_t>(g.inChannels), 0.0f),
         min_(min),
@@ -154,8 +159,16 @@ class WinogradNhwc final : public Kernel {
     constexpr int64_t MIN_TILES = 16;
     ctx.parallelFor(g_.tiles(), MIN_TILES,
                     [&](int64_t begin, int64_t end) { transformInput(g_, x, zeros_.data(), v, begin, end); });
-    xnn_setup_convolution2d_nhwc_f32(gemm_.get(), 1, 1, static_cast<size_t>(g_.tiles()), v, m, ctx.xnnThreadpool);
-    xnn_run_operator(gemm_.get(), ctx.xnnThreadpool);
+    if (gemm_) {
+      xnn_setup_convolution2d_nhwc_f32(gemm_.get(), 1, 1, static_cast<size_t>(g_.tiles()), v, m, ctx.xnnThreadpool);
+      xnn_run_operator(gemm_.get(), ctx.xnnThreadpool);
+    } else {
+      ctx.parallelFor(POSITIONS, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t position = begin; position < end; ++position)
+          products_[static_cast<size_t>(position)]->run(v + position * g_.inChannels, m + position * g_.outChannels,
+                                                        g_.tiles(), ctx, /*serial=*/true);
+      });
+    }
     Epilogue epilogue{bias_.empty() ? nullptr : bias_.data(), hasResidual_ ? inputs[3].data<float>() : nullptr,
                       min_, max_};
     ctx.parallelFor(g_.tiles(), MIN_TILES,
@@ -173,7 +186,8 @@ class WinogradNhwc final : public Kernel {
 
   Geometry g_;
   bool hasResidual_;
-  Operator gemm_;
+  Operator gemm_;                                         // XNNPACK: all 16 products
+  std::vector<std::unique_ptr<ConstantGemm>> products_;  // BLAS: one per position
   std::vector<float> bias_;
   std::vector<float> zeros_;  // the channels of a pixel outside the image
   float min_, max_;
@@ -203,18 +217,30 @@ std::unique_ptr<Kernel> winogradConvolutionNhwc(const NodeContext& ctx, const Co
   std::vector<float> u = transformedFilters(w->data<float>(), p.outChannels, p.inChannels);
   MemoryMeter held;
   const auto cin = static_cast<size_t>(p.inChannels), cout = static_cast<size_t>(p.outChannels);
-  const float inf = std::numeric_limits<float>::infinity();
-  xnn_operator_t gemm = nullptr;
-  xnn_status status = xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, POSITIONS, cin, cout,
-                                                        POSITIONS * cin, POSITIONS * cout, u.data(), nullptr,
-                                                        -inf, inf, 0, &gemm);
-  if (status != xnn_status_success) return nullptr;
-  Operator gemmOp(gemm);
+  Operator gemmOp;
+  std::vector<std::unique_ptr<ConstantGemm>> products;
+  int64_t productBytes = 0;
+  if (gemmOnBlas()) {
+    for (int64_t position = 0; position < POSITIONS; ++position) {
+      products.push_back(ConstantGemm::create(u.data() + position * p.outChannels * p.inChannels, p.outChannels,
+                                              p.inChannels, POSITIONS * p.inChannels, POSITIONS * p.outChannels));
+      productBytes += products.back()->heldBytes();
+    }
+  } else {
+    const float inf = std::numeric_limits<float>::infinity();
+    xnn_operator_t gemm = nullptr;
+    xnn_status status = xnn_create_convolution2d_nhwc_f32(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, POSITIONS, cin, cout,
+                                                          POSITIONS * cin, POSITIONS * cout, u.data(), nullptr,
+                                                          -inf, inf, 0, &gemm);
+    if (status != xnn_status_success) return nullptr;
+    gemmOp.reset(gemm);
+  }
   auto activation = InPlaceActivation::create(p.activation, shapeNumel(p.outputShape));
   std::vector<float> bias;
   if (b) bias.assign(b->data<float>(), b->data<float>() + p.outChannels);
-  return std::make_unique<WinogradNhwc>(g, std::move(gemmOp), std::move(bias), ctx.hasInput(3), clampMin(p.activation),
-                                        clampMax(p.activation), std::move(activation), held.bytes());
+  return std::make_unique<WinogradNhwc>(g, std::move(gemmOp), std::move(products), std::move(bias), ctx.hasInput(3),
+                                        clampMin(p.activation), clampMax(p.activation), std::move(activation),
+                                        held.bytes() + productBytes);
 }
 
 }  // namespace cleave::xnn
