@@ -1,20 +1,34 @@
 #include "runtime/xnnpack/xnn_gemm.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string_view>
 
 #include <Eigen/Core>
 #include <cpuinfo.h>
 
 namespace cleave::xnn {
 
-bool gemmOnBlas() {
-#if defined(EIGEN_USE_BLAS) && (defined(__x86_64__) || defined(__i386__))
-  static const bool onBlas = available() && cpuinfo_initialize() && !cpuinfo_has_x86_avx512f();
-  return onBlas;
-#else
-  return false;
+namespace {
+
+bool chooseBlas() {
+#ifdef EIGEN_USE_BLAS
+  const char* forced = std::getenv("CLEAVE_GEMM_ENGINE");
+  if (forced && std::string_view(forced) == "openblas") return true;
+  if (forced && std::string_view(forced) == "xnnpack") return false;
+#if defined(__x86_64__) || defined(__i386__)
+  return available() && cpuinfo_initialize() && !cpuinfo_has_x86_avx512f();
 #endif
+#endif
+  return false;
+}
+
+}  // namespace
+
+bool gemmOnBlas() {
+  static const bool onBlas = chooseBlas();
+  return onBlas;
 }
 
 const char* gemmEngineName() { return gemmOnBlas() ? "OpenBLAS" : "XNNPACK"; }

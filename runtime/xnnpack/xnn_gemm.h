@@ -18,7 +18,9 @@
 
 namespace cleave::xnn {
 
-// True when this process's products run on the BLAS (see above).
+// True when this process's products run on the BLAS (see above). CLEAVE_GEMM_ENGINE=xnnpack or
+// =openblas in the environment overrides the choice (the tests run both engines on any machine;
+// an operator can compare them); the BLAS needs a build with one.
 bool gemmOnBlas();
 // "XNNPACK" or "OpenBLAS", for records.
 const char* gemmEngineName();
