@@ -10,12 +10,13 @@ bool layoutFree(const Shape& nchw) { return nchw.size() == 4 && (nchw[1] == 1 ||
 
 namespace {
 
-// Transposes a [rows, cols] matrix to [cols, rows] in square tiles, so that both the reads and
-// the writes stay within a few cache lines per tile.
-void transposePlane(const float* src, float* dst, int64_t rows, int64_t cols) {
-  constexpr int64_t TILE = 16;
-  for (int64_t r0 = 0; r0 < rows; r0 += TILE) {
-    int64_t r1 = std::min(rows, r0 + TILE);
+constexpr int64_t TILE = 16;
+
+// Rows [rowBegin, rowEnd) of a [rows, cols] matrix transposed into [cols, rows], in square tiles
+// so that both the reads and the writes stay within a few cache lines per tile.
+void transposeRows(const float* src, float* dst, int64_t rows, int64_t cols, int64_t rowBegin, int64_t rowEnd) {
+  for (int64_t r0 = rowBegin; r0 < rowEnd; r0 += TILE) {
+    int64_t r1 = std::min(rowEnd, r0 + TILE);
     for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
       int64_t c1 = std::min(cols, c0 + TILE);
       for (int64_t r = r0; r < r1; ++r)
@@ -24,12 +25,19 @@ void transposePlane(const float* src, float* dst, int64_t rows, int64_t cols) {
   }
 }
 
-// Per image, a [rows, cols] plane transposed; images and (for big images) bands of rows spread
-// over the pool.
+// Per image, a [rows, cols] plane transposed. Bands of TILE rows of every image are spread over
+// the pool, so one image (batch 1) is shared by all threads rather than left to one while the
+// others wait.
 void transposeImages(const float* src, float* dst, int64_t images, int64_t rows, int64_t cols,
                      const RunContext& ctx) {
-  ctx.parallelFor(images, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) transposePlane(src + n * rows * cols, dst + n * rows * cols, rows, cols);
+  const int64_t bands = (rows + TILE - 1) / TILE;
+  // A chunk of at least 16 K floats: below that, handing it to another thread costs more than it saves.
+  const int64_t minBands = std::max<int64_t>(1, 16 * 1024 / std::max<int64_t>(1, TILE * cols));
+  ctx.parallelFor(images * bands, minBands, [&](int64_t begin, int64_t end) {
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t n = unit / bands, r0 = unit % bands * TILE;
+      transposeRows(src + n * rows * cols, dst + n * rows * cols, rows, cols, r0, std::min(rows, r0 + TILE));
+    }
   });
 }
 
