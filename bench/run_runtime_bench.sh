@@ -76,6 +76,10 @@ for model in models:
                      f"(shape {out.shape} vs {ref.shape}, max error {err:.3g} of max |output|)")
 EOF
 
+# Which kernels cleave ran (they depend on the CPU: docs/architecture.md, fast kernels).
+CLEAVE_KERNELS=$(sed -n 's/^kernels: //p' "$TMP/cleave.${MODELS[0]}.1.log" | head -n1)
+bench_tool "cleave's kernels" "${CLEAVE_KERNELS:-unknown}" "as cleavectl model run reports them on this CPU"
+
 # 2. Timed rounds; the engine order rotates each round so no engine always runs first.
 for round in $(seq "$ROUNDS"); do
   for threads in "${THREADS[@]}"; do

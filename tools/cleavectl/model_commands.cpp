@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "runtime/cost_report.h"
+#include "runtime/fast_kernels.h"
 #include "runtime/npy.h"
 #include "runtime/onnx_export.h"
 #include "runtime/onnx_import.h"
@@ -148,6 +149,8 @@ int run(const RunOptions& options) {
     if (!written) return fail(written.error().message);
   }
   if (options.repeat > 0) {
+    // Which kernels ran depends on the build and the CPU (fast_kernels.h): say so beside the figures.
+    fmt::print("kernels: {}, constant-weight products on {}\n", fastKernelLibrary(), fastGemmEngine());
     constexpr int WARMUP_RUNS = 3;
     for (int i = 0; i < WARMUP_RUNS; ++i)
       if (Result<std::vector<Tensor>> warm = (*session)->run({*input}); !warm) return fail(warm.error().message);
