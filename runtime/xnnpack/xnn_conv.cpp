@@ -13,17 +13,6 @@
 namespace cleave::xnn {
 namespace {
 
-// ONNX's [Cout][Cin/g][kh][kw] to XNNPACK's [Cout][kh][kw][Cin/g] (group-major, as XNNPACK wants
-// without XNN_FLAG_DEPTHWISE_CONVOLUTION).
-std::vector<float> channelsLastWeights(const float* w, int64_t outChannels, int64_t inPerGroup, int64_t kernelPlane) {
-  std::vector<float> packed(static_cast<size_t>(outChannels * inPerGroup * kernelPlane));
-  for (int64_t o = 0; o < outChannels; ++o)
-    for (int64_t i = 0; i < inPerGroup; ++i)
-      for (int64_t k = 0; k < kernelPlane; ++k)
-        packed[static_cast<size_t>((o * kernelPlane + k) * inPerGroup + i)] = w[(o * inPerGroup + i) * kernelPlane + k];
-  return packed;
-}
-
 class ConvolutionNhwc final : public Kernel {
  public:
   ConvolutionNhwc(const ConvParams& p, Operator conv, Operator residualAdd, std::unique_ptr<InPlaceActivation> act,

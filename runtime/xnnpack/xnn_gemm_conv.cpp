@@ -64,16 +64,16 @@ class GemmConvNhwc final : public Kernel {
     const float* x = inputs[0].data<float>();
     const float* z = hasResidual_ ? inputs[3].data<float>() : nullptr;
     float* y = outputs[0].data<float>();
-    constexpr int64_t MIN_PIXELS = 32;  // as ConstantGemm: enough rows to amortise packing the weights
+    constexpr int64_t MIN_PIXELS = 32;  // enough rows per thread to amortise the BLAS packing the weights
     ctx.parallelChunks(pixels_, MIN_PIXELS, [&](int64_t chunk, int64_t chunkBegin, int64_t chunkEnd) {
       float* patches = g_.pointwise ? nullptr : ctx.workspaceFloats(chunk, blockBytes());
       for (int64_t begin = chunkBegin; begin < chunkEnd; begin += blockPixels_) {
         const int64_t end = std::min(chunkEnd, begin + blockPixels_);
         if (g_.pointwise) {
-          gemm_->run(x + begin * g_.inChannels, y + begin * outChannels_, end - begin, ctx, /*serial=*/true);
+          gemm_->run(x + begin * g_.inChannels, y + begin * outChannels_, end - begin);
         } else {
           gatherPatches(g_, x, begin, end, patches);
-          gemm_->run(patches, y + begin * outChannels_, end - begin, ctx, /*serial=*/true);
+          gemm_->run(patches, y + begin * outChannels_, end - begin);
         }
         epilogue(y, z, begin, end);
       }
@@ -126,15 +126,9 @@ std::unique_ptr<Kernel> gemmConvolutionNhwc(const NodeContext& ctx, const ConvPa
              p.kernel[0],       p.kernel[1],       p.strides[0],    p.strides[1],     p.dilations[0],
              p.dilations[1],    p.padsBegin[0],    p.padsBegin[1],  p.isPointwise()};
   // Weights as [Cout][kh][kw][Cin], the order of a gathered patch.
-  const int64_t plane = p.kernel[0] * p.kernel[1];
-  std::vector<float> weights(static_cast<size_t>(p.outChannels * plane * p.inChannels));
-  for (int64_t o = 0; o < p.outChannels; ++o)
-    for (int64_t i = 0; i < p.inChannels; ++i)
-      for (int64_t k = 0; k < plane; ++k)
-        weights[static_cast<size_t>((o * plane + k) * p.inChannels + i)] = w->data<float>()[(o * p.inChannels + i) * plane + k];
+  std::vector<float> weights = channelsLastWeights(w->data<float>(), p.outChannels, p.inChannels, p.kernelSize());
   const int64_t depth = g.patchLength();
-  auto gemm = ConstantGemm::create(weights.data(), p.outChannels, depth, depth, p.outChannels);
-  if (!gemm) return nullptr;
+  auto gemm = std::make_unique<ConstantGemm>(weights.data(), p.outChannels, depth, depth, p.outChannels);
   std::vector<float> bias;
   if (b) bias.assign(b->data<float>(), b->data<float>() + p.outChannels);
   return std::make_unique<GemmConvNhwc>(g, p.batch * p.outputSpatialSize(), p.outChannels, std::move(gemm),

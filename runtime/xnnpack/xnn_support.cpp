@@ -66,6 +66,15 @@ MemoryMeter::MemoryMeter() : start_(allocatedOnThisThread) {}
 MemoryMeter::~MemoryMeter() = default;
 int64_t MemoryMeter::bytes() const { return allocatedOnThisThread - start_; }
 
+std::vector<float> channelsLastWeights(const float* w, int64_t outChannels, int64_t inPerGroup, int64_t kernelPlane) {
+  std::vector<float> packed(static_cast<size_t>(outChannels * inPerGroup * kernelPlane));
+  for (int64_t o = 0; o < outChannels; ++o)
+    for (int64_t i = 0; i < inPerGroup; ++i)
+      for (int64_t k = 0; k < kernelPlane; ++k)
+        packed[static_cast<size_t>((o * kernelPlane + k) * inPerGroup + i)] = w[(o * inPerGroup + i) * kernelPlane + k];
+  return packed;
+}
+
 std::string statusMessage(const char* what, xnn_status status) {
   const char* name = "unknown status";
   switch (status) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <xnnpack.h>
 
@@ -35,6 +36,11 @@ class MemoryMeter {
  private:
   int64_t start_;
 };
+
+// Convolution weights from ONNX's [Cout][Cin/g][kh][kw] to channels-last [Cout][kh][kw][Cin/g]:
+// the order XNNPACK wants (group-major, without XNN_FLAG_DEPTHWISE_CONVOLUTION) and that of a
+// patch gathered from channels-last pixels.
+std::vector<float> channelsLastWeights(const float* w, int64_t outChannels, int64_t inPerGroup, int64_t kernelPlane);
 
 // "XNNPACK <what> failed: <status name>".
 std::string statusMessage(const char* what, xnn_status status);

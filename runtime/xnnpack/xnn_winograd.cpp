@@ -166,7 +166,7 @@ class WinogradNhwc final : public Kernel {
       ctx.parallelFor(POSITIONS, 1, [&](int64_t begin, int64_t end) {
         for (int64_t position = begin; position < end; ++position)
           products_[static_cast<size_t>(position)]->run(v + position * g_.inChannels, m + position * g_.outChannels,
-                                                        g_.tiles(), ctx, /*serial=*/true);
+                                                        g_.tiles());
       });
     }
     Epilogue epilogue{bias_.empty() ? nullptr : bias_.data(), hasResidual_ ? inputs[3].data<float>() : nullptr,
@@ -222,8 +222,9 @@ std::unique_ptr<Kernel> winogradConvolutionNhwc(const NodeContext& ctx, const Co
   int64_t productBytes = 0;
   if (gemmOnBlas()) {
     for (int64_t position = 0; position < POSITIONS; ++position) {
-      products.push_back(ConstantGemm::create(u.data() + position * p.outChannels * p.inChannels, p.outChannels,
-                                              p.inChannels, POSITIONS * p.inChannels, POSITIONS * p.outChannels));
+      products.push_back(std::make_unique<ConstantGemm>(u.data() + position * p.outChannels * p.inChannels,
+                                                        p.outChannels, p.inChannels, POSITIONS * p.inChannels,
+                                                        POSITIONS * p.outChannels));
       productBytes += products.back()->heldBytes();
     }
   } else {
