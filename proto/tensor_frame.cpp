@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "runtime/sanitizer_handover.h"
+
 namespace cleave::proto {
 
 // The wire values are the protocol; pin them so an edit to common.capnp that renumbers an
@@ -201,6 +203,7 @@ Result<WireTensor> materialize(TensorLayout&& layout, std::span<const std::byte>
 void freeSharedTensor(void* /*data*/, void* hint) {
   // Runs on a ZeroMQ I/O thread once the frame is sent; dropping a shared_ptr reference is
   // thread-safe.
+  takeOver(hint);
   std::unique_ptr<Tensor> keeper(static_cast<Tensor*>(hint));
 }
 
@@ -249,6 +252,7 @@ Result<zmq::message_t> encodeTensor(const WireTensor& wt, wire::TensorHeader::Bu
     auto keeper = std::make_unique<Tensor>(t);
     // ZeroMQ's API takes void* but only reads a frame it is given.
     void* data = const_cast<std::byte*>(t.raw());
+    handOver(keeper.get());  // freed on ZeroMQ's I/O thread
     zmq::message_t frame(data, layout->sentBytes, &freeSharedTensor, keeper.get());
     keeper.release();  // now owned by the frame
     return frame;

@@ -1,12 +1,10 @@
 #include "runtime/thread_pool.h"
 
 #include "runtime/blas.h"
+#include "runtime/sanitizer_handover.h"
 
 #ifdef CLEAVE_HAVE_XNNPACK
 #include <pthreadpool.h>
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
 #else
 #include <condition_variable>
 #include <mutex>
@@ -48,16 +46,8 @@ pthreadpool* ThreadPool::handle() const {
 namespace {
 
 // pthreadpool hands work over through atomics and futexes in a library ThreadSanitizer does not
-// see into; these tell it that a job's tasks start after run() was called and finish before it
-// returns, which is what pthreadpool guarantees. No-ops in other builds.
-#if defined(__SANITIZE_THREAD__)
-void handOver(void* token) { __tsan_release(token); }
-void takeOver(void* token) { __tsan_acquire(token); }
-#else
-void handOver(void*) {}
-void takeOver(void*) {}
-#endif
-
+// see into (sanitizer_handover.h): a job's tasks start after run() was called and finish before
+// it returns, which is what pthreadpool guarantees.
 struct Job {
   const std::function<void(int64_t)>* fn;
   char started;   // tokens for the sanitizer: their addresses are what matters
