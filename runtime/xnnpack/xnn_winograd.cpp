@@ -94,43 +94,90 @@ void transformInput(const Geometry& g, const float* x, const float* zeros, float
 }
 
 struct Epilogue {
-  const float* bias;      // Cout values, or null
+  float* output;          // Y, channels-last
+  const float* bias;      // Cout values (zeros when the node has none)
   const float* residual;  // FusedConv's Z, channels-last like the output, or null
   float min, max;         // the activation's clamp, (-inf, inf) for none
 };
 
-// Y = A^T M A + bias (+ Z), clamped, for tiles [begin, end). A tile past the bottom or right
-// edge (odd output sizes) writes only its pixels inside the image.
-void transformOutput(const Geometry& g, const float* m, const Epilogue& e, float* y, int64_t begin, int64_t end) {
+// A^T M A for channels [0, c) of one tile: out[p] for its four pixels, p = 2 * row + column.
+// Written with no branch inside the loop over channels so that GCC vectorises it.
+template <bool kResidual>
+void outputTile(const float* in, int64_t c, const float* bias, const float* const* residual, float min, float max,
+                float* const* out) {
+  float* y0 = out[0];
+  float* y1 = out[1];
+  float* y2 = out[2];
+  float* y3 = out[3];
+#pragma GCC ivdep
+  for (int64_t k = 0; k < c; ++k) {
+    float s0[4], s1[4];  // A^T M
+    for (int j = 0; j < 4; ++j) {
+      s0[j] = in[j * c + k] + in[(4 + j) * c + k] + in[(8 + j) * c + k];
+      s1[j] = in[(4 + j) * c + k] - in[(8 + j) * c + k] - in[(12 + j) * c + k];
+    }
+    float v0 = s0[0] + s0[1] + s0[2] + bias[k], v1 = s0[1] - s0[2] - s0[3] + bias[k];
+    float v2 = s1[0] + s1[1] + s1[2] + bias[k], v3 = s1[1] - s1[2] - s1[3] + bias[k];
+    if constexpr (kResidual) {
+      v0 += residual[0][k];
+      v1 += residual[1][k];
+      v2 += residual[2][k];
+      v3 += residual[3][k];
+    }
+    y0[k] = std::min(std::max(v0, min), max);
+    y1[k] = std::min(std::max(v1, min), max);
+    y2[k] = std::min(std::max(v2, min), max);
+    y3[k] = std::min(std::max(v3, min), max);
+  }
+}
+
+// The same for a tile past the bottom or right edge (odd output sizes): only its pixels inside
+// the image are written. Scalar; there are few such tiles.
+void outputEdgeTile(const float* in, int64_t c, const Epilogue& e, const int64_t* offset, const bool* inside) {
+  for (int64_t k = 0; k < c; ++k) {
+    float s0[4], s1[4];
+    for (int j = 0; j < 4; ++j) {
+      s0[j] = in[j * c + k] + in[(4 + j) * c + k] + in[(8 + j) * c + k];
+      s1[j] = in[(4 + j) * c + k] - in[(8 + j) * c + k] - in[(12 + j) * c + k];
+    }
+    const float v[4] = {s0[0] + s0[1] + s0[2] + e.bias[k], s0[1] - s0[2] - s0[3] + e.bias[k],
+                        s1[0] + s1[1] + s1[2] + e.bias[k], s1[1] - s1[2] - s1[3] + e.bias[k]};
+    for (int p = 0; p < 4; ++p) {
+      if (!inside[p]) continue;
+      const float value = e.residual ? v[p] + e.residual[offset[p] + k] : v[p];
+      e.output[offset[p] + k] = std::min(std::max(value, e.min), e.max);
+    }
+  }
+}
+
+// Y = A^T M A + bias (+ Z), clamped, for tiles [begin, end).
+void transformOutput(const Geometry& g, const float* m, const Epilogue& e, int64_t begin, int64_t end) {
   const int64_t c = g.outChannels, tilesPerImage = g.tilesH * g.tilesW;
   for (int64_t t = begin; t < end; ++t) {
     const int64_t n = t / tilesPerImage, th = t % tilesPerImage / g.tilesW, tw = t % g.tilesW;
-    const float* in = m + t * POSITIONS * c;
     int64_t offset[4];
     bool inside[4];
     for (int64_t i = 0; i < TILE; ++i)
       for (int64_t j = 0; j < TILE; ++j) {
-        const int64_t row = TILE * th + i, col = TILE * tw + j;
-        inside[i * 2 + j] = row < g.outHeight && col < g.outWidth;
-        offset[i * 2 + j] = ((n * g.outHeight + row) * g.outWidth + col) * c;
+        const int64_t row = TILE * th + i, col = TILE * tw + j, p = i * 2 + j;
+        inside[p] = row < g.outHeight && col < g.outWidth;
+        offset[p] = inside[p] ? ((n * g.outHeight + row) * g.outWidth + col) * c : 0;
       }
-    const bool whole = inside[0] && inside[1] && inside[2] && inside[3];
-#pragma GCC ivdep
-    for (int64_t k = 0; k < c; ++k) {
-      float s[2][4];  // A^T M
-      for (int j = 0; j < 4; ++j) {
-        s[0][j] = in[j * c + k] + in[(4 + j) * c + k] + in[(8 + j) * c + k];
-        s[1][j] = in[(4 + j) * c + k] - in[(8 + j) * c + k] - in[(12 + j) * c + k];
-      }
-      const float b = e.bias ? e.bias[k] : 0.0f;
-      float out[4] = {s[0][0] + s[0][1] + s[0][2] + b, s[0][1] - s[0][2] - s[0][3] + b,
-                      s[1][0] + s[1][1] + s[1][2] + b, s[1][1] - s[1][2] - s[1][3] + b};
-      for (int p = 0; p < 4; ++p) {
-        if (!whole && !inside[p]) continue;
-        float value = e.residual ? out[p] + e.residual[offset[p] + k] : out[p];
-        y[offset[p] + k] = std::min(std::max(value, e.min), e.max);
-      }
+    const float* in = m + t * POSITIONS * c;
+    if (!(inside[0] && inside[1] && inside[2] && inside[3])) {
+      outputEdgeTile(in, c, e, offset, inside);
+      continue;
     }
+    float* out[4];
+    const float* residual[4];
+    for (int p = 0; p < 4; ++p) {
+      out[p] = e.output + offset[p];
+      residual[p] = e.residual ? e.residual + offset[p] : nullptr;
+    }
+    if (e.residual)
+      outputTile<true>(in, c, e.bias, residual, e.min, e.max, out);
+    else
+      outputTile<false>(in, c, e.bias, residual, e.min, e.max, out);
   }
 }
 
@@ -169,10 +216,9 @@ class WinogradNhwc final : public Kernel {
                                                         g_.tiles());
       });
     }
-    Epilogue epilogue{bias_.empty() ? nullptr : bias_.data(), hasResidual_ ? inputs[3].data<float>() : nullptr,
-                      min_, max_};
+    Epilogue epilogue{y, bias_.data(), hasResidual_ ? inputs[3].data<float>() : nullptr, min_, max_};
     ctx.parallelFor(g_.tiles(), MIN_TILES,
-                    [&](int64_t begin, int64_t end) { transformOutput(g_, m, epilogue, y, begin, end); });
+                    [&](int64_t begin, int64_t end) { transformOutput(g_, m, epilogue, begin, end); });
     if (activation_) activation_->run(y, ctx);
   }
 
@@ -188,7 +234,7 @@ class WinogradNhwc final : public Kernel {
   bool hasResidual_;
   Operator gemm_;                                         // XNNPACK: all 16 products
   std::vector<std::unique_ptr<ConstantGemm>> products_;  // BLAS: one per position
-  std::vector<float> bias_;
+  std::vector<float> bias_;  // zeros when the node has none
   std::vector<float> zeros_;  // the channels of a pixel outside the image
   float min_, max_;
   std::unique_ptr<InPlaceActivation> activation_;
@@ -237,7 +283,7 @@ std::unique_ptr<Kernel> winogradConvolutionNhwc(const NodeContext& ctx, const Co
     gemmOp.reset(gemm);
   }
   auto activation = InPlaceActivation::create(p.activation, shapeNumel(p.outputShape));
-  std::vector<float> bias;
+  std::vector<float> bias(static_cast<size_t>(p.outChannels), 0.0f);
   if (b) bias.assign(b->data<float>(), b->data<float>() + p.outChannels);
   return std::make_unique<WinogradNhwc>(g, std::move(gemmOp), std::move(products), std::move(bias), ctx.hasInput(3),
                                         clampMin(p.activation), clampMax(p.activation), std::move(activation),
