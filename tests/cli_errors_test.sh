@@ -43,6 +43,12 @@ expect_error "wrong shape" "expects float32[3,4,5], the file holds float32[2,2]"
 expect_error "wrong dtype" "expects float32[3,4,5], the file holds int64[3,4,5]" "$cleavectl" model run "$relu" --input "$work/dtype.npy"
 expect_error "missing input" "$work/none.npy: cannot open file" "$cleavectl" model run "$relu" --input "$work/none.npy"
 expect_error "not an npy" "garbage.npy: not a .npy file" "$cleavectl" model run "$relu" --input "$work/garbage.npy"
+expect_error "profile to unwritable path" "/nonexistent-dir/p.csv: cannot write" "$cleavectl" model run "$relu" --input "$work/good.npy" --profile-csv /nonexistent-dir/p.csv
+# --profile-csv: a header and one row per node run (test_relu has one node).
+"$cleavectl" model run "$relu" --input "$work/good.npy" --repeat 3 --profile-csv "$work/p.csv" >/dev/null &&
+  [ "$(head -1 "$work/p.csv")" = "node,op,ms_per_run,macs" ] && [ "$(wc -l <"$work/p.csv")" -eq 2 ] &&
+  grep -q '^"[^"]*",Relu,[0-9.]*,60$' "$work/p.csv" ||
+  { echo "FAIL: --profile-csv wrote: $(cat "$work/p.csv" 2>&1)"; failures=$((failures + 1)); }
 expect_error "optimize to unwritable path" "cannot open" "$cleavectl" model optimize "$relu" -o /nonexistent-dir/out.onnx
 
 echo "$failures failures"

@@ -1,7 +1,10 @@
 #include "tools/cleavectl/model_commands.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -91,8 +94,24 @@ struct RunOptions {
   int repeat = 0;
   int threads = 1;
   bool profile = false;
+  std::string profileCsv;  // every node's time, for comparing with another runtime's profile
   bool noOptimize = false;
 };
+
+// node,op,ms_per_run,macs for every node in run order; names are quoted as CSV wants.
+Status writeProfileCsv(const std::string& path, const std::vector<NodeProfile>& rows, int runs) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (!file) return Error{fmt::format("{}: cannot write: {}", path, std::strerror(errno))};
+  fmt::print(file, "node,op,ms_per_run,macs\n");
+  for (const NodeProfile& r : rows) {
+    std::string name;
+    for (char c : r.name) name.append(c == '"' ? 2 : 1, c);
+    fmt::print(file, "\"{}\",{},{:.6f},{}\n", name, r.opType, r.totalMs / runs, r.macs);
+  }
+  bool ok = std::fclose(file) == 0;
+  if (!ok) return Error{fmt::format("{}: write failed", path)};
+  return {};
+}
 
 void printProfile(const std::vector<NodeProfile>& rows, int runs) {
   double total = 0.0;
@@ -128,8 +147,9 @@ int run(const RunOptions& options) {
   if (input->type() != graph->inputs[0].type)
     return fail(fmt::format("{}: model input '{}' expects {}, the file holds {}", options.input, graph->inputs[0].name,
                             graph->inputs[0].type.toString(), input->type().toString()));
+  const bool profile = options.profile || !options.profileCsv.empty();
   Result<std::unique_ptr<Session>> session =
-      Session::create(*graph, SessionOptions{std::max(1, options.threads), options.profile});
+      Session::create(*graph, SessionOptions{std::max(1, options.threads), profile});
   if (!session) return fail(fmt::format("{}: {}", options.model, session.error().message));
 
   Result<std::vector<Tensor>> outputs = (*session)->run({*input});
@@ -167,9 +187,12 @@ int run(const RunOptions& options) {
     double p95 = ms[std::min(ms.size() - 1, static_cast<size_t>(0.95 * static_cast<double>(ms.size())))];
     fmt::print("latency over {} runs ({} thread{}): median {:.3f} ms, p95 {:.3f} ms, min {:.3f} ms\n", options.repeat,
                options.threads, options.threads == 1 ? "" : "s", median, p95, ms.front());
-    if (options.profile) printProfile((*session)->profile(), options.repeat);
-  } else if (options.profile) {
-    printProfile((*session)->profile(), 1);
+  }
+  const int profiledRuns = std::max(1, options.repeat);
+  if (options.profile) printProfile((*session)->profile(), profiledRuns);
+  if (!options.profileCsv.empty()) {
+    Status written = writeProfileCsv(options.profileCsv, (*session)->profile(), profiledRuns);
+    if (!written) return fail(written.error().message);
   }
   return 0;
 }
@@ -217,6 +240,7 @@ void addModelCommands(CLI::App& app, int& exitCode) {
       ->check(CLI::Range(1, 1000000));
   runCmd->add_option("--threads", runOptions->threads, "Intra-op threads")->check(CLI::Range(1, 256));
   runCmd->add_flag("--profile", runOptions->profile, "Time every node and print a per-op profile");
+  runCmd->add_option("--profile-csv", runOptions->profileCsv, "Write every node's time per run to this CSV file");
   runCmd->add_flag("--no-optimize", runOptions->noOptimize, "Run the graph exactly as stored (no passes)");
   runCmd->callback([runOptions, &exitCode] { exitCode = run(*runOptions); });
 
