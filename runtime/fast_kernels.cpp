@@ -29,6 +29,10 @@ void selectForNode(const NodeContext& ctx, PreparedNode& prepared) {
     prepared.nhwcKernel = xnn::binaryNhwc(ctx, output);
   } else if (op == "Concat") {
     prepared.nhwcKernel = xnn::concatNhwc(ctx, output);
+  } else if (op == "Slice") {
+    prepared.nhwcKernel = xnn::channelSliceNhwc(ctx, output);
+  } else if (op == "Gather") {
+    prepared.nhwcKernel = xnn::channelGatherNhwc(ctx, output);
   } else if (op == "Sigmoid" || op == "HardSwish" || op == "LeakyRelu") {
     if (auto kernel = xnn::unaryActivation(ctx)) prepared.kernel = std::move(kernel);
   }

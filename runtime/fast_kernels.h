@@ -1,6 +1,6 @@
 // Fast kernels from a kernel library (XNNPACK) for the nodes it covers, chosen after analysis:
-// channels-last kernels (PreparedNode::nhwcKernel) for convolution, pooling, binary arithmetic
-// and concatenation, and faster drop-in kernels for the transcendental activations. A build
+// channels-last kernels (PreparedNode::nhwcKernel) for convolution, pooling, binary arithmetic,
+// concatenation and channel picks (Slice, Gather), and faster drop-in kernels for the transcendental activations. A build
 // without XNNPACK, or a CPU it does not support, gets none and runs the portable kernels.
 #pragma once
 

@@ -11,6 +11,7 @@
 #include "runtime/fast_kernels.h"
 #include "runtime/ops/conv.h"
 #include "runtime/ops/reference/conv.h"
+#include "runtime/passes/optimize.h"
 #include "runtime/passes/pass_test_util.h"
 #include "runtime/session.h"
 
@@ -308,6 +309,110 @@ TEST_CASE("channels-last arithmetic and concatenation match the portable kernels
   CHECK(fast.nhwcNodes == 4);
   CHECK(fast.conversions == 2);  // x in, y out
   CHECK(relativeError(fast.outputs[0], portable.outputs[0]) < 1e-5f);
+}
+
+TEST_CASE("channels-last Slice and Gather over channels match the portable kernels") {
+  if (skipWithoutFastKernels()) return;
+  // Each pick sits between two 1x1 convolutions, so it runs channels-last: a channel range
+  // (strided copy), a shuffle (XNNPACK's channel shuffle), and other picks (repeats, reversed,
+  // negative indices) by our per-pixel gather.
+  const Shape x{2, 12, 5, 7};
+  std::vector<std::vector<int64_t>> picks = {
+      {3, 4, 5, 6},                            // a range
+      {0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11},  // a shuffle of two groups
+      {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11},  // of three
+      {11, 0, 0, -1, 5},                       // repeats and negatives
+      {1, 3, 5, 7, 9, 11},                     // odd channels
+  };
+  uint32_t seed = 900;
+  for (const std::vector<int64_t>& pick : picks) {
+    CAPTURE(fmt::format("indices {}", fmt::join(pick, ",")));
+    Graph graph = graphWithInput("x", x);
+    const auto picked = static_cast<int64_t>(pick.size());
+    graph.initializers["w1"] = randomTensor({12, 12, 1, 1}, seed++);
+    graph.initializers["w2"] = randomTensor({3, picked, 1, 1}, seed++);
+    graph.initializers["i"] = Tensor::fromVector<int64_t>({picked}, pick);
+    addNode(graph, "Conv", {"x", "w1"}, {"h"});
+    addNode(graph, "Gather", {"h", "i"}, {"g"}, attrs({{"axis", int64_t{1}}}));
+    addNode(graph, "Conv", {"g", "w2"}, {"y"});
+    graph.outputs.push_back({"y", {}});
+    std::vector<Tensor> inputs = randomInputs(graph, seed++);
+    Run portable = runSession(graph, inputs, false, 1);
+    for (int threads : {1, 2}) {
+      Run fast = runSession(graph, inputs, true, threads);
+      CHECK(fast.nhwcNodes == 3);
+      CHECK(fast.conversions == 2);
+      CHECK(relativeError(fast.outputs[0], portable.outputs[0]) < 1e-5f);
+    }
+  }
+  // Slices over channels (step 1) channels-last; one over height stays NCHW.
+  struct SliceCase {
+    int64_t start, end, axis;
+    bool channelsLast;
+  };
+  for (const SliceCase& c : {SliceCase{0, 6, 1, true}, SliceCase{6, 12, 1, true}, SliceCase{-5, 100, -3, true},
+                             SliceCase{1, 4, 2, false}}) {
+    CAPTURE(fmt::format("slice [{}, {}) of axis {}", c.start, c.end, c.axis));
+    Graph graph = graphWithInput("x", x);
+    graph.initializers["w1"] = randomTensor({12, 12, 1, 1}, seed++);
+    graph.initializers["starts"] = Tensor::fromVector<int64_t>({1}, {c.start});
+    graph.initializers["ends"] = Tensor::fromVector<int64_t>({1}, {c.end});
+    graph.initializers["axes"] = Tensor::fromVector<int64_t>({1}, {c.axis});
+    addNode(graph, "Conv", {"x", "w1"}, {"h"});
+    addNode(graph, "Slice", {"h", "starts", "ends", "axes"}, {"s"});
+    addNode(graph, "Relu", {"s"}, {"y"});
+    graph.outputs.push_back({"y", {}});
+    std::vector<Tensor> inputs = randomInputs(graph, seed++);
+    Run portable = runSession(graph, inputs, false, 1);
+    Run fast = runSession(graph, inputs, true, 2);
+    CHECK(fast.nhwcNodes == (c.channelsLast ? 3 : 1));
+    CHECK(relativeError(fast.outputs[0], portable.outputs[0]) < 1e-5f);
+  }
+}
+
+TEST_CASE("a ShuffleNet block stays channels-last once its channel shuffle is a Gather") {
+  if (skipWithoutFastKernels()) return;
+  // chunk -> branch (1x1, depthwise 3x3, 1x1) -> concat -> Reshape/Transpose/Reshape shuffle ->
+  // 1x1: after optimizeGraph the shuffle is one Gather and the block converts layouts only at
+  // its input and output.
+  Graph graph = graphWithInput("x", {1, 16, 10, 10});
+  graph.initializers["w0"] = randomTensor({16, 16, 1, 1}, 1);
+  graph.initializers["w1"] = randomTensor({8, 8, 1, 1}, 2);
+  graph.initializers["wd"] = randomTensor({8, 1, 3, 3}, 3);
+  graph.initializers["w2"] = randomTensor({8, 8, 1, 1}, 4);
+  graph.initializers["w3"] = randomTensor({16, 16, 1, 1}, 5);
+  graph.initializers["zero"] = Tensor::fromVector<int64_t>({1}, {0});
+  graph.initializers["half"] = Tensor::fromVector<int64_t>({1}, {8});
+  graph.initializers["all"] = Tensor::fromVector<int64_t>({1}, {16});
+  graph.initializers["channels"] = Tensor::fromVector<int64_t>({1}, {1});
+  graph.initializers["to5d"] = Tensor::fromVector<int64_t>({5}, {1, 2, 8, 10, 10});
+  graph.initializers["to4d"] = Tensor::fromVector<int64_t>({4}, {1, 16, 10, 10});
+  addNode(graph, "Conv", {"x", "w0"}, {"h"});
+  addNode(graph, "Slice", {"h", "zero", "half", "channels"}, {"a"});  // torch.chunk, as exported
+  addNode(graph, "Slice", {"h", "half", "all", "channels"}, {"b"});
+  addNode(graph, "Conv", {"b", "w1"}, {"b1"});
+  addNode(graph, "Relu", {"b1"}, {"b2"});
+  addNode(graph, "Conv", {"b2", "wd"}, {"b3"},
+          attrs({{"group", int64_t{8}}, {"pads", std::vector<int64_t>{1, 1, 1, 1}}}));
+  addNode(graph, "Conv", {"b3", "w2"}, {"b4"});
+  addNode(graph, "Concat", {"a", "b4"}, {"c"}, attrs({{"axis", int64_t{1}}}));
+  addNode(graph, "Reshape", {"c", "to5d"}, {"r"});
+  addNode(graph, "Transpose", {"r"}, {"t"}, attrs({{"perm", std::vector<int64_t>{0, 2, 1, 3, 4}}}));
+  addNode(graph, "Reshape", {"t", "to4d"}, {"shuffled"});
+  addNode(graph, "Conv", {"shuffled", "w3"}, {"y"});
+  graph.outputs.push_back({"y", {}});
+  std::vector<Tensor> inputs = randomInputs(graph, 6);
+  Run original = runSession(graph, inputs, false, 1);
+
+  Graph optimized = graph;
+  OptimizeReport report;
+  REQUIRE(optimizeGraph(optimized, &report).ok());
+  CHECK(report.channelShuffles == 1);
+  CHECK(countOps(optimized, "Gather") == 1);
+  CHECK(countOps(optimized, "Transpose") == 0);
+  Run fast = runSession(optimized, inputs, true, 2);
+  CHECK(fast.conversions == 2);
+  CHECK(relativeError(fast.outputs[0], original.outputs[0]) < 1e-5f);
 }
 
 TEST_CASE("a session converts layouts only at the edges of a channels-last region") {

@@ -66,7 +66,7 @@ void slice(const Tensor& in, std::span<const SliceAxis> plan, Tensor& out, const
               contiguousStrides(out.shape()), ctx);
 }
 
-Result<PreparedNode> prepareSlice(const NodeContext& ctx) {
+Result<std::vector<SliceAxis>> slicePlanOf(const NodeContext& ctx) {
   std::vector<int64_t> starts, ends, axes, steps;
   if (ctx.opset >= 10) {
     CLEAVE_TRY(requireInputCount(ctx, 3, 5));
@@ -94,9 +94,15 @@ Result<PreparedNode> prepareSlice(const NodeContext& ctx) {
     ends = std::move(e).value();
     axes = std::move(a).value();
   }
-  const TensorType& input = ctx.input(0);
-  Result<std::vector<SliceAxis>> plan = slicePlan(input.shape, starts, ends, axes, steps);
+  Result<std::vector<SliceAxis>> plan = slicePlan(ctx.input(0).shape, starts, ends, axes, steps);
   if (!plan) return ctx.error(plan.error().message);
+  return plan;
+}
+
+Result<PreparedNode> prepareSlice(const NodeContext& ctx) {
+  Result<std::vector<SliceAxis>> plan = slicePlanOf(ctx);
+  if (!plan) return plan.error();
+  const TensorType& input = ctx.input(0);
   Shape shape;
   for (const SliceAxis& a : *plan) shape.push_back(a.count);
 

@@ -23,6 +23,8 @@ struct SliceAxis {
 Result<std::vector<SliceAxis>> slicePlan(const Shape& input, const std::vector<int64_t>& starts,
                                          const std::vector<int64_t>& ends, const std::vector<int64_t>& axes,
                                          const std::vector<int64_t>& steps);
+// The plan of a Slice node, from its constant inputs (opset 10+) or attributes (before).
+Result<std::vector<SliceAxis>> slicePlanOf(const NodeContext& ctx);
 // Fast kernel; `out`'s shape is the plan's counts.
 void slice(const Tensor& in, std::span<const SliceAxis> plan, Tensor& out, const RunContext& ctx);
 

@@ -1,6 +1,7 @@
 #include "runtime/passes/optimize.h"
 
 #include "runtime/analysis.h"
+#include "runtime/passes/channel_shuffle.h"
 #include "runtime/passes/fold_batch_norm.h"
 #include "runtime/passes/fold_constants.h"
 #include "runtime/passes/fuse_activation.h"
@@ -10,9 +11,13 @@
 namespace cleave {
 
 std::vector<std::pair<std::string, int64_t>> OptimizeReport::counts() const {
-  return {{"folded constants", foldedConstants},      {"removed no-ops", removedNoops},
-          {"folded batch norms", foldedBatchNorms},   {"fused activations", fusedActivations},
-          {"removed dead nodes", removedDeadNodes},   {"removed initializers", removedInitializers}};
+  return {{"folded constants", foldedConstants},
+          {"removed no-ops", removedNoops},
+          {"folded batch norms", foldedBatchNorms},
+          {"fused activations", fusedActivations},
+          {"channel shuffles as Gather", channelShuffles},
+          {"removed dead nodes", removedDeadNodes},
+          {"removed initializers", removedInitializers}};
 }
 
 Status optimizeGraph(Graph& graph, OptimizeReport* report) {
@@ -26,19 +31,21 @@ Status optimizeGraph(Graph& graph, OptimizeReport* report) {
   r.removedDeadNodes += dead.nodes;
   r.removedInitializers += dead.initializers;
   for (r.rounds = 1; r.rounds <= MAX_OPTIMIZE_ROUNDS; ++r.rounds) {
-    int64_t folded = 0, noops = 0, batchNorms = 0, fusions = 0;
+    int64_t folded = 0, noops = 0, batchNorms = 0, fusions = 0, shuffles = 0;
     CLEAVE_TRY(foldConstants(graph, &folded));
     CLEAVE_TRY(removeNoops(graph, &noops));
     CLEAVE_TRY(foldBatchNorm(graph, &batchNorms));
     CLEAVE_TRY(fuseActivations(graph, &fusions));
+    CLEAVE_TRY(rewriteChannelShuffles(graph, &shuffles));
     CLEAVE_TRY(removeDeadNodes(graph, &dead));
     r.foldedConstants += folded;
     r.removedNoops += noops;
     r.foldedBatchNorms += batchNorms;
     r.fusedActivations += fusions;
+    r.channelShuffles += shuffles;
     r.removedDeadNodes += dead.nodes;
     r.removedInitializers += dead.initializers;
-    if (folded + noops + batchNorms + fusions + dead.nodes == 0) break;
+    if (folded + noops + batchNorms + fusions + shuffles + dead.nodes == 0) break;
   }
   r.rounds = std::min(r.rounds, MAX_OPTIMIZE_ROUNDS);
   // The result must still load: a pass bug should surface here, not in the next session.

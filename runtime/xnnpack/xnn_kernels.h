@@ -18,6 +18,11 @@ std::unique_ptr<Kernel> poolingNhwc(const NodeContext& ctx, const Shape& outputS
 std::unique_ptr<Kernel> binaryNhwc(const NodeContext& ctx, const Shape& outputShape);
 // Concat of rank-4 activations along channels.
 std::unique_ptr<Kernel> concatNhwc(const NodeContext& ctx, const Shape& outputShape);
+// Slice of rank-4 activations along channels only (step 1): a strided copy of each pixel's range.
+std::unique_ptr<Kernel> channelSliceNhwc(const NodeContext& ctx, const Shape& outputShape);
+// Gather along channels of rank-4 activations with constant 1-D indices: a range, a channel
+// shuffle, or any other pick within each pixel.
+std::unique_ptr<Kernel> channelGatherNhwc(const NodeContext& ctx, const Shape& outputShape);
 // Relu, LeakyRelu, Clip (constant bounds), Sigmoid, HardSwish over float data, any layout: a
 // replacement for the node's own kernel.
 std::unique_ptr<Kernel> unaryActivation(const NodeContext& ctx);
