@@ -141,6 +141,10 @@ TEST_CASE("channels-last convolutions match the reference: dense, grouped, depth
       // FusedConv with a residual: bias, residual, then the activation.
       {1, 16, 16, 1, 8, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, true, "Relu", {}},
       {2, 8, 8, 1, 6, 6, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, true, true, "", {}},
+      // Weights past 256 KB: split by output channels into operators that each fit in L2
+      // (blocks of 128 and 112 channels here, the last one shorter).
+      {1, 512, 300, 1, 5, 5, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, true, true, "Relu", {}},
+      {1, 256, 120, 1, 9, 9, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false, "Clip", {0.0f, 6.0f}},
   };
   uint32_t seed = 100;
   for (const ConvCase& c : cases) REQUIRE(checkConv(c, seed += 10));
@@ -166,6 +170,36 @@ TEST_CASE("channels-last convolutions match the reference: dense, grouped, depth
     c.bias = pick({0, 1}) == 1;
     c.residual = pick({0, 0, 1}) == 1;
     c.activation = std::vector<std::string>{"", "Relu", "Sigmoid", "HardSwish"}[static_cast<size_t>(pick({0, 1, 2, 3}))];
+    if (checkConv(c, seed += 10)) ++valid;
+  }
+}
+
+TEST_CASE("depthwise convolutions match the reference at every width, channel count and edge") {
+  if (skipWithoutFastKernels()) return;
+  // Our depthwise kernel computes 8, 4 or 1 pixels of a row at once with the taps in registers
+  // (3x3 and 5x5 with stride 1 or 2 compiled as such, other sizes generic), covers the channels
+  // with vectors of 16, 8 or 4 whose last one overlaps the one before, and treats pixels whose
+  // taps leave the image one at a time. Widths from 1 to 30 hit every mix of those; channel
+  // counts 4 to 88 every overlap; pads 0 to 3 every edge.
+  std::mt19937 rng(7);
+  auto pick = [&](std::vector<int64_t> options) {
+    return options[std::uniform_int_distribution<size_t>(0, options.size() - 1)(rng)];
+  };
+  uint32_t seed = 5000;
+  for (int valid = 0; valid < 60;) {
+    ConvCase c{};
+    c.batch = pick({1, 1, 2});
+    c.inChannels = c.outChannels = c.group = pick({4, 6, 8, 12, 16, 20, 24, 58, 88});
+    c.height = pick({1, 3, 6, 11});
+    c.width = pick({1, 2, 5, 9, 13, 14, 17, 30});
+    c.kernel = {pick({3, 5, 7}), pick({3, 5, 7})};
+    c.stride = {pick({1, 2}), pick({1, 2})};
+    c.dilation = {1, 1};
+    c.pads = {pick({0, 1, 2, 3}), pick({0, 1, 2, 3}), pick({0, 1, 2, 3}), pick({0, 1, 2, 3})};
+    c.bias = pick({0, 1}) == 1;
+    c.residual = false;
+    c.activation = std::vector<std::string>{"", "Relu", "Clip", "HardSwish"}[static_cast<size_t>(pick({0, 1, 2, 3}))];
+    c.activationParams = c.activation == "Clip" ? std::vector<float>{0.0f, 6.0f} : std::vector<float>{};
     if (checkConv(c, seed += 10)) ++valid;
   }
 }
