@@ -13,8 +13,8 @@ struct OpEntry {
   PrepareFn prepare;
 };
 
-// ONNX's default domain is spelled "" or "ai.onnx". FusedConv/FusedGemm follow ONNX Runtime's
-// com.microsoft contrib ops, so graphs our passes write stay loadable elsewhere.
+// ONNX's default domain is spelled "" or "ai.onnx". FusedConv/FusedGemm and QuickGelu follow
+// ONNX Runtime's com.microsoft contrib ops, so graphs our passes write stay loadable elsewhere.
 constexpr std::array OPS = {
     OpEntry{"", "Conv", prepareConv},
     OpEntry{"com.microsoft", "FusedConv", prepareConv},
@@ -28,6 +28,7 @@ constexpr std::array OPS = {
     OpEntry{"", "Sigmoid", prepareUnaryActivation},
     OpEntry{"", "HardSigmoid", prepareUnaryActivation},
     OpEntry{"", "HardSwish", prepareUnaryActivation},
+    OpEntry{"com.microsoft", "QuickGelu", prepareQuickGelu},
     OpEntry{"", "Add", prepareBinaryElementwise},
     OpEntry{"", "Sub", prepareBinaryElementwise},
     OpEntry{"", "Mul", prepareBinaryElementwise},

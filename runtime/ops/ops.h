@@ -13,6 +13,7 @@ Result<PreparedNode> prepareBatchNormalization(const NodeContext& ctx);
 
 // Elementwise, activations, pooling, reductions (see each file).
 Result<PreparedNode> prepareUnaryActivation(const NodeContext& ctx);  // Relu LeakyRelu Clip Sigmoid HardSigmoid HardSwish
+Result<PreparedNode> prepareQuickGelu(const NodeContext& ctx);  // com.microsoft QuickGelu (SiLU at alpha 1)
 Result<PreparedNode> prepareBinaryElementwise(const NodeContext& ctx);  // Add Sub Mul Div
 Result<PreparedNode> prepareMaxPool(const NodeContext& ctx);
 Result<PreparedNode> prepareAveragePool(const NodeContext& ctx);

@@ -5,6 +5,7 @@
 #include "runtime/passes/fold_batch_norm.h"
 #include "runtime/passes/fold_constants.h"
 #include "runtime/passes/fuse_activation.h"
+#include "runtime/passes/fuse_silu.h"
 #include "runtime/passes/remove_dead_nodes.h"
 #include "runtime/passes/remove_noops.h"
 
@@ -15,6 +16,7 @@ std::vector<std::pair<std::string, int64_t>> OptimizeReport::counts() const {
           {"removed no-ops", removedNoops},
           {"folded batch norms", foldedBatchNorms},
           {"fused activations", fusedActivations},
+          {"SiLUs as QuickGelu", fusedSilus},
           {"channel shuffles as Gather", channelShuffles},
           {"removed dead nodes", removedDeadNodes},
           {"removed initializers", removedInitializers}};
@@ -31,21 +33,23 @@ Status optimizeGraph(Graph& graph, OptimizeReport* report) {
   r.removedDeadNodes += dead.nodes;
   r.removedInitializers += dead.initializers;
   for (r.rounds = 1; r.rounds <= MAX_OPTIMIZE_ROUNDS; ++r.rounds) {
-    int64_t folded = 0, noops = 0, batchNorms = 0, fusions = 0, shuffles = 0;
+    int64_t folded = 0, noops = 0, batchNorms = 0, fusions = 0, silus = 0, shuffles = 0;
     CLEAVE_TRY(foldConstants(graph, &folded));
     CLEAVE_TRY(removeNoops(graph, &noops));
     CLEAVE_TRY(foldBatchNorm(graph, &batchNorms));
     CLEAVE_TRY(fuseActivations(graph, &fusions));
+    CLEAVE_TRY(fuseSilu(graph, &silus));
     CLEAVE_TRY(rewriteChannelShuffles(graph, &shuffles));
     CLEAVE_TRY(removeDeadNodes(graph, &dead));
     r.foldedConstants += folded;
     r.removedNoops += noops;
     r.foldedBatchNorms += batchNorms;
     r.fusedActivations += fusions;
+    r.fusedSilus += silus;
     r.channelShuffles += shuffles;
     r.removedDeadNodes += dead.nodes;
     r.removedInitializers += dead.initializers;
-    if (folded + noops + batchNorms + fusions + shuffles + dead.nodes == 0) break;
+    if (folded + noops + batchNorms + fusions + silus + shuffles + dead.nodes == 0) break;
   }
   r.rounds = std::min(r.rounds, MAX_OPTIMIZE_ROUNDS);
   // The result must still load: a pass bug should surface here, not in the next session.

@@ -1,0 +1,17 @@
+// SiLU fusion: Mul(x, Sigmoid(x)) -- how PyTorch exports SiLU/Swish, after nearly every
+// convolution in EfficientNet -- becomes ONNX Runtime's com.microsoft QuickGelu with alpha = 1:
+// one pass over the activation instead of a Sigmoid writing a tensor that a Mul reads back.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/graph.h"
+#include "runtime/result.h"
+
+namespace cleave {
+
+// `changes` (optional) receives the number of Sigmoid/Mul pairs fused. Fails only when the
+// graph does not analyse.
+Status fuseSilu(Graph& graph, int64_t* changes = nullptr);
+
+}  // namespace cleave
