@@ -477,6 +477,42 @@ TEST_CASE("a session converts layouts only at the edges of a channels-last regio
   CHECK(relativeError(fast.outputs[0], portable.outputs[0]) < 1e-5f);
 }
 
+TEST_CASE("a threaded session computes the same bits with and without its pool") {
+  if (skipWithoutFastKernels()) return;
+  // While it measures whether its pool pays (pool_choice.h), a two-thread session runs some
+  // steps on the pool and some on the calling thread alone; every run must give the bits one
+  // thread gives. A Winograd 3x3, our depthwise kernel, an XNNPACK 1x1 and SiLU, large enough
+  // (over 300K MACs) to run on the pool.
+  Graph graph = graphWithInput("x", {1, 32, 40, 40});
+  graph.initializers["w1"] = randomTensor({32, 32, 3, 3}, 1);
+  graph.initializers["wd"] = randomTensor({32, 1, 5, 5}, 2);
+  graph.initializers["w2"] = randomTensor({48, 32, 1, 1}, 3);
+  Attributes same = attrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  addNode(graph, "Conv", {"x", "w1"}, {"c1"}, same);
+  addNode(graph, "Conv", {"c1", "wd"}, {"c2"}, attrs({{"group", int64_t{32}}, {"pads", std::vector<int64_t>{2, 2, 2, 2}}}));
+  addNode(graph, "Conv", {"c2", "w2"}, {"c3"});
+  addNode(graph, "Sigmoid", {"c3"}, {"s"});
+  addNode(graph, "Mul", {"c3", "s"}, {"y"});
+  graph.outputs.push_back({"y", {}});
+  REQUIRE(optimizeGraph(graph).ok());
+  std::vector<Tensor> inputs = randomInputs(graph, 4);
+  const Tensor expected = runSession(graph, inputs, true, 1).outputs[0];
+
+  SessionOptions options;
+  options.threads = 2;
+  Result<std::unique_ptr<Session>> session = Session::create(graph, options);
+  REQUIRE(session.ok());
+  CHECK((*session)->measuringThreads());
+  int runs = 0;
+  for (; runs < 40 && (runs < 3 || (*session)->measuringThreads()); ++runs) {
+    Result<std::vector<Tensor>> out = (*session)->run(inputs);
+    REQUIRE(out.ok());
+    CHECK((*out)[0].identical(expected));
+  }
+  CHECK_FALSE((*session)->measuringThreads());
+  CHECK(runs == PoolChoice::WARMUP_RUNS + 2 * PoolChoice::RUNS_EACH / (PoolChoice::BLOCK_RUNS - 1) * PoolChoice::BLOCK_RUNS);
+}
+
 TEST_CASE("packed weights and indirection buffers are counted as kernel memory") {
   if (skipWithoutFastKernels()) return;
   // A 3x3 convolution with stride 2, 32 -> 64 channels: XNNPACK packs the 73,728 bytes of

@@ -17,6 +17,15 @@ Session::~Session() = default;
 
 namespace {
 
+// A step doing less work than this (MACs, or values a conversion moves) runs on the calling
+// thread even in a threaded session. Handing it to a second thread costs more than it saves:
+// per node, one against two threads on the seven benchmark networks (2-vCPU AMD EPYC VM),
+// convolutions under 1e5 MACs took 1.1-2.4x longer on two threads and those over 3e5 0.6-0.9x;
+// other ops (elementwise, pooling, data movement) under 1e5 values 1.5-2.2x, around 3e5 0.95x,
+// over 1e6 0.54x. Two threads made mobilenet_v3_small, whose ops are mostly small, slower
+// than one (2.0 against 1.6 ms) before this.
+constexpr int64_t MIN_THREADED_WORK = 300'000;
+
 // Fast kernels may read up to this many bytes past a tensor (XNNPACK's micro-kernels load whole
 // vectors); the arena's end carries the slack so the last tensor in it is covered too.
 constexpr int64_t ARENA_READ_SLACK = 64;
@@ -88,6 +97,7 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOpti
     Step step;
     step.conversion = makeLayoutConversion(produced->second, type.shape);
     step.kernel = step.conversion.get();
+    step.threaded = type.numel() >= MIN_THREADED_WORK;
     step.convertedValue = value;
     int64_t stepIndex = static_cast<int64_t>(s->steps_.size());
     step.inputSlots = {slot};
@@ -109,6 +119,7 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOpti
     Step step;
     step.node = n;
     step.kernel = layout == Layout::Nhwc && prepared.nhwcKernel ? prepared.nhwcKernel.get() : prepared.kernel.get();
+    step.threaded = prepared.macs >= MIN_THREADED_WORK;
     if (layout == Layout::Nhwc) ++s->nhwcNodes_;
     for (const std::string& in : node.inputs) step.inputSlots.push_back(slotIn(in, layout));
     int64_t stepIndex = static_cast<int64_t>(s->steps_.size());
@@ -184,8 +195,15 @@ Result<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
                                inputs[i].type().toString())};
     values_[static_cast<size_t>(inputSlots_[i])] = inputs[i];
   }
-  RunContext ctx = workspace_.context(pool_.get());
+  const RunContext threaded = workspace_.context(pool_.get());
+  const RunContext serial = workspace_.context(nullptr);
+  const bool usePool = pool_ && (!options_.measurePool || poolChoice_.usePool());
+  const auto runStart = std::chrono::steady_clock::now();
+  bool workersAwake = false;  // they spin for a while after a threaded step
   for (Step& step : steps_) {
+    const bool onPool = usePool && step.threaded;
+    workersAwake = workersAwake || onPool;
+    const RunContext& ctx = onPool ? threaded : serial;
     if (step.alias) {
       values_[static_cast<size_t>(step.outputSlots[0])] =
           values_[static_cast<size_t>(step.inputSlots[0])].reshaped(analysis_.nodes[step.node].outputTypes[0].shape);
@@ -201,6 +219,11 @@ Result<std::vector<Tensor>> Session::run(const std::vector<Tensor>& inputs) {
     } else {
       step.kernel->run(step.inputScratch, step.outputs, ctx);
     }
+  }
+  if (workersAwake) pool_->park();  // nothing to spin for between runs
+  if (pool_ && options_.measurePool) {
+    const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - runStart;
+    poolChoice_.record(elapsed.count());
   }
   std::vector<Tensor> outputs;
   // A layout-free [N, C, 1, 1] output may have been stored under its NHWC shape; same bytes.

@@ -10,6 +10,7 @@
 
 #include "runtime/analysis.h"
 #include "runtime/graph.h"
+#include "runtime/pool_choice.h"
 #include "runtime/thread_pool.h"
 
 namespace cleave {
@@ -20,6 +21,9 @@ struct SessionOptions {
   // Use the kernel library's channels-last kernels where they cover a node (fast_kernels.h);
   // false runs the portable kernels only (the reference the fast ones are tested against).
   bool fastKernels = true;
+  // With threads > 1: measure the first runs with and without the pool and keep the faster
+  // (pool_choice.h); false uses the pool from the first run on.
+  bool measurePool = true;
 };
 
 struct NodeProfile {
@@ -58,6 +62,13 @@ class Session {
   std::vector<NodeProfile> profile() const;
   // Zeroes the profile counters (after warm-up runs).
   void resetProfile();
+  // A threaded session measures its first runs with and without its pool (pool_choice.h):
+  // true until it has decided. Single-threaded sessions never measure.
+  bool measuringThreads() const { return pool_ && options_.measurePool && poolChoice_.measuring(); }
+  // For reports: "one thread", "pool (not measured)" or PoolChoice::describe().
+  std::string threadsChoice() const {
+    return !pool_ ? "one thread" : options_.measurePool ? poolChoice_.describe() : "pool (not measured)";
+  }
 
  private:
   struct Step {
@@ -70,6 +81,7 @@ class Session {
     std::vector<Tensor> inputScratch;
     std::vector<Tensor> outputs;  // arena views, fixed for the session's life
     bool alias = false;           // output 0 is a view of input 0
+    bool threaded = true;         // runs on the pool (when the session has one); see session.cpp
     double totalMs = 0.0;
     int64_t calls = 0;
   };
@@ -85,6 +97,7 @@ class Session {
   std::vector<int64_t> outputSlots_;
   std::vector<Tensor> values_;  // by slot
   std::vector<Step> steps_;
+  PoolChoice poolChoice_;
   std::shared_ptr<std::byte> arena_;
   int64_t arenaBytes_ = 0;
   int64_t peakLiveBytes_ = 0;

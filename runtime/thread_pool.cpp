@@ -70,6 +70,14 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   takeOver(&job.finished);
 }
 
+void ThreadPool::park() {
+  // An empty job, one task per thread, after which the workers wait in the kernel
+  // (PTHREADPOOL_FLAG_YIELD_WORKERS) instead of spinning for the next one.
+  auto nothing = [](void*, size_t) {};
+  pthreadpool_parallelize_1d(impl_->pool, nothing, nullptr, static_cast<size_t>(size()),
+                             PTHREADPOOL_FLAG_YIELD_WORKERS);
+}
+
 #else
 
 struct ThreadPool::Impl {
@@ -142,6 +150,8 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   s.done.wait(lock, [&] { return s.finished == s.taskCount; });
   s.job = nullptr;
 }
+
+void ThreadPool::park() {}  // the workers already wait on a condition variable
 
 #endif
 

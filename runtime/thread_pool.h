@@ -26,6 +26,9 @@ class ThreadPool {
   // Runs fn(task) for task in [0, tasks) across the workers and the calling thread; returns
   // when every task is done.
   void run(int64_t tasks, const std::function<void(int64_t)>& fn);
+  // Puts the workers to sleep now rather than after their spin: a spinning worker slows the
+  // calling thread's own work on a machine whose cores share resources (a VM's vCPUs).
+  void park();
   // The pthreadpool behind the pool, for XNNPACK's operators; null in a build without it.
   pthreadpool* handle() const;
 

@@ -64,11 +64,14 @@ class GemmConvNhwc final : public Kernel {
     const float* x = inputs[0].data<float>();
     const float* z = hasResidual_ ? inputs[3].data<float>() : nullptr;
     float* y = outputs[0].data<float>();
-    constexpr int64_t MIN_PIXELS = 32;  // enough rows per thread to amortise the BLAS packing the weights
-    ctx.parallelChunks(pixels_, MIN_PIXELS, [&](int64_t chunk, int64_t chunkBegin, int64_t chunkEnd) {
+    // Threads take whole blocks, so every product covers the same rows however many threads
+    // run: the BLAS may pick its kernel by the row count, and the result must not depend on
+    // the threads (a session measures its runs both ways, pool_choice.h).
+    const int64_t blocks = (pixels_ + blockPixels_ - 1) / blockPixels_;
+    ctx.parallelChunks(blocks, 1, [&](int64_t chunk, int64_t firstBlock, int64_t endBlock) {
       float* patches = g_.pointwise ? nullptr : ctx.workspaceFloats(chunk, blockBytes());
-      for (int64_t begin = chunkBegin; begin < chunkEnd; begin += blockPixels_) {
-        const int64_t end = std::min(chunkEnd, begin + blockPixels_);
+      for (int64_t block = firstBlock; block < endBlock; ++block) {
+        const int64_t begin = block * blockPixels_, end = std::min(pixels_, begin + blockPixels_);
         if (g_.pointwise) {
           gemm_->run(x + begin * g_.inChannels, y + begin * outChannels_, end - begin);
         } else {

@@ -171,8 +171,9 @@ int run(const RunOptions& options) {
   if (options.repeat > 0) {
     // Which kernels ran depends on the build and the CPU (fast_kernels.h): say so beside the figures.
     fmt::print("kernels: {}, constant-weight products on {}\n", fastKernelLibrary(), fastGemmEngine());
+    // At least WARMUP_RUNS, and as many as a threaded session takes to choose whether its pool pays.
     constexpr int WARMUP_RUNS = 3;
-    for (int i = 0; i < WARMUP_RUNS; ++i)
+    for (int i = 0; i < WARMUP_RUNS || (*session)->measuringThreads(); ++i)
       if (Result<std::vector<Tensor>> warm = (*session)->run({*input}); !warm) return fail(warm.error().message);
     (*session)->resetProfile();
     std::vector<double> ms;
@@ -187,6 +188,7 @@ int run(const RunOptions& options) {
     double p95 = ms[std::min(ms.size() - 1, static_cast<size_t>(0.95 * static_cast<double>(ms.size())))];
     fmt::print("latency over {} runs ({} thread{}): median {:.3f} ms, p95 {:.3f} ms, min {:.3f} ms\n", options.repeat,
                options.threads, options.threads == 1 ? "" : "s", median, p95, ms.front());
+    if (options.threads > 1) fmt::print("threads: {}\n", (*session)->threadsChoice());
   }
   const int profiledRuns = std::max(1, options.repeat);
   if (options.profile) printProfile((*session)->profile(), profiledRuns);
