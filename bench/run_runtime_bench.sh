@@ -89,6 +89,12 @@ for round in $(seq "$ROUNDS"); do
         stats=$(measure "$engine" "$model" "$RUNS" "$threads")
         echo "round $round/$ROUNDS $model $engine, $threads thread(s): median/p95/min $stats ms" >&2
         echo "$model $engine $threads $stats" >>"$TMP/rounds.txt"
+        # A threaded cleave session measures whether its pool pays and keeps the faster way
+        # (runtime/pool_choice.h); record which it kept.
+        if [ "$engine" = cleave ] && [ "$threads" -gt 1 ]; then
+          choice=$(sed -n 's/^threads: \([a-z ]*\) (.*/\1/p' "$TMP/cleave.$model.$threads.log")
+          echo "$model $threads ${choice:-unknown}" >>"$TMP/pool_choices.txt"
+        fi
       done
     done
   done

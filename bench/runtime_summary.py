@@ -59,6 +59,16 @@ for m in models:
         cells.append(f"{med(m, 'cleave', 2) / med(m, 'cleave', 1):.2f}")
     md.append(f"| {m} | " + " | ".join(cells) + " |")
 md += ["", "Ratios are of medians; lower is better for cleave (2T/1T below 1 means two threads pay).", ""]
+choices_path = os.path.join(tmp, "pool_choices.txt")
+if os.path.exists(choices_path):
+    kept = {}
+    for line in open(choices_path):
+        model, threads, choice = line.split(maxsplit=2)
+        kept.setdefault((model, threads), []).append(choice.strip())
+    md += ["What cleave's threaded sessions kept after measuring their first runs with and without the pool "
+           "(runtime/pool_choice.h), per round:", ""]
+    md += [f"- {m}, {t} threads: " + ", ".join(c) for (m, t), c in kept.items()]
+    md += [""]
 for t in threads_measured:
     md += [f"## {t} thread{'s' if t > 1 else ''}", "", "| model | engine | median ms | p95 ms | min ms | vs ORT |",
            "|---|---|---:|---:|---:|---:|"]

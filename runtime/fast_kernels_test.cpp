@@ -204,6 +204,34 @@ TEST_CASE("depthwise convolutions match the reference at every width, channel co
   }
 }
 
+TEST_CASE("1x1 convolutions match the reference at every row and column tail") {
+  if (skipWithoutFastKernels()) return;
+  // On AVX-512 our kernel computes 12 pixels x 32 output channels at a time (pointwise_avx512):
+  // pixel counts 1 to 14 and 30 give every row tail, channel counts 1 to 70 every column tail
+  // (a panel's second vector empty, partial or full), with bias or not, a residual and
+  // activations the clamp carries or not.
+  uint32_t seed = 7000;
+  for (int64_t outChannels : {1, 7, 16, 17, 32, 33, 70})
+    for (int64_t inChannels : {1, 3, 24})
+      for (auto [height, width] : {std::pair<int64_t, int64_t>{1, 1}, {3, 4}, {2, 7}, {5, 6}}) {
+        ConvCase c{};
+        c.batch = width == 7 ? 2 : 1;
+        c.inChannels = inChannels;
+        c.outChannels = outChannels;
+        c.group = 1;
+        c.height = height;
+        c.width = width;
+        c.kernel = {1, 1};
+        c.stride = {1, 1};
+        c.dilation = {1, 1};
+        c.pads = {0, 0, 0, 0};
+        c.bias = outChannels % 2 == 1;
+        c.residual = inChannels == 3;
+        c.activation = std::vector<std::string>{"", "Relu", "HardSwish"}[static_cast<size_t>(outChannels % 3)];
+        REQUIRE(checkConv(c, seed += 10));
+      }
+}
+
 TEST_CASE("3x3 convolutions take Winograd F(2x2, 3x3) and match the reference at every edge") {
   if (skipWithoutFastKernels()) return;
   std::vector<ConvCase> cases = {

@@ -14,9 +14,11 @@
 
 #include "runtime/ops/conv.h"
 #include "runtime/xnnpack/depthwise_nhwc.h"
+#include "runtime/xnnpack/pointwise_avx512.h"
 #include "runtime/xnnpack/xnn_activation.h"
 #include "runtime/xnnpack/xnn_kernels.h"
 #include "runtime/xnnpack/xnn_support.h"
+#include "runtime/xnnpack/xnn_gemm.h"
 #include "runtime/xnnpack/xnn_gemm_conv.h"
 #include "runtime/xnnpack/xnn_winograd.h"
 
@@ -100,6 +102,8 @@ std::unique_ptr<Kernel> convolutionNhwc(const NodeContext& ctx) {
   const ConvParams& p = *parsed;
   if (winogradCovers(p))
     if (auto winograd = winogradConvolutionNhwc(ctx, p)) return winograd;
+  if (pointwiseAvx512Covers(p) && !gemmOnBlas())
+    if (auto pointwise = pointwiseAvx512(ctx, p)) return pointwise;
   if (depthwisePreferred(p))
     if (auto depthwise = depthwiseConvolutionNhwc(ctx, p)) return depthwise;
   if (auto onBlas = gemmConvolutionNhwc(ctx, p)) return onBlas;
