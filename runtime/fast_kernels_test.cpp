@@ -141,6 +141,11 @@ TEST_CASE("channels-last convolutions match the reference: dense, grouped, depth
       // FusedConv with a residual: bias, residual, then the activation.
       {1, 16, 16, 1, 8, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, true, "Relu", {}},
       {2, 8, 8, 1, 6, 6, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, true, true, "", {}},
+      // MobileNet's RGB stem, 3x3 stride 2, with and without bias and activation (XNNPACK has a
+      // direct kernel for 3-channel 3x3 stride-2 input on ARM).
+      {1, 3, 32, 1, 224, 224, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, false, false, "", {}},
+      {1, 3, 32, 1, 224, 224, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false, "Clip", {0.0f, 6.0f}},
+      {1, 3, 16, 1, 33, 31, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, false, false, "", {}},
       // Weights past 256 KB: split by output channels into operators that each fit in L2
       // (blocks of 128 and 112 channels here, the last one shorter).
       {1, 512, 300, 1, 5, 5, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, true, true, "Relu", {}},

@@ -88,11 +88,6 @@ class ConvolutionNhwc final : public Kernel {
   int64_t heldBytes_;
 };
 
-// Stands in for the input and output at the set-up done at prepare: set-up only computes
-// addresses from them (the indirection buffer, which the operator keeps and heldBytes counts).
-// Each run sets up again with the real buffers.
-alignas(64) float placeholder[64];
-
 }  // namespace
 
 std::unique_ptr<Kernel> convolutionNhwc(const NodeContext& ctx) {
@@ -135,8 +130,10 @@ std::unique_ptr<Kernel> convolutionNhwc(const NodeContext& ctx) {
         b ? b->data<float>() + first : nullptr, convMin, convMax, 0, &conv);
     if (status != xnn_status_success) return nullptr;
     convs.emplace_back(conv);
+    SetupPlaceholder input(p.batch * p.inChannels * shapeNumel(p.inputSpatial));
+    SetupPlaceholder output(shapeNumel(p.outputShape));
     xnn_setup_convolution2d_nhwc_f32(conv, static_cast<size_t>(p.batch), static_cast<size_t>(p.inputSpatial[0]),
-                                     static_cast<size_t>(p.inputSpatial[1]), placeholder, placeholder, nullptr);
+                                     static_cast<size_t>(p.inputSpatial[1]), input.data(), output.data(), nullptr);
   }
   Operator residualAdd;
   if (hasResidual) {

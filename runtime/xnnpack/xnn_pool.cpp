@@ -44,7 +44,6 @@ class PoolingNhwc final : public Kernel {
   int64_t heldBytes_;
 };
 
-alignas(64) float placeholder[64];  // as in xnn_conv.cpp: set-up at prepare only measures
 
 }  // namespace
 
@@ -109,7 +108,8 @@ std::unique_ptr<Kernel> poolingNhwc(const NodeContext& ctx, const Shape& outputS
   auto kernel = std::make_unique<PoolingNhwc>(kind, std::move(pool), static_cast<size_t>(x[0]),
                                               static_cast<size_t>(x[2]), static_cast<size_t>(x[3]), heldBytes);
   MemoryMeter setupBytes;  // what set-up allocates stays with the operator
-  kernel->setup(placeholder, placeholder, nullptr);
+  SetupPlaceholder input(shapeNumel(x)), output(shapeNumel(outputShape));
+  kernel->setup(input.data(), output.data(), nullptr);
   kernel->addHeldBytes(setupBytes.bytes());
   return kernel;
 }

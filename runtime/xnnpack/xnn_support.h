@@ -4,6 +4,7 @@
 // Kernel::heldBytes and Kernel::scratchBytes rather than estimates.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,6 +42,21 @@ class MemoryMeter {
 // the order XNNPACK wants (group-major, without XNN_FLAG_DEPTHWISE_CONVOLUTION) and that of a
 // patch gathered from channels-last pixels.
 std::vector<float> channelsLastWeights(const float* w, int64_t outChannels, int64_t inPerGroup, int64_t kernelPlane);
+
+// Stands in for an operator's input and output at the set-up done at prepare, which only
+// computes addresses from them (the indirection buffer the operator keeps, counted in
+// heldBytes); each run sets up again with the real buffers. It must be a live allocation as
+// large as the tensor: XNNPACK's kernels take an indirection entry equal to the operator's zero
+// buffer for padding, and entries computed from a small static array ran on into the heap and
+// hit it on aarch64 (mobilenet_v2's first convolution read zeros for some pixels, 3e-2 off).
+class SetupPlaceholder {
+ public:
+  explicit SetupPlaceholder(int64_t floats) : values_(static_cast<size_t>(std::max<int64_t>(floats, 1) + 16)) {}
+  float* data() { return values_.data(); }
+
+ private:
+  std::vector<float> values_;
+};
 
 // "XNNPACK <what> failed: <status name>".
 std::string statusMessage(const char* what, xnn_status status);
