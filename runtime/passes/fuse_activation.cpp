@@ -48,7 +48,9 @@ std::optional<Activation> activationOf(const Node& node, const GraphAnalysis& an
       hi = *max;
     }
     params = {lo, hi};
-  } else if (op != "Relu" && op != "Sigmoid" && op != "HardSwish") {
+  } else if (op != "Relu" && op != "Sigmoid") {
+    // Not HardSwish: ONNX Runtime's FusedConv/FusedGemm reject it ("unknown kernel type"), and
+    // an optimised model must stay loadable there.
     return std::nullopt;
   }
   Result<Activation> activation = Activation::fromName(op, params);

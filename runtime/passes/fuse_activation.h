@@ -1,5 +1,5 @@
 // Activation fusion: Conv or Gemm followed by Relu, LeakyRelu, Clip (constant bounds), Sigmoid,
-// HardSigmoid or HardSwish becomes one com.microsoft FusedConv/FusedGemm carrying the activation
+// or HardSigmoid becomes one com.microsoft FusedConv/FusedGemm carrying the activation
 // (ONNX Runtime's contrib-op spelling: attributes `activation` and `activation_params`), so the
 // activation runs on the conv's output while it is still in cache. A residual Add(conv, other)
 // with no broadcasting becomes FusedConv with Z = other, so ResNet's Conv -> Add -> Relu ends

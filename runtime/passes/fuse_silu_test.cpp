@@ -59,3 +59,33 @@ TEST_CASE("look-alikes of SiLU are left alone") {
     CHECK(fuse(graph) == 0);
   }
 }
+
+TEST_CASE("Mul(x, HardSigmoid(x; 1/6, 1/2)) becomes HardSwish, and an opset-13 graph opset 14") {
+  for (int64_t opset : {13, 14, 17}) {
+    CAPTURE(opset);
+    Graph graph = siluGraph(false);
+    graph.opset = opset;
+    graph.nodes[1].opType = "HardSigmoid";
+    graph.nodes[1].attributes.set("alpha", 1.0f / 6.0f);  // beta: ONNX's default 0.5
+    Graph original = graph;
+    CHECK(fuse(graph) == 1);
+    REQUIRE(graph.nodes.size() == 2);
+    CHECK(graph.nodes[1].opType == "HardSwish");
+    CHECK(graph.nodes[1].domain.empty());
+    CHECK(graph.opset == std::max<int64_t>(opset, 14));
+    CHECK(maxOutputDiff(original, graph) <= 1e-5f);
+  }
+  SUBCASE("another slope is not HardSwish") {
+    Graph graph = siluGraph(false);
+    graph.nodes[1].opType = "HardSigmoid";  // ONNX's default alpha 0.2
+    CHECK(fuse(graph) == 0);
+  }
+  SUBCASE("an opset-12 graph stays as it is") {
+    Graph graph = siluGraph(false);
+    graph.opset = 12;
+    graph.nodes[1].opType = "HardSigmoid";
+    graph.nodes[1].attributes.set("alpha", 1.0f / 6.0f);
+    CHECK(fuse(graph) == 0);
+    CHECK(graph.opset == 12);
+  }
+}

@@ -16,7 +16,7 @@ std::vector<std::pair<std::string, int64_t>> OptimizeReport::counts() const {
           {"removed no-ops", removedNoops},
           {"folded batch norms", foldedBatchNorms},
           {"fused activations", fusedActivations},
-          {"SiLUs as QuickGelu", fusedSilus},
+          {"SiLU/HardSwish gates fused", fusedSilus},
           {"channel shuffles as Gather", channelShuffles},
           {"removed dead nodes", removedDeadNodes},
           {"removed initializers", removedInitializers}};

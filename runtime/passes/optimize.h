@@ -1,5 +1,5 @@
 // The optimisation pipeline `cleavectl model optimize` and sessions run: constant folding,
-// no-op removal, BatchNorm folding, activation fusion, SiLU fusion, channel shuffles as Gather
+// no-op removal, BatchNorm folding, activation fusion, SiLU and HardSwish fusion, channel shuffles as Gather
 // and dead-code removal, repeated until a round changes nothing (each pass can expose work for
 // another: folding a Shape chain turns a Reshape into a no-op, removing it lets a BN reach its
 // Conv).
@@ -26,7 +26,7 @@ struct OptimizeReport {
   int64_t removedNoops = 0;      // Identity, Dropout, same-shape Reshape, ...
   int64_t foldedBatchNorms = 0;  // BN folded into a Conv/Gemm
   int64_t fusedActivations = 0;  // activations and residual Adds absorbed by FusedConv/FusedGemm
-  int64_t fusedSilus = 0;        // Mul(x, Sigmoid(x)) as one QuickGelu
+  int64_t fusedSilus = 0;        // Mul(x, Sigmoid(x)) as QuickGelu, Mul(x, HardSigmoid(x)) as HardSwish
   int64_t channelShuffles = 0;   // Reshape -> Transpose -> Reshape shuffles rewritten as Gather
   int64_t removedDeadNodes = 0;
   int64_t removedInitializers = 0;
