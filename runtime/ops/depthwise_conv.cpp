@@ -5,13 +5,7 @@
 #include <utility>
 
 #if defined(__AVX512F__) && defined(__AVX512VL__)
-// GCC 12 reports a false -Wmaybe-uninitialized inside _mm512_max_ps/_mm512_min_ps (their
-// _mm512_undefined_ps operand); the warning is located in the header, so silencing it around the
-// include is enough.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "runtime/x86_intrinsics.h"
 #define CLEAVE_DEPTHWISE_DIRECT 1
 #endif
 

@@ -7,16 +7,7 @@
 #include <fmt/format.h>
 
 #ifdef __AVX512F__
-// GCC 12 reports false -W(maybe-)uninitialized inside its own AVX-512 intrinsics (their
-// _mm512_undefined_ps pass-through operand); the warnings are located in the header, so
-// silencing them around the include is enough.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "runtime/x86_intrinsics.h"
 #endif
 
 #include "runtime/ops/ops.h"

@@ -6,10 +6,6 @@
 namespace cleave {
 namespace {
 
-bool isPlain(const Node& node, const char* opType) {
-  return node.domain.empty() && node.opType == opType && node.outputs.size() == 1 && !node.outputs[0].empty();
-}
-
 struct Shuffle {
   size_t transpose = 0, merge = 0;  // the Transpose and the closing Reshape
   int64_t groups = 0;
@@ -17,18 +13,18 @@ struct Shuffle {
 
 // The shuffle that `first` (a Reshape) starts, or groups 0 when it starts none.
 Shuffle matchShuffle(const Graph& graph, const GraphAnalysis& analysis, const Node& first) {
-  if (!isPlain(first, "Reshape") || first.inputs.empty()) return {};
+  if (!isPlainNode(first, "Reshape") || first.inputs.empty()) return {};
   const Shape& in = analysis.typeOf(first.inputs[0]).shape;
   const Shape& split = analysis.typeOf(first.outputs[0]).shape;
   if (in.size() != 4 || split.size() != 5 || split[0] != in[0] || split[1] * split[2] != in[1] ||
       split[3] != in[2] || split[4] != in[3])
     return {};
   std::optional<size_t> transpose = soleConsumer(graph, first.outputs[0]);
-  if (!transpose || !isPlain(graph.nodes[*transpose], "Transpose")) return {};
+  if (!transpose || !isPlainNode(graph.nodes[*transpose], "Transpose")) return {};
   Result<std::vector<int64_t>> perm = graph.nodes[*transpose].attributes.getInts("perm", {});
   if (!perm || *perm != std::vector<int64_t>{0, 2, 1, 3, 4}) return {};
   std::optional<size_t> merge = soleConsumer(graph, graph.nodes[*transpose].outputs[0]);
-  if (!merge || !isPlain(graph.nodes[*merge], "Reshape") ||
+  if (!merge || !isPlainNode(graph.nodes[*merge], "Reshape") ||
       analysis.typeOf(graph.nodes[*merge].outputs[0]).shape != in)
     return {};
   return Shuffle{*transpose, *merge, split[1]};

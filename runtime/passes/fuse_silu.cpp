@@ -9,11 +9,6 @@
 namespace cleave {
 namespace {
 
-bool isPlain(const Node& node, const char* opType, size_t inputs) {
-  return node.domain.empty() && node.opType == opType && node.inputs.size() == inputs && node.outputs.size() == 1 &&
-         !node.outputs[0].empty();
-}
-
 // HardSigmoid with HardSwish's slope and offset (1/6, 1/2): x * HardSigmoid(x) is HardSwish(x).
 bool isHardSwishGate(const Node& node) {
   Result<float> alpha = node.attributes.getFloat("alpha", 0.2f);
@@ -36,7 +31,7 @@ Status fuseSilu(Graph& graph, int64_t* changes) {
   int64_t count = 0;
   for (size_t m = 0; m < graph.nodes.size(); ++m) {
     const Node& mul = graph.nodes[m];
-    if (!isPlain(mul, "Mul", 2)) continue;
+    if (!isPlainNode(mul, "Mul") || mul.inputs.size() != 2) continue;
     for (size_t side = 0; side < 2; ++side) {
       const std::string& gate = mul.inputs[side];
       const std::string& x = mul.inputs[1 - side];
@@ -46,9 +41,9 @@ Status fuseSilu(Graph& graph, int64_t* changes) {
           analysis->typeOf(x).dtype != DType::F32)
         continue;
       const Node& g = graph.nodes[*producer];
-      const bool silu = isPlain(g, "Sigmoid", 1);
+      const bool silu = isPlainNode(g, "Sigmoid");
       // From opset 12 down, moving to 14 would change other ops (Squeeze's axes became an input).
-      const bool hardSwish = isPlain(g, "HardSigmoid", 1) && isHardSwishGate(g) && graph.opset >= 13;
+      const bool hardSwish = isPlainNode(g, "HardSigmoid") && isHardSwishGate(g) && graph.opset >= 13;
       if (!silu && !hardSwish) continue;
       // The fused node takes the Mul's place (and name); the gate goes.
       Node fused;

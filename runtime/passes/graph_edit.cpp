@@ -78,6 +78,10 @@ void eraseNodes(Graph& graph, const std::vector<bool>& removed) {
   graph.nodes = std::move(kept);
 }
 
+bool isPlainNode(const Node& node, const std::string& opType) {
+  return node.domain.empty() && node.opType == opType && node.outputs.size() == 1 && !node.outputs[0].empty();
+}
+
 std::string stringAttribute(const Node& node, const std::string& name) {
   Result<std::string> value = node.attributes.getString(name, "");
   return value ? *value : "";

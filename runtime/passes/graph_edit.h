@@ -33,6 +33,10 @@ bool bypassNode(Graph& graph, size_t node, size_t input, std::vector<bool>& remo
 // Drops the nodes flagged in `removed`, keeping the others in order.
 void eraseNodes(Graph& graph, const std::vector<bool>& removed);
 
+// A node of ONNX's default domain with this op type and exactly one output, which is used (a
+// pattern the passes may replace by one node writing that output).
+bool isPlainNode(const Node& node, const std::string& opType);
+
 // The node's attribute as a string, or "" when absent or not a string.
 std::string stringAttribute(const Node& node, const std::string& name);
 

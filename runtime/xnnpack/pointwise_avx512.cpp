@@ -18,15 +18,7 @@
 #include <limits>
 #include <vector>
 
-// GCC 12 reports false -W(maybe-)uninitialized inside its own AVX-512 intrinsics; the warnings
-// are located in the header, so silencing them around the include is enough.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "runtime/x86_intrinsics.h"
 
 #include "runtime/xnnpack/xnn_activation.h"
 
