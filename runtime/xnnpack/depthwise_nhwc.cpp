@@ -4,7 +4,8 @@
 // kernel form one dependent chain. On a Zen 5 core that ran 5x5 layers at 14-16 GMAC/s
 // (efficientnet_b0's 672-channel 14x14 layer: 0.21 ms, ONNX Runtime 0.11 ms). This kernel
 // computes up to 8 output pixels of a row together with a kernel row's taps held in registers,
-// so each input vector loaded feeds every accumulator it reaches (0.12 ms on that layer).
+// so each input vector loaded feeds every accumulator it reaches, and runs the pixels at the
+// image's left and right edges the same way (0.07-0.09 ms on that layer).
 // depthwisePreferred says where each kernel runs.
 //
 // Vectors are GCC's generic vector extension, so the same code becomes AVX-512, AVX2 or NEON.
@@ -155,30 +156,63 @@ class DepthwiseNhwc final : public Kernel {
   // the geometry at run time).
   template <int K, int S>
   void pixelsOfRow(const Row& row) const {
-    int64_t ow = 0;
-    for (; ow < firstInner_; ++ow) edgePixel(row, ow);
-    for (; ow + PIXELS <= lastInner_; ow += PIXELS) innerPixels<PIXELS, K, S>(row, ow);
-    for (; ow + 4 <= lastInner_; ow += 4) innerPixels<4, K, S>(row, ow);
-    for (; ow < lastInner_; ++ow) innerPixels<1, K, S>(row, ow);
-    for (; ow < g_.outWidth; ++ow) edgePixel(row, ow);
+    if constexpr (K != 0 && S != 0) {
+      // Groups of P pixels across the whole row, the last moved back to end at the row's end
+      // (it recomputes a few pixels, to the same values). A group that reaches past the image's
+      // left or right side skips the columns outside: edge pixels run as fast as inner ones,
+      // which matters on small images (a 7-wide row has 3 inner pixels of a 5x5 kernel).
+      const int64_t width = g_.outWidth;
+      if (width < 4) {
+        for (int64_t ow = 0; ow < width; ++ow) edgePixel(row, ow);
+        return;
+      }
+      auto groups = [&](auto pixels) {
+        constexpr int P = decltype(pixels)::value;
+        for (int64_t ow = 0;; ow += P) {
+          const int64_t start = std::min(ow, width - P);
+          if (start < firstInner_ || start + P > lastInner_)
+            rowGroup<P, K, S, true>(row, start);
+          else
+            rowGroup<P, K, S, false>(row, start);
+          if (start + P >= width) break;
+        }
+      };
+      if (width >= PIXELS)
+        groups(Width<PIXELS>{});
+      else
+        groups(Width<4>{});
+    } else {
+      int64_t ow = 0;
+      for (; ow < firstInner_; ++ow) edgePixel(row, ow);
+      for (; ow + PIXELS <= lastInner_; ow += PIXELS) rowGroup<PIXELS, K, S, false>(row, ow);
+      for (; ow + 4 <= lastInner_; ow += 4) rowGroup<4, K, S, false>(row, ow);
+      for (; ow < lastInner_; ++ow) rowGroup<1, K, S, false>(row, ow);
+      for (; ow < g_.outWidth; ++ow) edgePixel(row, ow);
+    }
   }
 
-  // P neighbouring output pixels from `ow` whose taps are all inside the image horizontally.
-  template <int P, int K, int S>
-  void innerPixels(const Row& row, int64_t ow) const {
+  // P neighbouring output pixels from `ow`; Edge when some of their taps fall outside the image
+  // horizontally (only with K and S known).
+  template <int P, int K, int S, bool Edge>
+  void rowGroup(const Row& row, int64_t ow) const {
     forEachVector(g_.channels, [&](auto width, int64_t ch) {
-      innerVector<decltype(width)::value, P, K, S>(row, ow, ch);
+      innerVector<decltype(width)::value, P, K, S, Edge>(row, ow, ch);
     });
   }
 
   // Channels [ch, ch + W) of those P pixels.
-  template <int W, int P, int K, int S>
+  template <int W, int P, int K, int S, bool Edge>
   void innerVector(const Row& row, int64_t ow, int64_t ch) const {
     const int64_t c = g_.channels;
     const int64_t kw = K ? K : g_.kernelW, stride = S ? S : g_.strideW;
-    const float* firstColumn = row.image + (ow * stride - g_.padLeft) * c + ch;
+    const int64_t firstColumnIndex = ow * stride - g_.padLeft;
     // Input column `i` of the pixels' span in kernel row `kh`.
-    auto column = [&](int64_t kh, int64_t i) { return firstColumn + ((row.ihStart + kh) * g_.width + i) * c; };
+    auto column = [&](int64_t kh, int64_t i) {
+      return row.image + ((row.ihStart + kh) * g_.width + firstColumnIndex + i) * c + ch;
+    };
+    // The span's columns inside the image (all of them unless Edge).
+    const int64_t insideBegin = Edge ? std::max<int64_t>(0, -firstColumnIndex) : 0;
+    const int64_t insideEnd = Edge ? g_.width - firstColumnIndex : 0;
     Vec<W> acc[P];
     const Vec<W> bias = load<W>(bias_.data() + ch);
     for (int p = 0; p < P; ++p) acc[p] = bias;
@@ -192,6 +226,7 @@ class DepthwiseNhwc final : public Kernel {
         for (int k = 0; k < K; ++k) weight[k] = load<W>(w + k * c);
 #pragma GCC unroll 32
         for (int i = 0; i < (P - 1) * S + K; ++i) {
+          if (Edge && (i < insideBegin || i >= insideEnd)) continue;
           const Vec<W> x = load<W>(column(kh, i));
 #pragma GCC unroll 8
           for (int p = 0; p < P; ++p) {
@@ -200,6 +235,7 @@ class DepthwiseNhwc final : public Kernel {
           }
         }
       } else {
+        static_assert(!Edge);
         for (int64_t k = 0; k < kw; ++k) {
           const Vec<W> weight = load<W>(w + k * c);
           for (int p = 0; p < P; ++p) acc[p] += load<W>(column(kh, p * stride + k)) * weight;
@@ -242,10 +278,12 @@ bool depthwiseCovers(const ConvParams& p) {
 }
 
 bool depthwisePreferred(const ConvParams& p) {
-  // Single layers, one thread, Zen 5 (ours vs XNNPACK, ms): 5x5 672@14 0.122 vs 0.205, 480@14
-  // 0.084 vs 0.152, 1152@7 0.080 vs 0.079; 3x3 32@112 0.106 vs 0.186, 58@28 0.017 vs 0.024,
-  // 144@56 0.123 vs 0.125, but 240@28 0.053 vs 0.049, 576@14 0.036 vs 0.029, 384@14 0.023 vs
-  // 0.018: XNNPACK's one-pixel kernel pays a fixed cost per pixel that many channels amortise.
+  // Single layers, one thread, Zen 5 (ours vs XNNPACK, ms, medians of 7 interleaved rounds):
+  // 5x5 672@14 0.076 vs 0.226, 1152@7 0.036 vs 0.084, 240@28/2 0.037 vs 0.050; 3x3 32@112 0.110
+  // vs 0.245, 96@112/2 0.130 vs 0.222, 72@56/2 0.026 vs 0.035, 144@56 0.122 vs 0.147; with
+  // more channels the two are level within noise (240@28 0.051 vs 0.050, 576@14 0.032 vs
+  // 0.031) or XNNPACK is ahead (384@14 0.027 vs 0.019): its one-pixel kernel pays a fixed cost
+  // per pixel that many channels amortise.
   constexpr int64_t MAX_CHANNELS_3X3 = 144;
   return depthwiseCovers(p) && (p.kernelSize() > 9 || p.inChannels <= MAX_CHANNELS_3X3);
 }
