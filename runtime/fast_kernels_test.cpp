@@ -14,6 +14,7 @@
 #include "runtime/passes/optimize.h"
 #include "runtime/passes/pass_test_util.h"
 #include "runtime/session.h"
+#include "runtime/xnnpack/conv_avx512.h"
 
 using namespace cleave;
 using namespace cleave::testing;
@@ -212,14 +213,15 @@ TEST_CASE("depthwise convolutions match the reference at every width, channel co
 
 TEST_CASE("1x1 convolutions match the reference at every row and column tail") {
   if (skipWithoutFastKernels()) return;
-  // On AVX-512 our kernel computes 12 pixels x 32 output channels at a time (pointwise_avx512):
-  // pixel counts 1 to 14 and 30 give every row tail, channel counts 1 to 70 every column tail
-  // (a panel's second vector empty, partial or full), with bias or not, a residual and
-  // activations the clamp carries or not.
+  // On AVX-512 our kernel (conv_avx512) computes 12 pixels x 32 output channels at a time, or 24
+  // x 16 for a last panel of 16 channels or fewer, from 32 channels each side: pixel counts 1 to
+  // 30 give every row tail, channel counts 32 to 70 every column tail (a panel's second vector
+  // empty, partial or full), with bias or not, a residual and activations the clamp carries or
+  // not. Fewer channels take XNNPACK's kernel, checked here too.
   uint32_t seed = 7000;
-  for (int64_t outChannels : {1, 7, 16, 17, 32, 33, 70})
-    for (int64_t inChannels : {1, 3, 24})
-      for (auto [height, width] : {std::pair<int64_t, int64_t>{1, 1}, {3, 4}, {2, 7}, {5, 6}}) {
+  for (int64_t outChannels : {7, 32, 33, 47, 64, 70})
+    for (int64_t inChannels : {3, 32, 45})
+      for (auto [height, width] : {std::pair<int64_t, int64_t>{1, 1}, {3, 4}, {2, 7}, {5, 6}, {5, 5}}) {
         ConvCase c{};
         c.batch = width == 7 ? 2 : 1;
         c.inChannels = inChannels;
@@ -232,11 +234,68 @@ TEST_CASE("1x1 convolutions match the reference at every row and column tail") {
         c.dilation = {1, 1};
         c.pads = {0, 0, 0, 0};
         c.bias = outChannels % 2 == 1;
-        c.residual = inChannels == 3;
+        c.residual = inChannels == 45;
         c.activation = std::vector<std::string>{"", "Relu", "HardSwish"}[static_cast<size_t>(outChannels % 3)];
         REQUIRE(checkConv(c, seed += 10));
       }
 }
+
+TEST_CASE("convolutions with few input channels match the reference at every edge and tail") {
+  if (skipWithoutFastKernels()) return;
+  // Below 32 input channels our AVX-512 kernel reads a kernel row's taps in place from the
+  // image for pixels whose taps are all inside, leaves out kernel rows above or below the image,
+  // and copies the taps of pixels at the left and right edges (zeros outside). Stems (7x7/2 and
+  // 3x3/2 from 3 channels) and random shapes: widths that leave every row tail, pads up to 3,
+  // images narrower than the kernel, residuals and activations.
+  std::vector<ConvCase> cases = {
+      {1, 3, 64, 1, 30, 30, {7, 7}, {2, 2}, {1, 1}, {3, 3, 3, 3}, false, false, "Relu", {}},
+      {1, 3, 32, 1, 29, 31, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false, "Clip", {0.0f, 6.0f}},
+      {2, 16, 64, 1, 13, 13, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, true, "", {}},
+      {1, 8, 24, 1, 3, 2, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}, true, false, "", {}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) REQUIRE(checkConv(cases[i], 9000 + static_cast<uint32_t>(i)));
+  std::mt19937 rng(11);
+  auto pick = [&](std::vector<int64_t> options) {
+    return options[std::uniform_int_distribution<size_t>(0, options.size() - 1)(rng)];
+  };
+  uint32_t seed = 9100;
+  for (int valid = 0; valid < 60;) {
+    ConvCase c{};
+    c.batch = pick({1, 1, 2});
+    c.inChannels = pick({1, 3, 5, 8, 16, 31});
+    c.outChannels = pick({1, 16, 17, 32, 33, 70});
+    c.group = 1;
+    c.height = pick({1, 3, 6, 11});
+    c.width = pick({1, 2, 5, 12, 13, 25, 30});
+    c.kernel = {pick({2, 3, 5, 7}), pick({1, 3, 5, 7})};
+    c.stride = {pick({1, 2}), pick({1, 2, 3})};
+    c.dilation = {1, 1};
+    c.pads = {pick({0, 1, 3}), pick({0, 1, 2, 3}), pick({0, 1, 3}), pick({0, 1, 2, 3})};
+    c.bias = pick({0, 1}) == 1;
+    c.residual = pick({0, 0, 1}) == 1;
+    c.activation = std::vector<std::string>{"", "Relu", "Clip", "Sigmoid"}[static_cast<size_t>(pick({0, 1, 2, 3}))];
+    c.activationParams = c.activation == "Clip" ? std::vector<float>{0.0f, 6.0f} : std::vector<float>{};
+    if (checkConv(c, seed += 10)) ++valid;
+  }
+}
+
+#if defined(CLEAVE_HAVE_XNNPACK) && defined(__AVX512F__)
+TEST_CASE("AVX-512 builds take our kernel for 1x1 layers from 32 channels and layers below 32 input channels") {
+  auto covers = [](Shape x, Shape w, int64_t stride, int64_t pad) {
+    Attributes attributes = attrs({{"strides", std::vector<int64_t>{stride, stride}},
+                                   {"pads", std::vector<int64_t>{pad, pad, pad, pad}}});
+    Result<ConvParams> params = parseConvParams(attributes, x, w);
+    REQUIRE(params.ok());
+    return xnn::convAvx512Covers(*params);
+  };
+  CHECK(covers({1, 3, 224, 224}, {64, 3, 7, 7}, 2, 3));  // resnet's stem
+  CHECK(covers({1, 3, 224, 224}, {32, 3, 3, 3}, 2, 1));  // mobilenet's
+  CHECK(covers({1, 8, 56, 56}, {32, 8, 3, 3}, 1, 1));
+  CHECK(covers({1, 32, 14, 14}, {33, 32, 1, 1}, 1, 0));
+  CHECK_FALSE(covers({1, 24, 14, 14}, {64, 24, 1, 1}, 1, 0));  // XNNPACK's 1x1 below 32 channels
+  CHECK_FALSE(covers({1, 32, 56, 56}, {64, 32, 3, 3}, 1, 1));  // Winograd's or XNNPACK's
+}
+#endif
 
 TEST_CASE("3x3 convolutions take Winograd F(2x2, 3x3) and match the reference at every edge") {
   if (skipWithoutFastKernels()) return;
@@ -253,8 +312,9 @@ TEST_CASE("3x3 convolutions take Winograd F(2x2, 3x3) and match the reference at
   };
   uint32_t seed = 900;
   for (const ConvCase& c : cases) REQUIRE(checkConv(c, seed += 10, true));
-  // What it does not cover goes to XNNPACK's direct convolution: stride, dilation, groups, few channels.
-  REQUIRE(checkConv({1, 16, 16, 1, 9, 9, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false, "", {}}, seed += 10, false));
+  // What it does not cover goes to the other kernels (stride, dilation, groups, few channels):
+  // ours below 32 input channels on AVX-512 (padded to 32 output channels, so 32 here), else XNNPACK's.
+  REQUIRE(checkConv({1, 16, 32, 1, 9, 9, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false, "", {}}, seed += 10, false));
   REQUIRE(checkConv({1, 16, 16, 1, 4, 4, {3, 3}, {1, 1}, {2, 2}, {2, 2, 2, 2}, true, false, "", {}}, seed += 10, false));
   REQUIRE(checkConv({1, 32, 32, 2, 9, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, false, "", {}}, seed += 10, false));
   REQUIRE(checkConv({1, 8, 32, 1, 4, 4, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, false, "", {}}, seed += 10, false));

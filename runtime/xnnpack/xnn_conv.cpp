@@ -14,7 +14,7 @@
 
 #include "runtime/ops/conv.h"
 #include "runtime/xnnpack/depthwise_nhwc.h"
-#include "runtime/xnnpack/pointwise_avx512.h"
+#include "runtime/xnnpack/conv_avx512.h"
 #include "runtime/xnnpack/xnn_activation.h"
 #include "runtime/xnnpack/xnn_kernels.h"
 #include "runtime/xnnpack/xnn_support.h"
@@ -97,8 +97,8 @@ std::unique_ptr<Kernel> convolutionNhwc(const NodeContext& ctx) {
   const ConvParams& p = *parsed;
   if (winogradCovers(p))
     if (auto winograd = winogradConvolutionNhwc(ctx, p)) return winograd;
-  if (pointwiseAvx512Covers(p) && !gemmOnBlas())
-    if (auto pointwise = pointwiseAvx512(ctx, p)) return pointwise;
+  if (convAvx512Covers(p) && !gemmOnBlas())
+    if (auto direct = convAvx512(ctx, p)) return direct;
   if (depthwisePreferred(p))
     if (auto depthwise = depthwiseConvolutionNhwc(ctx, p)) return depthwise;
   if (auto onBlas = gemmConvolutionNhwc(ctx, p)) return onBlas;
