@@ -2,6 +2,16 @@
 
 namespace cleave::planner {
 
+const char* stageGraphName(StageGraph graph) {
+  switch (graph) {
+    case StageGraph::Model: return "model";
+    case StageGraph::Student: return "student";
+    case StageGraph::Fusion: return "fusion";
+    case StageGraph::Relay: return "relay";
+  }
+  return "?";
+}
+
 std::vector<size_t> Plan::route() const {
   std::vector<size_t> devices;
   for (const StagePlan& stage : stages) devices.push_back(stage.device);
@@ -15,7 +25,15 @@ std::vector<int64_t> Plan::cuts() const {
 }
 
 bool Plan::sameAssignment(const Plan& other) const {
-  return strategy == other.strategy && route() == other.route() && cuts() == other.cuts();
+  if (strategy != other.strategy || route() != other.route() || cuts() != other.cuts()) return false;
+  if (stages.size() != other.stages.size() || edges.size() != other.edges.size()) return false;
+  for (size_t i = 0; i < stages.size(); ++i)
+    if (stages[i].graph != other.stages[i].graph || stages[i].graphIndex != other.stages[i].graphIndex ||
+        stages[i].end != other.stages[i].end)
+      return false;
+  for (size_t i = 0; i < edges.size(); ++i)
+    if (edges[i].from != other.edges[i].from || edges[i].to != other.edges[i].to) return false;
+  return missingStudents == other.missingStudents;
 }
 
 }  // namespace cleave::planner

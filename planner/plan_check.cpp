@@ -2,14 +2,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
+
+#include "planner/nonn_solver.h"
+#include "planner/stage_graph.h"
 
 namespace cleave::planner {
 namespace {
 
 bool close(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max({1.0, std::abs(a), std::abs(b)}); }
+
+Status checkGraphPlan(const Plan& plan, const PlanningProblem& problem);
 
 }  // namespace
 
@@ -17,7 +24,8 @@ Status checkPlan(const Plan& plan, const PlanningProblem& problem) {
   const Fleet& fleet = problem.fleet;
   const ModelCosts& model = problem.model;
   const std::vector<StagePlan>& stages = plan.stages;
-  if (plan.strategy != Strategy::Split) return Error{"only split plans can be checked so far"};
+  if (plan.strategy != Strategy::Split) return checkGraphPlan(plan, problem);
+  if (!plan.edges.empty() || !plan.missingStudents.empty()) return Error{"a split plan is a path: it has no edges"};
   if (stages.empty()) return Error{"plan has no stages"};
   if (stages.front().device != problem.source) return Error{"plan does not start on the source device"};
   if (stages.back().device != problem.sink) return Error{"plan does not end on the sink device"};
@@ -77,5 +85,174 @@ Status checkPlan(const Plan& plan, const PlanningProblem& problem) {
                              plan.latencySeconds, plan.energyJoules, plan.cost, latency, energy, cost)};
   return {};
 }
+
+namespace {
+
+// Bytes of a tensor by name, for the nonn bundle.
+std::optional<int64_t> tensorBytes(const std::string& name, const NonnModel& nonn) {
+  if (!nonn.students.empty() && name == nonn.input) return nonn.students.front().graph.cutBytes.front();
+  for (const NonnStudent& student : nonn.students)
+    if (name == student.features) return student.graph.cutBytes.back();
+  if (name == nonn.output) return nonn.fusion.cutBytes.back();
+  return std::nullopt;
+}
+
+Status checkGraphPlan(const Plan& plan, const PlanningProblem& problem) {
+  const Fleet& fleet = problem.fleet;
+  const std::vector<StagePlan>& stages = plan.stages;
+  if (plan.strategy != Strategy::Nonn) return Error{fmt::format("{} plans cannot be checked yet", strategyName(plan.strategy))};
+  if (!problem.nonn) return Error{"a nonn plan for a problem without a nonn bundle"};
+  const NonnModel& nonn = *problem.nonn;
+  if (stages.empty()) return Error{"plan has no stages"};
+  if (stages.front().device != problem.source) return Error{"stage 0 is not on the source device"};
+
+  // Edges: forward, between stages that exist, carrying named tensors of their size.
+  std::vector<std::vector<const PlanEdge*>> incoming(stages.size()), outgoing(stages.size());
+  for (size_t e = 0; e < plan.edges.size(); ++e) {
+    const PlanEdge& edge = plan.edges[e];
+    if (edge.to >= stages.size() || edge.from >= edge.to)
+      return Error{fmt::format("edge {} goes from stage {} to stage {}: edges go forward between stages", e,
+                               edge.from, edge.to)};
+    int64_t bytes = 0;
+    for (const std::string& tensor : edge.tensors) {
+      std::optional<int64_t> size = tensorBytes(tensor, nonn);
+      if (!size) return Error{fmt::format("edge {} carries '{}', which no graph of the bundle has", e, tensor)};
+      bytes += *size;
+    }
+    if (edge.tensors.empty() || bytes != edge.bytes)
+      return Error{fmt::format("edge {} claims {} bytes for tensors of {}", e, edge.bytes, bytes)};
+    incoming[edge.to].push_back(&edge);
+    outgoing[edge.from].push_back(&edge);
+  }
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (i > 0 && incoming[i].empty()) return Error{fmt::format("stage {} receives nothing", i)};
+    if (i + 1 < stages.size() && outgoing[i].empty()) return Error{fmt::format("stage {} sends nothing", i)};
+  }
+  if (!outgoing.back().empty() || stages.back().device != problem.sink)
+    return Error{"the plan does not end with one stage on the sink device"};
+
+  // Every student placed once on a device of its own, or listed as missing; one fusion.
+  std::vector<int> placed(nonn.students.size(), 0);
+  std::set<size_t> studentDevices;
+  size_t fusions = 0;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StagePlan& s = stages[i];
+    if (s.device >= fleet.devices.size()) return Error{fmt::format("stage {} names device {}, which does not exist", i, s.device)};
+    if (s.graph == StageGraph::Model) return Error{fmt::format("stage {} runs the split graph in a nonn plan", i)};
+    if (s.graph == StageGraph::Student) {
+      if (s.graphIndex >= nonn.students.size()) return Error{fmt::format("stage {} runs student {}, which does not exist", i, s.graphIndex)};
+      ++placed[s.graphIndex];
+      if (!studentDevices.insert(s.device).second)
+        return Error{fmt::format("two students share '{}'", fleet.devices[s.device].name)};
+    }
+    if (s.graph == StageGraph::Fusion) ++fusions;
+    const ModelCosts* model = stageModel(s, problem);
+    const int64_t positions = model ? model->positions() : 0;
+    if (s.begin != 0 || s.end != positions)
+      return Error{fmt::format("stage {} covers [{}, {}) of a graph of {} nodes: nonn stages run whole graphs", i,
+                               s.begin, s.end, positions)};
+  }
+  if (fusions != 1) return Error{fmt::format("{} fusion stages; a nonn plan has one", fusions)};
+  std::vector<bool> present(nonn.students.size());
+  for (size_t k = 0; k < nonn.students.size(); ++k) {
+    const bool missing = std::find(plan.missingStudents.begin(), plan.missingStudents.end(), k) != plan.missingStudents.end();
+    if (placed[k] > 1 || (placed[k] == 1) == missing)
+      return Error{fmt::format("student {} is placed {} times and {} as missing", k, placed[k], missing ? "listed" : "not listed")};
+    present[k] = placed[k] == 1;
+  }
+  if (plan.missingStudents.size() == nonn.students.size()) return Error{"no student is placed"};
+
+  // Inputs available: each stage receives exactly what its graph reads.
+  for (size_t i = 1; i < stages.size(); ++i) {
+    std::multiset<std::string> arriving;
+    for (const PlanEdge* edge : incoming[i]) arriving.insert(edge->tensors.begin(), edge->tensors.end());
+    std::multiset<std::string> wanted;
+    switch (stages[i].graph) {
+      case StageGraph::Student: wanted = {nonn.input}; break;
+      case StageGraph::Fusion:
+        for (size_t k = 0; k < nonn.students.size(); ++k)
+          if (present[k]) wanted.insert(nonn.students[k].features);
+        break;
+      default: wanted = {nonn.output}; break;
+    }
+    if (arriving != wanted) return Error{fmt::format("stage {} does not receive exactly the tensors its graph reads", i)};
+  }
+
+  // Figures, recomputed with plain loops.
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StagePlan& s = stages[i];
+    const DeviceProfile& device = fleet.devices[s.device];
+    double seconds = 0, joules = 0;
+    int64_t macs = 0, weights = 0, peak = 0;
+    if (const ModelCosts* model = stageModel(s, problem)) {
+      peak = model->cutBytes.front();
+      for (const NodeCost& node : model->nodes) {
+        seconds += static_cast<double>(node.macs) / device.rate(node.opClass) + device.nodeOverheadSeconds;
+        joules += static_cast<double>(node.macs) * device.joulesPerMac;
+        macs += node.macs;
+        weights += node.weightBytes;
+        peak = std::max(peak, node.liveBytes);
+      }
+    } else {
+      peak = i == 0 ? *tensorBytes(nonn.input, nonn) : nonn.fusion.cutBytes.back();
+    }
+    if (macs != s.macs || weights != s.weightBytes || peak != s.peakBytes || !close(seconds, s.computeSeconds) ||
+        !close(joules, s.computeJoules))
+      return Error{fmt::format("stage {} on '{}' reports figures that do not match the problem", i, device.name)};
+  }
+  for (size_t e = 0; e < plan.edges.size(); ++e) {
+    const PlanEdge& edge = plan.edges[e];
+    const size_t from = stages[edge.from].device, to = stages[edge.to].device;
+    double seconds = 0, joules = 0;
+    if (from != to) {
+      const Link* link = fleet.linkBetween(from, to);
+      const double bandwidth = fleet.bytesPerSecond(from, to);
+      if (!link || bandwidth <= 0)
+        return Error{fmt::format("no link carries edge {} from '{}' to '{}'", e, fleet.devices[from].name, fleet.devices[to].name)};
+      seconds = link->rttSeconds / 2 + static_cast<double>(edge.bytes) / bandwidth;
+      joules = static_cast<double>(edge.bytes) * fleet.devices[from].radioJoulesPerByte;
+    }
+    if (!close(seconds, edge.transferSeconds) || !close(joules, edge.radioJoules))
+      return Error{fmt::format("edge {} reports a transfer that does not match the problem", e)};
+  }
+  for (size_t d = 0; d < fleet.devices.size(); ++d) {
+    int64_t weights = 0, activations = 0, held = 0;
+    for (const StagePlan& s : stages) {
+      if (s.device != d) continue;
+      weights += s.weightBytes;
+      activations += s.peakBytes;
+      if (const ModelCosts* model = stageModel(s, problem)) {
+        int64_t workspace = 0;
+        for (const NodeCost& node : model->nodes) {
+          held += node.kernelBytes;
+          workspace = std::max(workspace, node.workspaceBytes);
+        }
+        held += workspace;
+      }
+    }
+    const DeviceProfile& device = fleet.devices[d];
+    const bool fits = device.flashBytes ? weights <= *device.flashBytes && activations + held <= device.ramBytes
+                                        : weights + activations + held <= device.ramBytes;
+    if (!fits) return Error{fmt::format("'{}' cannot hold its stages together", device.name)};
+  }
+  // Latency: the longest path, by a depth-first search over every path from stage 0.
+  std::function<double(size_t)> longestFrom = [&](size_t i) {
+    double after = 0;
+    for (const PlanEdge* edge : outgoing[i]) after = std::max(after, edge->transferSeconds + longestFrom(edge->to));
+    return stages[i].computeSeconds + after;
+  };
+  const double latency = longestFrom(0);
+  double energy = 0;
+  for (const StagePlan& s : stages) energy += s.computeJoules;
+  for (const PlanEdge& edge : plan.edges) energy += edge.radioJoules;
+  const double cost = problem.objective.cost(latency, energy);
+  if (!close(latency, plan.latencySeconds) || !close(energy, plan.energyJoules) || !close(cost, plan.cost))
+    return Error{fmt::format("plan totals (latency {}, energy {}, cost {}) differ from the recomputation ({}, {}, {})",
+                             plan.latencySeconds, plan.energyJoules, plan.cost, latency, energy, cost)};
+  if (!close(plan.accuracy, nonnAccuracy(nonn, present))) return Error{"the plan's accuracy is not the bundle's figure"};
+  return {};
+}
+
+}  // namespace
 
 }  // namespace cleave::planner

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "planner/cost_model.h"
+#include "planner/nonn_solver.h"
 #include "planner/units.h"
 
 namespace cleave::planner {
@@ -16,6 +17,20 @@ Result<PlanSet> planSplit(const PlanningProblem& problem, const SplitOptions& op
   if (solved->routesTruncated)
     set.notes.push_back(fmt::format("searched only the first {} routes from source to sink", solved->routesSearched));
   const Plan& best = set.plans.front();
+  if (problem.constraints.latencySloSeconds && best.latencySeconds > *problem.constraints.latencySloSeconds)
+    set.notes.push_back(fmt::format("the best plan's latency {} misses the latency SLO of {}",
+                                    formatSeconds(best.latencySeconds),
+                                    formatSeconds(*problem.constraints.latencySloSeconds)));
+  return set;
+}
+
+Result<PlanSet> planNonn(const PlanningProblem& problem) {
+  Result<Plan> solved = solveNonn(problem);
+  if (!solved) return solved.error();
+  PlanSet set{Strategy::Nonn, {std::move(*solved)}, {}};
+  const Plan& best = set.plans.front();
+  for (uint32_t k : best.missingStudents)
+    set.notes.push_back(fmt::format("no device can take student {}: the fusion runs without its features", k));
   if (problem.constraints.latencySloSeconds && best.latencySeconds > *problem.constraints.latencySloSeconds)
     set.notes.push_back(fmt::format("the best plan's latency {} misses the latency SLO of {}",
                                     formatSeconds(best.latencySeconds),
@@ -47,8 +62,8 @@ Result<PlanSet> makePlan(const PlanningProblem& problem, Strategy strategy, cons
   if (!isAllowed) return Error{fmt::format("the model bundle does not support the '{}' strategy", strategyName(strategy))};
   switch (strategy) {
     case Strategy::Split: return planSplit(problem, options);
+    case Strategy::Nonn: return planNonn(problem);
     case Strategy::Clio:
-    case Strategy::Nonn:
     case Strategy::EarlyExit:
       return Error{fmt::format("the '{}' strategy's solver is not built yet", strategyName(strategy))};
     case Strategy::Auto: break;

@@ -55,9 +55,26 @@ struct Constraints {
   std::optional<double> accuracyFloor;      // for strategies that trade accuracy (clio, early_exit)
 };
 
+// A nonn bundle (Network-of-Neural-Networks): K students that each read the request's input
+// and send a small feature vector to one fusion graph, which produces the result.
+struct NonnStudent {
+  ModelCosts graph;             // cutBytes.front(): the input it reads; back(): its features
+  std::string features;         // the name of its output tensor
+  double accuracyWithout = 0;   // the fused accuracy with this student's features zeroed
+};
+
+struct NonnModel {
+  std::string input;   // the name of the input every student reads
+  std::string output;  // the name of the fusion's result
+  std::vector<NonnStudent> students;
+  ModelCosts fusion;  // cutBytes.front(): every student's features; back(): the result
+  double accuracy = 0;  // with every student
+};
+
 struct PlanningProblem {
   Fleet fleet;
   ModelCosts model;  // the split bundle's graph
+  std::optional<NonnModel> nonn;  // the nonn bundle's graphs, when the bundle folder has one
   size_t source = 0;  // device where inputs are produced
   size_t sink = 0;    // device that wants the results
   Objective objective;
