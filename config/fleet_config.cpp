@@ -8,6 +8,7 @@ planner::PlanningProblem planningProblem(const Topology& topology, const ModelBu
   planner::PlanningProblem problem;
   problem.fleet = topology.fleet;
   problem.model = modelCosts(bundle.report);
+  if (bundle.nonn) problem.nonn = nonnModel(*bundle.nonn, bundle.top1.value_or(0));
   problem.source = *topology.fleet.deviceIndex(topology.model.source);
   problem.sink = *topology.fleet.deviceIndex(topology.model.sink);
   problem.objective = topology.model.objective;
@@ -28,7 +29,7 @@ Result<FleetConfig> loadFleetConfig(const std::string& path, const std::string& 
   }
   FleetConfig config;
   config.problem = planningProblem(*topology, *bundle);
-  config.allowed = allowedStrategies(bundle->kind);
+  config.allowed = allowedStrategies(*bundle);
   config.topology = std::move(*topology);
   config.bundle = std::move(*bundle);
   return config;

@@ -1,7 +1,11 @@
 #include "planner/plan_report.h"
 
-#include <fmt/format.h>
+#include <algorithm>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "planner/stage_graph.h"
 #include "planner/units.h"
 
 namespace cleave::planner {
@@ -24,7 +28,21 @@ const std::string& deviceName(const PlanningProblem& problem, size_t device) {
   return problem.fleet.devices[device].name;
 }
 
+// "student 2", "fusion", "relay"; the split graph has no label.
+std::string graphLabel(const StagePlan& stage) {
+  switch (stage.graph) {
+    case StageGraph::Model: return "";
+    case StageGraph::Student: return fmt::format("student {}", stage.graphIndex);
+    default: return stageGraphName(stage.graph);
+  }
+}
+
 std::string nodeRange(const StagePlan& stage, const PlanningProblem& problem) {
+  if (stage.graph != StageGraph::Model) {
+    const ModelCosts* model = stageModel(stage, problem);
+    return model && stage.begin < stage.end ? fmt::format("{} ({} nodes)", graphLabel(stage), stage.end - stage.begin)
+                                            : graphLabel(stage);
+  }
   if (stage.begin == stage.end) return "(relays only)";
   const std::vector<NodeCost>& nodes = problem.model.nodes;
   const std::string& first = nodes[static_cast<size_t>(stage.begin)].name;
@@ -33,29 +51,75 @@ std::string nodeRange(const StagePlan& stage, const PlanningProblem& problem) {
 }
 
 std::string stageJson(const StagePlan& s, const PlanningProblem& problem) {
-  const std::vector<NodeCost>& nodes = problem.model.nodes;
-  std::string first = s.begin < s.end ? jsonString(nodes[static_cast<size_t>(s.begin)].name) : "null";
-  std::string last = s.begin < s.end ? jsonString(nodes[static_cast<size_t>(s.end - 1)].name) : "null";
+  const ModelCosts* model = stageModel(s, problem);
+  std::string first = model && s.begin < s.end ? jsonString(model->nodes[static_cast<size_t>(s.begin)].name) : "null";
+  std::string last = model && s.begin < s.end ? jsonString(model->nodes[static_cast<size_t>(s.end - 1)].name) : "null";
   return fmt::format(
-      "{{\"device\": {}, \"begin\": {}, \"end\": {}, \"first_node\": {}, \"last_node\": {}, \"macs\": {}, "
+      "{{\"device\": {}, \"graph\": \"{}\", \"graph_index\": {}, \"begin\": {}, \"end\": {}, \"first_node\": {}, "
+      "\"last_node\": {}, \"macs\": {}, "
       "\"compute_s\": {:.17g}, \"compute_j\": {:.17g}, \"weight_bytes\": {}, \"peak_bytes\": {}, \"send_bytes\": {}, "
       "\"transfer_s\": {:.17g}, \"radio_j\": {:.17g}}}",
-      jsonString(deviceName(problem, s.device)), s.begin, s.end, first, last, s.macs, s.computeSeconds,
+      jsonString(deviceName(problem, s.device)), stageGraphName(s.graph), s.graphIndex, s.begin, s.end, first, last,
+      s.macs, s.computeSeconds,
       s.computeJoules, s.weightBytes, s.peakBytes, s.sendBytes, s.transferSeconds, s.radioJoules);
 }
 
+const char* edgeKindName(EdgeKind kind) {
+  switch (kind) {
+    case EdgeKind::Always: return "always";
+    case EdgeKind::UnlessExited: return "unless_exited";
+    case EdgeKind::ChannelPrefix: return "channel_prefix";
+  }
+  return "?";
+}
+
+std::string edgeJson(const PlanEdge& e) {
+  std::vector<std::string> tensors;
+  for (const std::string& t : e.tensors) tensors.push_back(jsonString(t));
+  return fmt::format("{{\"from\": {}, \"to\": {}, \"kind\": \"{}\", \"tensors\": [{}], \"bytes\": {}, "
+                     "\"transfer_s\": {:.17g}, \"radio_j\": {:.17g}}}",
+                     e.from, e.to, edgeKindName(e.kind), fmt::join(tensors, ", "), e.bytes, e.transferSeconds,
+                     e.radioJoules);
+}
+
 std::string planJson(const Plan& plan, const PlanningProblem& problem) {
-  std::vector<std::string> stages;
+  std::vector<std::string> stages, edges;
   for (const StagePlan& s : plan.stages) stages.push_back(stageJson(s, problem));
+  for (const PlanEdge& e : plan.edges) edges.push_back(edgeJson(e));
+  std::string graphPart;
+  if (!plan.isPath())
+    graphPart = fmt::format(", \"missing_students\": [{}], \"accuracy\": {:.17g}, \"edges\": [\n    {}]",
+                            fmt::join(plan.missingStudents, ", "), plan.accuracy, fmt::join(edges, ",\n    "));
   return fmt::format("{{\"strategy\": \"{}\", \"latency_s\": {:.17g}, \"energy_j\": {:.17g}, \"cost\": {:.17g}, "
-                     "\"cuts\": [{}], \"stages\": [\n    {}]}}",
+                     "\"cuts\": [{}], \"stages\": [\n    {}]{}}}",
                      strategyName(plan.strategy), plan.latencySeconds, plan.energyJoules, plan.cost,
-                     fmt::join(plan.cuts(), ", "), fmt::join(stages, ",\n    "));
+                     fmt::join(plan.isPath() ? plan.cuts() : std::vector<int64_t>{}, ", "), fmt::join(stages, ",\n    "),
+                     graphPart);
+}
+
+// A plan that is a graph: its stages, then its edges.
+std::string graphTable(const Plan& plan, const PlanningProblem& problem) {
+  std::string out = fmt::format("  {:>5} {:<12} {:<28} {:>9} {:>10}\n", "stage", "device", "runs", "MACs", "compute");
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    const StagePlan& s = plan.stages[i];
+    out += fmt::format("  {:>5} {:<12} {:<28} {:>9} {:>10}\n", i, deviceName(problem, s.device), nodeRange(s, problem),
+                       formatRate(static_cast<double>(s.macs)), formatSeconds(s.computeSeconds));
+  }
+  out += fmt::format("  {:>5} {:<34} {:>11} {:>10}\n", "edge", "carries", "bytes", "transfer");
+  for (const PlanEdge& e : plan.edges)
+    out += fmt::format("  {:>5} {:<34} {:>11} {:>10}\n", fmt::format("{}->{}", e.from, e.to),
+                       fmt::format("{}", fmt::join(e.tensors, ", ")), formatBytes(e.bytes), formatSeconds(e.transferSeconds));
+  for (uint32_t k : plan.missingStudents) out += fmt::format("  student {} runs nowhere: the fusion zeroes its features\n", k);
+  out += fmt::format("  predicted latency {} (critical path), energy {}", formatSeconds(plan.latencySeconds),
+                     formatJoules(plan.energyJoules));
+  if (plan.accuracy > 0) out += fmt::format(", expected accuracy {:.4f}", plan.accuracy);
+  return out + "\n";
 }
 
 }  // namespace
 
 std::string planTable(const Plan& plan, const PlanningProblem& problem) {
+  if (!plan.isPath()) return graphTable(plan, problem);
   std::string out = fmt::format("  {:<12} {:<44} {:>9} {:>10} {:>11} {:>10}\n", "device", "nodes", "MACs", "compute",
                                 "sends", "transfer");
   for (size_t i = 0; i < plan.stages.size(); ++i) {
@@ -71,6 +135,18 @@ std::string planTable(const Plan& plan, const PlanningProblem& problem) {
 }
 
 std::string planSummary(const Plan& plan, const PlanningProblem& problem) {
+  if (!plan.isPath()) {
+    // Stages grouped by their distance from stage 0: "pi1 relay => pi2 student 0 | pi3 student 1 => pi8 fusion".
+    std::vector<size_t> depth(plan.stages.size(), 0);
+    for (const PlanEdge& e : plan.edges) depth[e.to] = std::max(depth[e.to], depth[e.from] + 1);
+    std::vector<std::vector<std::string>> levels(*std::max_element(depth.begin(), depth.end()) + 1);
+    for (size_t i = 0; i < plan.stages.size(); ++i)
+      levels[depth[i]].push_back(fmt::format("{} {}", deviceName(problem, plan.stages[i].device), graphLabel(plan.stages[i])));
+    std::vector<std::string> parts;
+    for (const std::vector<std::string>& level : levels) parts.push_back(fmt::format("{}", fmt::join(level, " | ")));
+    return fmt::format("{}  latency {}, energy {}, cost {:.6g}", fmt::join(parts, " => "),
+                       formatSeconds(plan.latencySeconds), formatJoules(plan.energyJoules), plan.cost);
+  }
   std::vector<std::string> parts;
   for (const StagePlan& s : plan.stages)
     parts.push_back(s.begin == s.end ? fmt::format("{} (relay)", deviceName(problem, s.device))

@@ -10,6 +10,7 @@ namespace cleave::planner {
 namespace {
 
 Result<PlanSet> planSplit(const PlanningProblem& problem, const SplitOptions& options) {
+  if (problem.model.cutBytes.empty()) return Error{"the model bundle has no graph to split"};
   CostModel model(problem);
   Result<SplitResult> solved = solveSplit(model, options);
   if (!solved) return solved.error();

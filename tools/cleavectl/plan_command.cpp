@@ -1,5 +1,7 @@
 #include "tools/cleavectl/plan_command.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "config/fleet_config.h"
@@ -62,6 +64,27 @@ Status applyOverrides(const PlanOptions& options, config::FleetConfig& config) {
   return {};
 }
 
+std::string graphFigures(const CostReport& report) {
+  return fmt::format("{} nodes, {} MACs, {} weights", report.nodes.size(),
+                     planner::formatRate(static_cast<double>(report.totalMacs)),
+                     planner::formatBytes(report.totalWeightBytes));
+}
+
+// One line on what the bundle holds: its split graph, or its students and fusion (and the
+// split graph it may also be planned with).
+std::string describeBundle(const config::ModelBundle& bundle) {
+  if (!bundle.nonn) return fmt::format("{} ({})", bundle.name, graphFigures(bundle.report));
+  const config::NonnGraphs& nonn = *bundle.nonn;
+  std::string text = fmt::format("{}: {} students ({} each at most), fusion ({})", bundle.name, nonn.students.size(),
+                                 graphFigures(std::max_element(nonn.students.begin(), nonn.students.end(),
+                                                               [](const auto& a, const auto& b) {
+                                                                 return a.report.totalMacs < b.report.totalMacs;
+                                                               })->report),
+                                 graphFigures(nonn.fusion.report));
+  if (!bundle.modelFile.empty()) text += fmt::format("; split graph {}", graphFigures(bundle.report));
+  return text;
+}
+
 int plan(const PlanOptions& options) {
   Result<config::FleetConfig> config = config::loadFleetConfig(options.config, options.model);
   if (!config) {
@@ -99,11 +122,8 @@ int plan(const PlanOptions& options) {
     fmt::print("{}", planner::planSetJson(*set, problem));
     return 0;
   }
-  const config::ModelBundle& bundle = config->bundle;
-  fmt::print("fleet {}: {} devices, {} links; model {} ({} nodes, {} MACs, {} weights)\n", config->topology.name,
-             problem.fleet.devices.size(), problem.fleet.links.size(), bundle.name, problem.model.nodes.size(),
-             planner::formatRate(static_cast<double>(bundle.report.totalMacs)),
-             planner::formatBytes(bundle.report.totalWeightBytes));
+  fmt::print("fleet {}: {} devices, {} links; model {}\n", config->topology.name, problem.fleet.devices.size(),
+             problem.fleet.links.size(), describeBundle(config->bundle));
   fmt::print("{}", planner::planSetText(*set, problem));
   return 0;
 }
