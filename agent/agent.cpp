@@ -15,7 +15,7 @@ namespace cleave::agent {
 namespace {
 
 using Seconds = std::chrono::duration<double>;
-constexpr const char* SOFTWARE = "cleave-agent (protocol 1)";
+constexpr const char* SOFTWARE = "cleave-agent (protocol 2)";
 constexpr auto MAX_POLL_WAIT = std::chrono::milliseconds(1000);
 
 std::string shortHash(const proto::ContentHash& hash) { return proto::toHex(hash).substr(0, 12); }
@@ -201,6 +201,8 @@ Status Agent::run(int stopFd) {
     if (data_->estimatesChanged(LINK_REPORT_CHANGE)) control_->telemetrySoon(now);
     control_->tick(*this, now);
     expireFutures(now);
+    failGathered(gathered_.expire(now), wire::Failure::Reason::INCOMPLETE,
+                 fmt::format("not every input arrived within {} s", Seconds(FanIn::Limits{}.maxWait).count()));
     checkPendingPlan(now);
     expireClientRequests(now);
     if (std::optional<Clock::time_point> due = origin_.nextDeadline(); due && *due <= now) runDue(0);
@@ -215,6 +217,7 @@ Clock::time_point Agent::nextDeadline(Clock::time_point now) const {
   consider(control_->nextDeadline());
   consider(data_->nextDeadline());
   consider(origin_.nextDeadline());
+  consider(gathered_.nextDeadline());
   if (!future_.empty()) consider(future_.front().receivedAt + FUTURE_WAIT);
   for (const auto& [id, request] : clientRequests_) consider(request.deadline);
   if (pending_ && !pending_->missing.empty()) consider(pending_->requestedAt + GRAPH_RETRY);
@@ -264,7 +267,7 @@ std::string Agent::stalled() {
 }
 
 void Agent::onLinkShape(wire::LinkShape::Reader shape) {
-  Result<std::string> peer = proto::readText(shape.getPeer(), MAX_NAME_BYTES, "linkShape.peer");
+  Result<std::string> peer = proto::readText(shape.getPeer(), proto::MAX_NAME_BYTES, "linkShape.peer");
   if (!peer) {
     log_->warn("link shape: {}", peer.error().message);
     return;
@@ -332,11 +335,12 @@ void Agent::logCountersIfChanged() {
       "counters: dropped {} control and {} data messages, {} submits; {} duplicate results; {} stray failures; "
       "{} failures received, {} sent; {} re-runs; {} refused connections; {} refused plans; {} stage errors; "
       "{} resent, {} handshake failures, {} stalled connections rebuilt, {} send errors; {} client messages "
-      "dropped, {} client requests failed; {} compute stalls",
+      "dropped, {} client requests failed; {} compute stalls; {} duplicate inputs, {} incomplete input sets",
       control_->dropped(), data.dropped, counters_.droppedSubmits, counters_.duplicateResults, counters_.strayFailures,
       counters_.failuresReceived, data.failuresSent, counters_.reruns, counters_.refusedConnections,
       counters_.refusedPlans, counters_.stageErrors, data.resent, data.handshakeFailures, data.stalls,
-      data.sendErrors, clientDropped, counters_.clientErrors, counters_.computeStalls);
+      data.sendErrors, clientDropped, counters_.clientErrors, counters_.computeStalls, counters_.duplicateInputs,
+      counters_.incompleteInputs);
   loggedCounters_ = counters_;
   loggedClientDropped_ = clientDropped;
   loggedControlDropped_ = control_->dropped();
@@ -392,7 +396,7 @@ void Agent::refusePending(const std::string& reason) {
 }
 
 void Agent::onPlanPush(wire::PlanPush::Reader push) {
-  Result<PlanSpec> plan = decodePlanPush(push);
+  Result<proto::PlanSpec> plan = proto::decodePlanPush(push);
   if (!plan) {
     const uint64_t epoch = push.getEpoch();
     highestPushSeen_ = std::max(highestPushSeen_, epoch);
@@ -406,11 +410,11 @@ void Agent::onPlanPush(wire::PlanPush::Reader push) {
   if (pending_ && plan->epoch <= pending_->plan.epoch)
     return refusePlan(plan->epoch,
                       fmt::format("epoch {} is not above epoch {}, being loaded", plan->epoch, pending_->plan.epoch));
-  if (plan->strategy != wire::Strategy::SPLIT)
+  if (plan->strategy != wire::Strategy::SPLIT && plan->strategy != wire::Strategy::NONN)
     return refusePlan(plan->epoch,
                       fmt::format("strategy {} is not supported by this agent yet", proto::strategyName(plan->strategy)));
-  if (Status ok = checkPlanFor(*plan, config_.name); !ok) return refusePlan(plan->epoch, ok.error().message);
-  for (const StageSpec& stage : plan->stages)
+  if (Status ok = proto::checkPlanFor(*plan, config_.name); !ok) return refusePlan(plan->epoch, ok.error().message);
+  for (const proto::StageSpec& stage : plan->stages)
     if (stage.graphBytes > MAX_GRAPH_BYTES)
       return refusePlan(plan->epoch, fmt::format("stage {}'s graph of {} bytes exceeds this agent's limit of {}",
                                                  stage.stage, stage.graphBytes, MAX_GRAPH_BYTES));
@@ -419,7 +423,7 @@ void Agent::onPlanPush(wire::PlanPush::Reader push) {
   PendingPlan next;
   next.plan = std::move(*plan);
   next.requestedAt = Clock::now();
-  for (const StageSpec& stage : next.plan.stages)
+  for (const proto::StageSpec& stage : next.plan.stages)
     if (!graphs_.contains(stage.graphHash) && next.missing.insert(stage.graphHash).second)
       control_->sendGraphRequest(stage.graphHash);
   log_->info("plan epoch {} received ({} {}, {} stage(s) here, {} graph(s) to fetch)", next.plan.epoch,
@@ -446,7 +450,7 @@ void Agent::onGraphBlob(wire::GraphBlob::Reader blob, std::span<const zmq::messa
     return refusePending(fmt::format("graph blob {} says {} bytes, its frame holds {}", shortHash(*hash),
                                      blob.getByteLength(), payload[0].size()));
   uint64_t expected = 0;
-  for (const StageSpec& stage : pending_->plan.stages)
+  for (const proto::StageSpec& stage : pending_->plan.stages)
     if (stage.graphHash == *hash) expected = stage.graphBytes;
   Status stored =
       graphs_.insert(*hash, {static_cast<const std::byte*>(payload[0].data()), payload[0].size()}, expected);
@@ -460,7 +464,7 @@ void Agent::maybeStartLoad() {
   LoadStages job;
   job.epoch = pending_->plan.epoch;
   job.threads = config_.threads;
-  for (const StageSpec& stage : pending_->plan.stages) {
+  for (const proto::StageSpec& stage : pending_->plan.stages) {
     std::shared_ptr<const std::string> bytes = graphs_.get(stage.graphHash);
     if (!bytes) return refusePending(fmt::format("graph {} left the cache", shortHash(stage.graphHash)));
     job.graphs.emplace_back(stage.stage, std::move(bytes));
@@ -481,15 +485,15 @@ void Agent::checkPendingPlan(Clock::time_point now) {
 void Agent::onLoadDone(LoadStagesDone done) {
   if (!pending_ || pending_->plan.epoch != done.epoch) return;  // superseded while loading
   if (!done.sessions) return refusePending(done.sessions.error().message);
-  PlanSpec plan = std::move(pending_->plan);
+  proto::PlanSpec plan = std::move(pending_->plan);
   pending_.reset();
   log_->debug("epoch {}: stages loaded in {:.1f} ms", done.epoch, done.seconds * 1e3);
   acceptPlan(std::move(plan), std::move(*done.sessions));
 }
 
-void Agent::acceptPlan(PlanSpec plan, std::map<uint32_t, LoadedSession> sessions) {
+void Agent::acceptPlan(proto::PlanSpec plan, std::map<uint32_t, LoadedSession> sessions) {
   Epoch epoch;
-  for (const StageSpec& stage : plan.stages) {
+  for (const proto::StageSpec& stage : plan.stages) {
     LoadedSession& loaded = sessions.at(stage.stage);
     if (!sameValues(loaded.session->inputs(), stage.inputs) || !sameValues(loaded.session->outputs(), stage.outputs)) {
       return refusePlan(
@@ -507,7 +511,7 @@ void Agent::acceptPlan(PlanSpec plan, std::map<uint32_t, LoadedSession> sessions
   std::vector<std::string> described;
   for (const auto& [index, stage] : epoch.stages) {
     std::vector<std::string> routes;
-    for (const RouteSpec& route : stage.spec.next)
+    for (const proto::RouteSpec& route : stage.spec.next)
       routes.push_back(fmt::format("{} stage {}", route.agent, route.stage));
     described.push_back(
         fmt::format("stage {} ({} nodes, graph {}, inputs {} -> {})", index, stage.nodes,
@@ -515,10 +519,13 @@ void Agent::acceptPlan(PlanSpec plan, std::map<uint32_t, LoadedSession> sessions
                     routes.empty() ? std::string("result to the origin") : fmt::format("{}", fmt::join(routes, ", "))));
   }
   std::vector<std::string> peerNames;
-  for (const PeerSpec& peer : epoch.plan.peers) peerNames.push_back(peer.name);
+  for (const proto::PeerSpec& peer : epoch.plan.peers) peerNames.push_back(peer.name);
   const std::string entry = fmt::format("{} stage {}", epoch.plan.entry.agent, epoch.plan.entry.stage);
 
   std::vector<uint64_t> dropped = epochs_.accept(std::move(epoch));
+  if (const Epoch* oldest = epochs_.oldest())
+    failGathered(gathered_.dropEpochsBelow(oldest->plan.epoch), wire::Failure::Reason::UNKNOWN_EPOCH,
+                 "the epoch was dropped while its inputs were being gathered");
   updateAllowList();
   data_->setPeers(epochs_.peers());
   control_->sendPlanAck(number, true, "");
@@ -592,7 +599,7 @@ void Agent::startRequest(uint64_t id, OriginRequests::Reason reason) {
   const PendingRequest* request = origin_.find(id);
   const Epoch* epoch = epochs_.newest();
   if (request == nullptr || epoch == nullptr) return;
-  const RouteSpec& entry = epoch->plan.entry;
+  const proto::RouteSpec& entry = epoch->plan.entry;
   if (entry.agent == config_.name) {
     // The entry stage runs here: inputs that do not fit the model will not fit any plan of it.
     const LoadedStage& stage = epoch->stages.at(entry.stage);
@@ -657,6 +664,37 @@ void Agent::takeActivations(proto::TensorMessage message, const std::string& sen
       break;
   }
   const LoadedStage& stage = epochs_.find(message.epoch)->stages.at(message.stage);
+  if (stage.spec.gathersInputs()) {
+    // Each sender brings some of the inputs: the stage runs once the set is whole.
+    const std::string origin = message.origin;
+    const uint64_t id = message.requestId, epoch = message.epoch;
+    const uint32_t index = message.stage;
+    FanIn::Offer offer = gathered_.offer(stage.spec.inputs, stage.spec.zeroedInputs, std::move(message), Clock::now());
+    switch (offer.outcome) {
+      case FanIn::Outcome::Waiting:
+        log_->debug("request {}: stage {} of epoch {} has inputs from {}, waits for the rest", id, index, epoch, sender);
+        return;
+      case FanIn::Outcome::Duplicate:
+        ++counters_.duplicateInputs;
+        return;
+      case FanIn::Outcome::Unexpected:
+        return reportFailure(origin, id, epoch, wire::Failure::Reason::BAD_MESSAGE,
+                             fmt::format("stage {} inputs from {}: {}", index, sender, offer.detail));
+      case FanIn::Outcome::Full:
+        return reportFailure(origin, id, epoch, wire::Failure::Reason::OVERLOADED,
+                             fmt::format("stage {} on '{}': {}", index, config_.name, offer.detail));
+      case FanIn::Outcome::Complete:
+        break;
+    }
+    message = proto::TensorMessage{};
+    message.kind = proto::TensorMessageKind::Activations;
+    message.requestId = id;
+    message.epoch = epoch;
+    message.stage = index;
+    message.origin = origin;
+    message.tensors = std::move(offer.inputs);
+    message.zeroedInputs = std::move(offer.zeroedUpstream);
+  }
   Result<std::vector<Tensor>> inputs = stageInputs(stage.spec.inputs, message.tensors);
   if (!inputs)
     return reportFailure(message.origin, message.requestId, message.epoch, wire::Failure::Reason::BAD_MESSAGE,
@@ -672,6 +710,11 @@ void Agent::takeActivations(proto::TensorMessage message, const std::string& sen
   for (const ValueInfo& output : stage.spec.outputs) job.outputNames.push_back(output.name);
   job.queuedAt = Clock::now();
   job.predictedSeconds = stage.spec.predictedSeconds;
+  // What this stage feeds as zeros, and what stages before it did: the result names them all.
+  job.zeroedInputs = std::move(message.zeroedInputs);
+  for (const std::string& name : stage.spec.zeroedInputs)
+    if (std::find(job.zeroedInputs.begin(), job.zeroedInputs.end(), name) == job.zeroedInputs.end())
+      job.zeroedInputs.push_back(name);
   if (config_.paceCompute) job.minSeconds = stage.spec.predictedSeconds;
   log_->debug("request {}: stage {} of epoch {} queued (from {})", job.requestId, job.stage, job.epoch, sender);
   ++jobsInFlight_;
@@ -706,15 +749,17 @@ void Agent::onStageDone(StageRunDone done) {
     result.stage = job.stage;
     result.origin = job.origin;
     result.tensors = std::move(outputs);
+    result.zeroedInputs = job.zeroedInputs;
     return deliverResult(std::move(result));
   }
-  for (const RouteSpec& route : job.next) {
+  for (const proto::RouteSpec& route : job.next) {
     proto::TensorMessage message;
     message.kind = proto::TensorMessageKind::Activations;
     message.requestId = job.requestId;
     message.epoch = job.epoch;
     message.stage = route.stage;
     message.origin = job.origin;
+    message.zeroedInputs = job.zeroedInputs;
     for (const proto::WireTensor& output : outputs)
       if (route.tensors.empty() ||
           std::find(route.tensors.begin(), route.tensors.end(), output.name) != route.tensors.end())
@@ -741,7 +786,7 @@ void Agent::onResult(proto::TensorMessage message, const std::string& sender) {
   if (isClientRequest(message.requestId))
     finishClientRequest(message);
   else
-    control_->sendCompleted(message.requestId, message.epoch, message.tensors, message.stage);
+    control_->sendCompleted(message.requestId, message.epoch, message.tensors, message.stage, message.zeroedInputs);
   log_->info("request {} completed under epoch {} ({} attempt{}, {:.1f} ms)", message.requestId, message.epoch,
              request->attempts, request->attempts == 1 ? "" : "s",
              Seconds(Clock::now() - request->submittedAt).count() * 1e3);
@@ -861,7 +906,7 @@ DataHandler::StageLookup Agent::lookupStage(uint64_t epoch, uint32_t stage) {
   if (const Epoch* kept = epochs_.find(epoch)) {
     auto it = kept->stages.find(stage);
     if (it == kept->stages.end()) return {StageStatus::UnknownStage, nullptr};
-    return {StageStatus::Ready, &it->second.spec.inputs};
+    return {StageStatus::Ready, &it->second.spec.inputs, it->second.spec.gathersInputs()};
   }
   // A faster peer may already run an epoch whose plan is still on its way here: hold its data.
   if (epoch > epochs_.newestEpoch()) return {StageStatus::FutureEpoch, nullptr};
@@ -894,6 +939,17 @@ void Agent::replayFutures() {
       continue;
     }
     takeActivations(std::move(held.message), held.sender);
+  }
+}
+
+void Agent::failGathered(const std::vector<FanIn::Expired>& expired, wire::Failure::Reason reason,
+                         const std::string& why) {
+  for (const FanIn::Expired& set : expired) {
+    ++counters_.incompleteInputs;
+    const std::string detail = fmt::format("stage {} on '{}': {}; missing {}", set.stage, config_.name, why,
+                                           fmt::join(set.missing, ", "));
+    log_->warn("request {} (epoch {}) failed back to '{}': {}", set.requestId, set.epoch, set.origin, detail);
+    reportFailure(set.origin, set.requestId, set.epoch, reason, detail);
   }
 }
 

@@ -29,6 +29,7 @@
 #include "agent/control_session.h"
 #include "agent/data_plane.h"
 #include "agent/epoch_store.h"
+#include "agent/fan_in.h"
 #include "agent/graph_cache.h"
 #include "agent/origin_requests.h"
 #include "config/agent_config.h"
@@ -48,6 +49,8 @@ struct AgentCounters {
   uint64_t stageErrors = 0;
   uint64_t clientErrors = 0;  // local client requests answered with an error
   uint64_t computeStalls = 0; // times the compute thread stopped moving (see ComputeWorker's isStalled)
+  uint64_t duplicateInputs = 0;   // a gathering stage's inputs that arrived twice (re-sent)
+  uint64_t incompleteInputs = 0;  // requests whose gathered inputs never all arrived
   bool operator==(const AgentCounters&) const = default;
 };
 
@@ -63,7 +66,7 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
 
  private:
   struct PendingPlan {
-    PlanSpec plan;
+    proto::PlanSpec plan;
     std::set<proto::ContentHash> missing;
     Clock::time_point requestedAt;
     int requests = 1;
@@ -132,7 +135,7 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   void refusePending(const std::string& reason);
   void maybeStartLoad();
   void onLoadDone(LoadStagesDone done);
-  void acceptPlan(PlanSpec plan, std::map<uint32_t, LoadedSession> sessions);
+  void acceptPlan(proto::PlanSpec plan, std::map<uint32_t, LoadedSession> sessions);
   void checkPendingPlan(Clock::time_point now);
 
   // Requests
@@ -153,6 +156,8 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   void bufferFuture(proto::TensorMessage message, const std::string& sender);
   void replayFutures();
   void expireFutures(Clock::time_point now);
+  // Partial input sets of gathering stages given up on: failed back to their origins.
+  void failGathered(const std::vector<FanIn::Expired>& expired, wire::Failure::Reason reason, const std::string& why);
 
   void handleZap();
   // ZAP admits the peers of the kept epochs and the local clients' keys (one handler serves
@@ -178,6 +183,7 @@ class Agent final : private ControlHandler, private DataHandler, private ClientH
   OriginRequests origin_;
   std::optional<PendingPlan> pending_;
   std::deque<FutureMessage> future_;
+  FanIn gathered_;  // inputs of stages fed by several senders, per request until complete
   std::map<uint64_t, ClientRequest> clientRequests_;
   uint64_t nextClientId_ = 0;
   uint64_t futureBytes_ = 0;

@@ -113,37 +113,37 @@ Tensor randomImage(std::mt19937& rng) {
   return Tensor::fromVector<float>({1, 1, 28, 28}, values);
 }
 
-PeerSpec peerOf(FakeDaemon& daemon, const std::string& name) {
-  return PeerSpec{name, daemon.publicKey(name), daemon.agents.at(name).dataEndpoint};
+proto::PeerSpec peerOf(FakeDaemon& daemon, const std::string& name) {
+  return proto::PeerSpec{name, daemon.publicKey(name), daemon.agents.at(name).dataEndpoint};
 }
 
 // The split plan of fleet.md: stage i on route[i], each stage's outputs to the next, the last
-// stage's back to the origin; one PlanSpec per agent on the route.
-std::map<std::string, PlanSpec> splitPlan(FakeDaemon& daemon, const Model& model, uint64_t epoch,
+// stage's back to the origin; one proto::PlanSpec per agent on the route.
+std::map<std::string, proto::PlanSpec> splitPlan(FakeDaemon& daemon, const Model& model, uint64_t epoch,
                                           const std::vector<std::string>& route, const std::vector<int64_t>& cuts,
                                           uint64_t abandonBefore) {
   REQUIRE(cuts.size() + 1 == route.size());
   Result<std::vector<Graph>> stages = extractStages(model.graph, cuts);
   REQUIRE_MESSAGE(stages.ok(), stages.error().message);
-  std::map<std::string, PlanSpec> plans;
+  std::map<std::string, proto::PlanSpec> plans;
   const size_t last = route.size() - 1;
   for (size_t i = 0; i < route.size(); ++i) {
     const Graph& stageGraph = (*stages)[i];
     const std::string bytes = exportOnnxModel(stageGraph).SerializeAsString();
     Result<std::unique_ptr<Session>> session = Session::create(stageGraph);
     REQUIRE_MESSAGE(session.ok(), session.error().message);
-    StageSpec stage;
+    proto::StageSpec stage;
     stage.stage = static_cast<uint32_t>(i);
     stage.graphHash = daemon.addGraph(bytes);
     stage.graphBytes = bytes.size();
     stage.inputs = (*session)->inputs();
     stage.outputs = (*session)->outputs();
-    if (i < last) stage.next = {RouteSpec{route[i + 1], static_cast<uint32_t>(i + 1), {}}};
-    PlanSpec plan;
+    if (i < last) stage.next = {proto::RouteSpec{route[i + 1], static_cast<uint32_t>(i + 1), {}}};
+    proto::PlanSpec plan;
     plan.epoch = epoch;
     plan.model = "fmnist-small";
     plan.stages = {stage};
-    plan.entry = RouteSpec{route[0], 0, {}};
+    plan.entry = proto::RouteSpec{route[0], 0, {}};
     plan.abandonBefore = abandonBefore;
     std::set<std::string> peers;
     if (i > 0) peers.insert(route[i - 1]);
@@ -156,13 +156,13 @@ std::map<std::string, PlanSpec> splitPlan(FakeDaemon& daemon, const Model& model
   return plans;
 }
 
-bool allAcked(FakeDaemon& daemon, const std::map<std::string, PlanSpec>& plans, uint64_t epoch) {
+bool allAcked(FakeDaemon& daemon, const std::map<std::string, proto::PlanSpec>& plans, uint64_t epoch) {
   for (const auto& [agent, plan] : plans)
     if (!daemon.planAcks.contains({agent, epoch})) return false;
   return true;
 }
 
-void pushAndAwait(FakeDaemon& daemon, const std::map<std::string, PlanSpec>& plans, uint64_t epoch) {
+void pushAndAwait(FakeDaemon& daemon, const std::map<std::string, proto::PlanSpec>& plans, uint64_t epoch) {
   daemon.currentEpoch = epoch;
   for (const auto& [agent, plan] : plans) daemon.pushPlan(agent, plan);
   REQUIRE(daemon.pumpUntil([&] { return allAcked(daemon, plans, epoch); }, 15s));
@@ -173,7 +173,7 @@ void pushAndAwait(FakeDaemon& daemon, const std::map<std::string, PlanSpec>& pla
   }
 }
 
-std::map<std::string, PlanSpec> without(std::map<std::string, PlanSpec> plans, const std::string& agent) {
+std::map<std::string, proto::PlanSpec> without(std::map<std::string, proto::PlanSpec> plans, const std::string& agent) {
   plans.erase(agent);
   return plans;
 }
@@ -442,9 +442,9 @@ TEST_CASE(
       proto::makeCurveServer(daemon.zap(), zmq::socket_type::router, testerKeys.secretKey, "tester").value();
   testerRouter.bind("tcp://127.0.0.1:*");
   const int64_t p = model.positions;
-  std::map<std::string, PlanSpec> plan1 = splitPlan(daemon, model, 1, {"a", "b", "c"}, {p / 3, 2 * p / 3}, 0);
+  std::map<std::string, proto::PlanSpec> plan1 = splitPlan(daemon, model, 1, {"a", "b", "c"}, {p / 3, 2 * p / 3}, 0);
   plan1["b"].peers.push_back(
-      PeerSpec{"tester", *proto::decodeZ85Key(testerKeys.publicKey), testerRouter.get(zmq::sockopt::last_endpoint)});
+      proto::PeerSpec{"tester", *proto::decodeZ85Key(testerKeys.publicKey), testerRouter.get(zmq::sockopt::last_endpoint)});
   // The origin takes the plan first and starts requests before b admits it: b's ZAP refuses
   // a's handshake (libzmq does not retry that), so a must rebuild the connection and resend.
   pushAndAwait(daemon, {{"a", plan1["a"]}}, 1);
@@ -490,10 +490,10 @@ TEST_CASE(
     daemon.sendRaw("a", std::move(frames));
 
     capnp::MallocMessageBuilder badPlan;  // a peer key of 5 bytes
-    PlanSpec tampered = plan1["a"];
+    proto::PlanSpec tampered = plan1["a"];
     tampered.epoch = 50;
     auto push = badPlan.initRoot<wire::ControlMessage>().initPlanPush();
-    encodePlanPush(tampered, push);
+    proto::encodePlanPush(tampered, push);
     const uint8_t shortKey[5] = {1, 2, 3, 4, 5};
     push.getPeers()[0].setPublicKey(capnp::Data::Reader(shortKey, sizeof shortKey));
     frames.clear();
@@ -552,7 +552,7 @@ TEST_CASE(
     {
       capnp::MallocMessageBuilder header;
       auto root = header.initRoot<wire::DataMessage>();
-      root.setVersion(2);
+      root.setVersion(wire::PROTOCOL_VERSION + 1);
       root.initActivations().setOrigin("tester");
       wrongVersion[0] = proto::encodeMessage(header);
       wrongVersion.resize(1);
@@ -621,7 +621,7 @@ TEST_CASE(
   // The origin takes epoch 2 first and starts new requests under it while c still runs epoch 1
   // only: c holds their data until its own push arrives.
   std::map<uint64_t, Tensor> before = submitBatch(10, false);
-  std::map<std::string, PlanSpec> plan2 = splitPlan(daemon, model, 2, {"a", "c", "b"}, {p / 2, p}, 0);
+  std::map<std::string, proto::PlanSpec> plan2 = splitPlan(daemon, model, 2, {"a", "c", "b"}, {p / 2, p}, 0);
   pushAndAwait(daemon, {{"a", plan2["a"]}}, 2);
   std::map<uint64_t, Tensor> after = submitBatch(10, false);
   REQUIRE(daemon.pumpUntil([&] { return logOf(dir, "c").find("held until its plan is accepted") != std::string::npos; },
@@ -640,7 +640,7 @@ TEST_CASE(
   // under epoch 2 and is stranded at b.
   processes.at("b").signal(SIGKILL);
   REQUIRE(processes.at("b").waitExit(10s).has_value());
-  std::map<std::string, PlanSpec> plan3 = splitPlan(daemon, model, 3, {"a", "c"}, {p - 1}, 3);
+  std::map<std::string, proto::PlanSpec> plan3 = splitPlan(daemon, model, 3, {"a", "c"}, {p - 1}, 3);
   pushAndAwait(daemon, plan3, 3);
   REQUIRE(daemon.pumpUntil([&] { return allCompleted(daemon, stranded); }, 15s));
   checkCompleted(daemon, stranded, 3);
@@ -685,7 +685,7 @@ TEST_CASE("an agent whose daemon falls silent registers again and takes the plan
   REQUIRE(daemon.pumpUntil([&] { return daemon.agents["solo"].registrations == 1; }, 10s));
 
   // One device: the whole graph is stage 0, run where the request starts (no data socket).
-  std::map<std::string, PlanSpec> plan = splitPlan(daemon, model, 1, {"solo"}, {}, 0);
+  std::map<std::string, proto::PlanSpec> plan = splitPlan(daemon, model, 1, {"solo"}, {}, 0);
   pushAndAwait(daemon, plan, 1);
   Tensor input = sampleImage();
   daemon.submit("solo", 1, {proto::WireTensor{model.inputName, input, std::nullopt, 1, 0}});
@@ -738,16 +738,16 @@ TEST_CASE("a long stage runs off the I/O thread: heartbeats keep their pace whil
   AgentProcess agent = startAgent(dir, daemon, "solo", true);
   REQUIRE(daemon.pumpUntil([&] { return daemon.agents["solo"].registrations == 1; }, 10s));
   const std::string bytes = exportOnnxModel(slow).SerializeAsString();
-  PlanSpec plan;
+  proto::PlanSpec plan;
   plan.epoch = 1;
   plan.model = "slow";
-  StageSpec stage;
+  proto::StageSpec stage;
   stage.graphHash = daemon.addGraph(bytes);
   stage.graphBytes = bytes.size();
   stage.inputs = (*session)->inputs();
   stage.outputs = (*session)->outputs();
   plan.stages = {stage};
-  plan.entry = RouteSpec{"solo", 0, {}};
+  plan.entry = proto::RouteSpec{"solo", 0, {}};
   pushAndAwait(daemon, {{"solo", plan}}, 1);
 
   std::mt19937 rng(5);
@@ -820,7 +820,7 @@ TEST_CASE("a local client infers through the origin's client socket; strangers a
                            10s));
 
   const int64_t p = model.positions;
-  std::map<std::string, PlanSpec> plan = splitPlan(daemon, model, 1, {"a", "b"}, {p / 2}, 0);
+  std::map<std::string, proto::PlanSpec> plan = splitPlan(daemon, model, 1, {"a", "b"}, {p / 2}, 0);
   pushAndAwait(daemon, plan, 1);
   REQUIRE(daemon.pumpUntil([&] { return app.replies.contains(2); }, 15s));
 

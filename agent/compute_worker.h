@@ -21,7 +21,7 @@
 #include <variant>
 #include <vector>
 
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 #include "runtime/result.h"
 #include "runtime/session.h"
 
@@ -36,11 +36,12 @@ struct StageRun {
   std::string origin;
   std::shared_ptr<Session> session;
   std::vector<Tensor> inputs;  // in the session's input order
-  std::vector<RouteSpec> next;
+  std::vector<proto::RouteSpec> next;
   std::vector<std::string> outputNames;
   std::chrono::steady_clock::time_point queuedAt;
   double predictedSeconds = 0.0;  // the plan's figure, for the stall watchdog
   double minSeconds = 0.0;        // pace_compute: the run lasts at least this long
+  std::vector<std::string> zeroedInputs;  // inputs the plan feeds as zeros; a result names them
 };
 
 struct StageRunDone {

@@ -332,12 +332,14 @@ void ControlSession::sendGraphRequest(const proto::ContentHash& hash) {
 }
 
 void ControlSession::sendCompleted(uint64_t requestId, uint64_t epoch, const std::vector<proto::WireTensor>& outputs,
-                                   uint32_t exitStage) {
+                                   uint32_t exitStage, const std::vector<std::string>& zeroedInputs) {
   capnp::MallocMessageBuilder builder;
   auto completed = builder.initRoot<wire::ControlMessage>().initCompleted();
   completed.setRequestId(requestId);
   completed.setEpoch(epoch);
   completed.setExitStage(exitStage);
+  auto zeroed = completed.initZeroedInputs(static_cast<unsigned>(zeroedInputs.size()));
+  for (size_t i = 0; i < zeroedInputs.size(); ++i) zeroed.set(static_cast<unsigned>(i), zeroedInputs[i]);
   auto headers = completed.initOutputs(static_cast<unsigned>(outputs.size()));
   std::vector<zmq::message_t> frames;
   for (size_t i = 0; i < outputs.size(); ++i) {

@@ -118,8 +118,9 @@ class ControlSession {
 
   void sendPlanAck(uint64_t epoch, bool accepted, const std::string& reason);
   void sendGraphRequest(const proto::ContentHash& hash);
+  // `zeroedInputs`: what a degraded result was computed without (empty: nothing).
   void sendCompleted(uint64_t requestId, uint64_t epoch, const std::vector<proto::WireTensor>& outputs,
-                     uint32_t exitStage);
+                     uint32_t exitStage, const std::vector<std::string>& zeroedInputs = {});
   void sendFailed(uint64_t requestId, uint64_t epoch, const std::string& reason);
   // Report telemetry now rather than at the next interval (rate-limited by MIN_TELEMETRY_GAP).
   void telemetrySoon(Clock::time_point now);

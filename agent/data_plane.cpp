@@ -36,9 +36,11 @@ std::string userIdOf(const zmq::message_t& frame) {
 
 // The expected type of each received tensor, in the order the header lists them, looked up by
 // name among the stage's inputs.
-Result<std::vector<TensorType>> expectedByName(wire::Activations::Reader body, const std::vector<ValueInfo>& inputs) {
+// A stage that gathers its inputs from several senders takes any of them per message.
+Result<std::vector<TensorType>> expectedByName(wire::Activations::Reader body, const std::vector<ValueInfo>& inputs,
+                                               bool gathers) {
   auto headers = body.getTensors();
-  if (headers.size() != inputs.size())
+  if (gathers ? headers.size() > inputs.size() : headers.size() != inputs.size())
     return Error{fmt::format("{} tensors, the stage takes {}", headers.size(), inputs.size())};
   std::vector<TensorType> expected;
   for (auto header : headers) {
@@ -71,6 +73,8 @@ std::string_view failureReasonName(wire::Failure::Reason reason) {
       return "overloaded";
     case wire::Failure::Reason::STAGE_FAILED:
       return "stage failed";
+    case wire::Failure::Reason::INCOMPLETE:
+      return "incomplete inputs";
   }
   return "unknown reason";
 }
@@ -140,7 +144,7 @@ void DataPlane::disconnect(PeerLink& link) {
   if (link.monitor.handle() != nullptr) link.monitor.close();
 }
 
-void DataPlane::setPeers(const std::map<std::string, PeerSpec>& peers) {
+void DataPlane::setPeers(const std::map<std::string, proto::PeerSpec>& peers) {
   for (auto it = links_.begin(); it != links_.end();) {
     auto wanted = peers.find(it->first);
     if (wanted == peers.end() || !(wanted->second == it->second->spec)) {
@@ -474,7 +478,7 @@ void DataPlane::handleTensorMessage(const zmq::message_t& routingId, const std::
       message = proto::decodeTensorMessage(header, frames, limits_);
       break;
     case DataHandler::StageStatus::Ready: {
-      Result<std::vector<TensorType>> expected = expectedByName(body, *lookup.inputs);
+      Result<std::vector<TensorType>> expected = expectedByName(body, *lookup.inputs, lookup.gathers);
       message = expected ? proto::decodeTensorMessage(header, frames, limits_, *expected)
                          : Result<proto::TensorMessage>(expected.error());
       break;

@@ -47,7 +47,7 @@
 
 #include "agent/link_estimator.h"
 #include "agent/link_shaper.h"
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 #include "proto/data.capnp.h"
 #include "proto/secure_socket.h"
 #include "proto/tensor_frame.h"
@@ -63,6 +63,7 @@ class DataHandler {
   struct StageLookup {
     StageStatus status = StageStatus::UnknownEpoch;
     const std::vector<ValueInfo>* inputs = nullptr;  // Ready: the stage's inputs
+    bool gathers = false;  // Ready: its inputs come in several messages, any subset in each
   };
   virtual ~DataHandler() = default;
 
@@ -144,7 +145,7 @@ class DataPlane {
 
   // Connects to every peer in `peers` (rebuilding a connection whose key or endpoint changed)
   // and closes the others.
-  void setPeers(const std::map<std::string, PeerSpec>& peers);
+  void setPeers(const std::map<std::string, proto::PeerSpec>& peers);
   bool knows(const std::string& peer) const { return links_.contains(peer); }
   // Keys (Z85) of the local clients: the agent's one ZAP handler admits them for the client
   // socket, so they get through the handshake here too; what they send here is dropped.
@@ -197,7 +198,7 @@ class DataPlane {
     Clock::time_point sent;
   };
   struct PeerLink {
-    PeerSpec spec;
+    proto::PeerSpec spec;
     zmq::socket_t dealer;
     zmq::socket_t monitor;
     std::deque<Unacked> unacked;

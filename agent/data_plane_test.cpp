@@ -88,8 +88,8 @@ TEST_CASE("an overdue ack rebuilds the connection and sends the message again") 
   REQUIRE(a.zap->allow(bKeys->publicKey).ok());
   Result<proto::CurveKey> aPublic = proto::decodeZ85Key(aKeys->publicKey), bPublic = proto::decodeZ85Key(bKeys->publicKey);
   REQUIRE((aPublic.ok() && bPublic.ok()));
-  a.plane->setPeers({{"b", PeerSpec{"b", *bPublic, b.plane->boundEndpoint()}}});
-  b.plane->setPeers({{"a", PeerSpec{"a", *aPublic, a.plane->boundEndpoint()}}});
+  a.plane->setPeers({{"b", proto::PeerSpec{"b", *bPublic, b.plane->boundEndpoint()}}});
+  b.plane->setPeers({{"a", proto::PeerSpec{"a", *aPublic, a.plane->boundEndpoint()}}});
 
   // A link that moves: sent, received, acknowledged; no stall however late the clock reads.
   REQUIRE(a.plane->sendTensorMessage("b", activations(1)).ok());

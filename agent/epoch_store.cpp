@@ -24,24 +24,24 @@ std::vector<uint64_t> EpochStore::epochs() const {
   return out;
 }
 
-std::map<std::string, PeerSpec> EpochStore::peers() const {
-  std::map<std::string, PeerSpec> out;
+std::map<std::string, proto::PeerSpec> EpochStore::peers() const {
+  std::map<std::string, proto::PeerSpec> out;
   for (const auto& [number, epoch] : epochs_)  // oldest first, so newer entries overwrite
-    for (const PeerSpec& peer : epoch.plan.peers) out[peer.name] = peer;
+    for (const proto::PeerSpec& peer : epoch.plan.peers) out[peer.name] = peer;
   return out;
 }
 
 std::set<std::string> EpochStore::allowedKeys() const {
   std::set<std::string> keys;
   for (const auto& [number, epoch] : epochs_)
-    for (const PeerSpec& peer : epoch.plan.peers) keys.insert(proto::encodeZ85Key(peer.publicKey));
+    for (const proto::PeerSpec& peer : epoch.plan.peers) keys.insert(proto::encodeZ85Key(peer.publicKey));
   return keys;
 }
 
 std::set<proto::ContentHash> EpochStore::graphHashes() const {
   std::set<proto::ContentHash> hashes;
   for (const auto& [number, epoch] : epochs_)
-    for (const StageSpec& stage : epoch.plan.stages) hashes.insert(stage.graphHash);
+    for (const proto::StageSpec& stage : epoch.plan.stages) hashes.insert(stage.graphHash);
   return hashes;
 }
 

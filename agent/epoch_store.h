@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 #include "runtime/session.h"
 
 namespace cleave::agent {
@@ -18,13 +18,13 @@ namespace cleave::agent {
 // One stage ready to run. The session is shared so a job already queued keeps it alive when
 // its epoch is dropped; only the compute thread ever runs it.
 struct LoadedStage {
-  StageSpec spec;
+  proto::StageSpec spec;
   std::shared_ptr<Session> session;
   size_t nodes = 0;  // graph nodes, for logs
 };
 
 struct Epoch {
-  PlanSpec plan;
+  proto::PlanSpec plan;
   std::map<uint32_t, LoadedStage> stages;
 };
 
@@ -40,12 +40,13 @@ class EpochStore {
 
   const Epoch* find(uint64_t epoch) const;
   const Epoch* newest() const { return epochs_.empty() ? nullptr : &epochs_.rbegin()->second; }
+  const Epoch* oldest() const { return epochs_.empty() ? nullptr : &epochs_.begin()->second; }
   // 0 when no epoch is kept.
   uint64_t newestEpoch() const { return epochs_.empty() ? 0 : epochs_.rbegin()->first; }
   std::vector<uint64_t> epochs() const;
 
   // The peers of every kept epoch by name (the newest epoch's entry wins when a peer moved).
-  std::map<std::string, PeerSpec> peers() const;
+  std::map<std::string, proto::PeerSpec> peers() const;
   // Their keys in Z85: exactly what the data-plane ZAP handler admits.
   std::set<std::string> allowedKeys() const;
   // Graphs the kept epochs run, so the cache keeps them.

@@ -72,6 +72,12 @@ std::vector<proto::WireTensor> assemble(const std::vector<ValueInfo>& expected, 
   return inputs;
 }
 
+// Adds the names in `more` that `names` lacks.
+void merge(std::vector<std::string>& names, const std::vector<std::string>& more) {
+  for (const std::string& name : more)
+    if (!contains(names, name)) names.push_back(name);
+}
+
 }  // namespace
 
 FanIn::FanIn() : FanIn(Limits{}) {}
@@ -80,14 +86,14 @@ FanIn::FanIn(Limits limits) : limits_(limits) {}
 FanIn::Offer FanIn::offer(const std::vector<ValueInfo>& expected, const std::vector<std::string>& zeroed,
                           proto::TensorMessage message, Clock::time_point now) {
   if (std::optional<std::string> problem = misfit(expected, zeroed, message.tensors))
-    return Offer{Outcome::Unexpected, {}, std::move(*problem)};
+    return Offer{Outcome::Unexpected, {}, {}, std::move(*problem)};
   std::vector<proto::WireTensor>& arrived = message.tensors;
   Key key{message.epoch, message.stage, std::move(message.origin), message.requestId};
   const auto it = partial_.find(key);
   const bool newRequest = it == partial_.end();
   if (!newRequest) {
     std::erase_if(arrived, [&](const proto::WireTensor& t) { return findTensor(it->second.received, t.name); });
-    if (arrived.empty()) return Offer{Outcome::Duplicate, {}, {}};
+    if (arrived.empty()) return Offer{Outcome::Duplicate, {}, {}, {}};
   }
 
   const std::vector<std::string> awaited = awaitedInputs(expected, zeroed);
@@ -95,24 +101,29 @@ FanIn::Offer FanIn::offer(const std::vector<ValueInfo>& expected, const std::vec
     return findTensor(arrived, name) || (!newRequest && findTensor(it->second.received, name));
   });
   if (complete) {
-    if (newRequest) return Offer{Outcome::Complete, assemble(expected, zeroed, std::move(arrived)), {}};
+    if (newRequest)
+      return Offer{Outcome::Complete, assemble(expected, zeroed, std::move(arrived)), std::move(message.zeroedInputs), {}};
     std::vector<proto::WireTensor> received = std::move(it->second.received);
+    std::vector<std::string> zeroedUpstream = std::move(it->second.zeroedUpstream);
+    merge(zeroedUpstream, message.zeroedInputs);
     std::move(arrived.begin(), arrived.end(), std::back_inserter(received));
     bytes_ -= it->second.bytes;
     partial_.erase(it);
-    return Offer{Outcome::Complete, assemble(expected, zeroed, std::move(received)), {}};
+    return Offer{Outcome::Complete, assemble(expected, zeroed, std::move(received)), std::move(zeroedUpstream), {}};
   }
 
   const uint64_t added = tensorBytes(arrived);
-  if (std::optional<std::string> full = overLimits(newRequest, added)) return Offer{Outcome::Full, {}, std::move(*full)};
+  if (std::optional<std::string> full = overLimits(newRequest, added))
+    return Offer{Outcome::Full, {}, {}, std::move(*full)};
   bytes_ += added;
   if (newRequest) {
-    partial_.emplace(std::move(key), Partial{now, awaited, std::move(arrived), added});
+    partial_.emplace(std::move(key), Partial{now, awaited, std::move(arrived), std::move(message.zeroedInputs), added});
   } else {
     std::move(arrived.begin(), arrived.end(), std::back_inserter(it->second.received));
+    merge(it->second.zeroedUpstream, message.zeroedInputs);
     it->second.bytes += added;
   }
-  return Offer{Outcome::Waiting, {}, {}};
+  return Offer{Outcome::Waiting, {}, {}, {}};
 }
 
 std::optional<std::string> FanIn::overLimits(bool newRequest, uint64_t addedBytes) const {

@@ -26,7 +26,11 @@ using Clock = std::chrono::steady_clock;
 class FanIn {
  public:
   struct Limits {
-    size_t maxPending = 256;              // requests with a partial set
+    // Requests with a partial set. An origin holds at most 1024 requests (OriginRequests) and
+    // agents keep two epochs, so a plan with one origin never needs more than 2048: below that,
+    // a burst of re-runs after a re-plan is refused, and every refused request leaves partial
+    // sets of its other inputs behind, so the stage can stay full until they expire.
+    size_t maxPending = 2048;
     uint64_t maxBytes = 256ull << 20;     // tensor bytes held over all partial sets
     Clock::duration maxWait = std::chrono::seconds(10);  // from a request's first tensor
   };
@@ -43,6 +47,7 @@ class FanIn {
   struct Offer {
     Outcome outcome = Outcome::Waiting;
     std::vector<proto::WireTensor> inputs;  // Complete: every input, in the stage's order
+    std::vector<std::string> zeroedUpstream;  // Complete: the messages' zeroedInputs, merged
     std::string detail;                     // Unexpected, Full: why, for the failure sent back
   };
 
@@ -92,6 +97,7 @@ class FanIn {
     Clock::time_point firstAt;
     std::vector<std::string> awaited;         // inputs that must arrive (not zeroed), in order
     std::vector<proto::WireTensor> received;  // of `awaited`, in arrival order
+    std::vector<std::string> zeroedUpstream;   // what earlier stages fed as zeros, merged
     uint64_t bytes = 0;
   };
   using Partials = std::map<Key, Partial>;

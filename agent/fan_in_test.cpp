@@ -219,6 +219,24 @@ TEST_CASE("a zeroed input is never waited for, arrives as zeros of its type, and
   CHECK(expired[0].missing == std::vector<std::string>{"features_2"});
 }
 
+TEST_CASE("what earlier stages fed as zeros travels on: the complete set carries the senders' lists, merged") {
+  const Clock::time_point t0 = Clock::now();
+  FanIn fanIn;
+  proto::TensorMessage first = message({}, {feature(0, 1)});
+  first.zeroedInputs = {"features_9"};
+  REQUIRE(fanIn.offer(FUSION, NONE_ZEROED, std::move(first), t0).outcome == Outcome::Waiting);
+  proto::TensorMessage second = message({}, {feature(1, 1)});
+  second.zeroedInputs = {"features_8", "features_9"};
+  REQUIRE(fanIn.offer(FUSION, NONE_ZEROED, std::move(second), t0).outcome == Outcome::Waiting);
+  FanIn::Offer got = fanIn.offer(FUSION, NONE_ZEROED, message({}, {feature(2, 1)}), t0);
+  checkComplete(got, 1);
+  CHECK(got.zeroedUpstream == std::vector<std::string>{"features_9", "features_8"});
+  // A whole set in one message keeps its own list.
+  proto::TensorMessage whole = message({.requestId = 2}, {feature(0, 2), feature(1, 2), feature(2, 2)});
+  whole.zeroedInputs = {"features_7"};
+  CHECK(fanIn.offer(FUSION, NONE_ZEROED, std::move(whole), t0).zeroedUpstream == std::vector<std::string>{"features_7"});
+}
+
 TEST_CASE("at maxPending a new request is Full until one completes; its own inputs still come in") {
   const Clock::time_point t0 = Clock::now();
   FanIn fanIn(FanIn::Limits{.maxPending = 2});

@@ -181,8 +181,21 @@ Result<ModelBundle> loadBundle(const std::string& path, bool optimize) {
     CLEAVE_TRY(loadGraph(bundle.nonn->fusion.file, optimize, bundle.nonn->fusion.graph, bundle.nonn->fusion.report));
     CLEAVE_TRY(checkNonnGraphs(*bundle.nonn));
     bundle.nonn->input = bundle.nonn->students.front().graph.inputs.front().name;
+    // Requests are planned with either graph set, so they must take the same input.
+    if (!bundle.modelFile.empty()) {
+      const std::vector<ValueInfo>& split = bundle.graph.inputs;
+      const ValueInfo& student = bundle.nonn->students.front().graph.inputs.front();
+      if (split.size() != 1 || split.front().name != student.name || !(split.front().type == student.type))
+        return Error{fmt::format("{}: its inputs are not the students' one input '{}' ({})", bundle.modelFile,
+                                 student.name, student.type.toString())};
+    }
   }
   return bundle;
+}
+
+const std::vector<ValueInfo>& ModelBundle::requestInputs() const {
+  if (modelFile.empty() && nonn && !nonn->students.empty()) return nonn->students.front().graph.inputs;
+  return graph.inputs;
 }
 
 planner::ModelCosts modelCosts(const CostReport& report) {

@@ -47,6 +47,10 @@ struct ModelBundle {
   Graph graph;        // the split graph as planned: optimised unless asked not to
   CostReport report;  // of `graph`
   std::optional<NonnGraphs> nonn;  // kind nonn
+
+  // What a request carries, whichever strategy runs it: the split graph's inputs, or (without
+  // one) the students'. A bundle with both has checked that they are the same.
+  const std::vector<ValueInfo>& requestInputs() const;
 };
 
 Result<ModelBundle> loadBundle(const std::string& path, bool optimize);

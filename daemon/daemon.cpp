@@ -43,13 +43,6 @@ Status writeEndpointsFile(const std::string& path, const std::string& control, c
   return {};
 }
 
-void fillSpec(wire::TensorSpec::Builder spec, const NamedType& t) {
-  spec.setName(t.name);
-  spec.setDtype(*proto::toWireDType(t.type.dtype));
-  auto shape = spec.initShape(static_cast<unsigned>(t.type.shape.size()));
-  for (size_t i = 0; i < t.type.shape.size(); ++i) shape.set(static_cast<unsigned>(i), t.type.shape[i]);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::create(const DaemonOptions& options) {
@@ -406,6 +399,21 @@ void Daemon::handleCompleted(AgentRecord& agent, wire::Completed::Reader complet
     }
     outputs.push_back(std::move(*t));
   }
+  // A degraded result names what it was computed without (nonn: missing students' features).
+  std::vector<std::string> zeroed;
+  auto zeroedList = completed.getZeroedInputs();
+  if (zeroedList.size() > limits_.maxTensors) {
+    ++counters_.badMessages;
+    return;
+  }
+  for (auto name : zeroedList) {
+    Result<std::string> text = proto::readText(name, proto::MAX_TENSOR_NAME, "completed.zeroedInputs");
+    if (!text) {
+      ++counters_.badMessages;
+      return;
+    }
+    zeroed.push_back(std::move(*text));
+  }
   capnp::MallocMessageBuilder reply;
   auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();
   r.setId(p.operatorRequestId);
@@ -415,6 +423,8 @@ void Daemon::handleCompleted(AgentRecord& agent, wire::Completed::Reader complet
   result.setEpoch(completed.getEpoch());
   result.setLatencySeconds(seconds);
   result.setExitStage(completed.getExitStage());
+  auto zeroedOut = result.initZeroedInputs(static_cast<unsigned>(zeroed.size()));
+  for (size_t i = 0; i < zeroed.size(); ++i) zeroedOut.set(static_cast<unsigned>(i), zeroed[i]);
   auto list = result.initTensors(static_cast<unsigned>(outputs.size()));
   Frames frames;
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -424,12 +434,14 @@ void Daemon::handleCompleted(AgentRecord& agent, wire::Completed::Reader complet
   }
   send(operator_, p.operatorId, reply, std::move(frames));
   ++counters_.results;
-  spdlog::info("[{}] request {} completed under epoch {} in {}", agent.name, id, completed.getEpoch(),
-               planner::formatSeconds(seconds));
-  finishInfer(id, "", completed.getEpoch(), seconds);
+  spdlog::info("[{}] request {} completed under epoch {} in {}{}", agent.name, id, completed.getEpoch(),
+               planner::formatSeconds(seconds),
+               zeroed.empty() ? std::string() : fmt::format(" (degraded: without {})", fmt::join(zeroed, ", ")));
+  finishInfer(id, "", completed.getEpoch(), seconds, zeroed);
 }
 
-void Daemon::finishInfer(uint64_t requestId, const std::string& failure, uint64_t epoch, double seconds) {
+void Daemon::finishInfer(uint64_t requestId, const std::string& failure, uint64_t epoch, double seconds,
+                         const std::vector<std::string>& zeroedInputs) {
   if (!failure.empty()) ++counters_.failed;
   pending_.erase(requestId);
   broadcast(
@@ -439,6 +451,8 @@ void Daemon::finishInfer(uint64_t requestId, const std::string& failure, uint64_
         r.setEpoch(epoch);
         r.setLatencySeconds(seconds);
         r.setFailed(failure);
+        auto zeroed = r.initZeroedInputs(static_cast<unsigned>(zeroedInputs.size()));
+        for (size_t i = 0; i < zeroedInputs.size(); ++i) zeroed.set(static_cast<unsigned>(i), zeroedInputs[i]);
       },
       true, false, false);
 }
@@ -507,7 +521,7 @@ planner::PlanningProblem Daemon::problemNow() const {
 void Daemon::replan(const std::string& reason, bool agentLost, bool force) {
   const std::set<std::string> online = onlineAgents();
   const planner::PlanningProblem problem = problemNow();
-  Result<OnlinePlan> planned = planOnline(problem, online);
+  Result<OnlinePlan> planned = planOnline(problem, online, config_.topology.model.strategy, config_.allowed);
   if (!planned) {
     spdlog::info("no plan yet ({}): {}", reason, planned.error().message);
     if (agentLost && current_) {  // the current plan lost an agent; keep it until one can be made
@@ -519,12 +533,15 @@ void Daemon::replan(const std::string& reason, bool agentLost, bool force) {
                        return online.count(s.agent) != 0;
                      });
   if (current_ && routeIntact && !force && !agentLost) {
-    std::vector<std::string> oldRoute, newRoute;
-    for (const FleetStage& s : current_->stages) oldRoute.push_back(s.agent);
-    for (size_t d : planned->plan.route()) newRoute.push_back(planned->names[d]);
-    if (oldRoute == newRoute && current_->plan.cuts() == planned->plan.cuts()) return;  // nothing changes
+    if (assignmentKey(current_->plan, current_->names) == assignmentKey(planned->plan, planned->names))
+      return;  // nothing changes
+    // An agent came (or came back): the running plan still works, so only a cheaper one
+    // replaces it. Equally good assignments abound (a nonn fleet of identical boards), and
+    // swapping one for another only costs a plan push and a reload everywhere.
+    Result<OnlinePlan> now = reevaluateOnline(problem, online, current_->plan, current_->names);
+    if (now && !(planned->plan.cost < now->plan.cost * (1 - 1e-9))) return;
   }
-  Result<FleetPlan> built = buildFleetPlan(config_.bundle.graph, planned->plan, planned->names);
+  Result<FleetPlan> built = buildFleetPlan(config_.bundle, planned->plan, planned->names);
   if (!built) {
     spdlog::error("cannot build the plan's stages: {}", built.error().message);
     return;
@@ -541,9 +558,11 @@ void Daemon::install(FleetPlan plan, double previousPredictedSeconds) {
   switch_.reset();
   std::vector<std::string> parts;
   for (const FleetStage& s : plan.stages)
-    parts.push_back(s.begin == s.end ? fmt::format("{} relays", s.agent)
-                                     : fmt::format("{} runs nodes {}-{}", s.agent, s.begin, s.end - 1));
-  spdlog::info("plan epoch {} ({}): {}; predicted latency {}", plan.epoch, plan.reason, fmt::join(parts, ", "),
+    parts.push_back(s.label == "relay" ? fmt::format("{} relays", s.agent) : fmt::format("{} runs {}", s.agent, s.label));
+  std::string missing;
+  for (uint32_t k : plan.plan.missingStudents) missing += fmt::format(", student {} left out", k);
+  spdlog::info("plan epoch {} ({}): {} {}{}; predicted latency {}", plan.epoch, plan.reason,
+               planner::strategyName(plan.plan.strategy), fmt::join(parts, ", "), missing,
                planner::formatSeconds(plan.plan.latencySeconds));
   previous_ = std::move(current_);
   current_ = std::move(plan);
@@ -560,42 +579,14 @@ void Daemon::install(FleetPlan plan, double previousPredictedSeconds) {
 }
 
 void Daemon::pushPlan(const FleetPlan& plan, const AgentRecord& agent) {
+  proto::PlanSpec spec = planSpecFor(plan, agent.name, config_.bundle.name);
+  for (proto::PeerSpec& peer : spec.peers) {
+    const AgentRecord* record = registry_.find(peer.name);
+    if (Result<proto::CurveKey> key = proto::decodeZ85Key(record->publicKeyZ85)) peer.publicKey = *key;
+    peer.dataEndpoint = record->dataEndpoint;
+  }
   capnp::MallocMessageBuilder message;
-  auto push = message.initRoot<wire::ControlMessage>().initPlanPush();
-  push.setEpoch(plan.epoch);
-  push.setStrategy(wire::Strategy::SPLIT);
-  push.setModel(config_.bundle.name.substr(0, 128));
-  push.setAbandonBefore(plan.abandonBefore);
-  std::vector<const FleetStage*> mine = plan.stagesOf(agent.name);
-  auto stages = push.initStages(static_cast<unsigned>(mine.size()));
-  for (unsigned i = 0; i < mine.size(); ++i) {
-    const FleetStage& s = *mine[i];
-    auto a = stages[i];
-    a.setStage(s.index);
-    a.setGraphHash(proto::dataOf(s.hash));
-    a.setGraphBytes(s.graphBytes);
-    a.setPredictedSeconds(s.predictedSeconds);
-    auto ins = a.initInputs(static_cast<unsigned>(s.inputs.size()));
-    for (unsigned j = 0; j < ins.size(); ++j) fillSpec(ins[j], s.inputs[j]);
-    auto outs = a.initOutputs(static_cast<unsigned>(s.outputs.size()));
-    for (unsigned j = 0; j < outs.size(); ++j) fillSpec(outs[j], s.outputs[j]);
-    if (s.index + 1 < plan.stages.size()) {
-      auto next = a.initNext(1);
-      next[0].setAgent(plan.stages[s.index + 1].agent);
-      next[0].setStage(s.index + 1);
-    }
-  }
-  std::vector<std::string> peers = plan.peersOf(agent.name);
-  auto list = push.initPeers(static_cast<unsigned>(peers.size()));
-  for (unsigned i = 0; i < peers.size(); ++i) {
-    const AgentRecord* peer = registry_.find(peers[i]);
-    list[i].setName(peers[i]);
-    if (Result<proto::CurveKey> key = proto::decodeZ85Key(peer->publicKeyZ85)) list[i].setPublicKey(proto::dataOf(*key));
-    list[i].setDataEndpoint(peer->dataEndpoint);
-  }
-  auto entry = push.initEntry();
-  entry.setAgent(plan.origin());
-  entry.setStage(0);
+  proto::encodePlanPush(spec, message.initRoot<wire::ControlMessage>().initPlanPush());
   send(control_, agent.routingId, message);
 }
 

@@ -120,7 +120,8 @@ class Daemon {
   void pushPlan(const FleetPlan& plan, const AgentRecord& agent);
   void markDown(AgentRecord& agent, const std::string& why);
   void dispatchPending();
-  void finishInfer(uint64_t requestId, const std::string& failure, uint64_t epoch, double seconds);
+  void finishInfer(uint64_t requestId, const std::string& failure, uint64_t epoch, double seconds,
+                   const std::vector<std::string>& zeroedInputs = {});
 
   // Watch events.
   void broadcast(const std::function<void(wire::WatchEvent::Builder)>& fill, bool plans, bool agents, bool telemetry);

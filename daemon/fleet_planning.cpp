@@ -4,6 +4,7 @@
 
 #include "planner/cost_model.h"
 #include "planner/plan_check.h"
+#include "planner/nonn_solver.h"
 #include "planner/planner.h"
 
 namespace cleave::daemon {
@@ -37,11 +38,11 @@ Result<OnlinePlan> restrict(const planner::PlanningProblem& problem, const std::
 
 }  // namespace
 
-Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online) {
+Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                              planner::Strategy strategy, const std::vector<planner::Strategy>& allowed) {
   Result<OnlinePlan> restricted = restrict(problem, online);
   if (!restricted) return restricted.error();
-  Result<planner::PlanSet> set =
-      planner::makePlan(restricted->problem, planner::Strategy::Split, {planner::Strategy::Split});
+  Result<planner::PlanSet> set = planner::makePlan(restricted->problem, strategy, allowed);
   if (!set) return set.error();
   restricted->plan = set->plans.front();
   return restricted;
@@ -72,6 +73,45 @@ Result<OnlinePlan> evaluateOnline(const planner::PlanningProblem& problem, const
   Status valid = planner::checkPlan(restricted->plan, restricted->problem);
   if (!valid) return Error{fmt::format("the plan is not valid: {}", valid.error().message)};
   return restricted;
+}
+
+Result<OnlinePlan> reevaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                    const planner::Plan& plan, const std::vector<std::string>& names) {
+  if (plan.strategy == planner::Strategy::Split) {
+    std::vector<std::string> route;
+    for (size_t d : plan.route()) route.push_back(names.at(d));
+    return evaluateOnline(problem, online, route, plan.cuts());
+  }
+  if (plan.strategy != planner::Strategy::Nonn) return Error{"only split and nonn plans can be re-costed"};
+  Result<OnlinePlan> restricted = restrict(problem, online);
+  if (!restricted) return restricted.error();
+  if (!restricted->problem.nonn) return Error{"the bundle has no students"};
+  auto indexOf = [&](size_t device) -> std::optional<size_t> {
+    return restricted->problem.fleet.deviceIndex(names.at(device));
+  };
+  std::vector<std::optional<size_t>> students(restricted->problem.nonn->students.size());
+  std::optional<size_t> fusion;
+  for (const planner::StagePlan& stage : plan.stages) {
+    std::optional<size_t> device = indexOf(stage.device);
+    if (!device) return Error{fmt::format("'{}' is offline", names.at(stage.device))};
+    if (stage.graph == planner::StageGraph::Student && stage.graphIndex < students.size())
+      students[stage.graphIndex] = device;
+    if (stage.graph == planner::StageGraph::Fusion) fusion = device;
+  }
+  if (!fusion) return Error{"the plan has no fusion stage"};
+  Result<planner::Plan> evaluated = planner::evaluateNonn(restricted->problem, students, *fusion);
+  if (!evaluated) return evaluated.error();
+  restricted->plan = std::move(*evaluated);
+  return restricted;
+}
+
+std::string assignmentKey(const planner::Plan& plan, const std::vector<std::string>& names) {
+  std::string key = planner::strategyName(plan.strategy);
+  for (const planner::StagePlan& s : plan.stages)
+    key += fmt::format("|{}:{}{}:{}-{}", names.at(s.device), planner::stageGraphName(s.graph), s.graphIndex, s.begin,
+                       s.end);
+  for (const planner::PlanEdge& e : plan.edges) key += fmt::format("|{}>{}", e.from, e.to);
+  return key;
 }
 
 }  // namespace cleave::daemon

@@ -19,9 +19,20 @@ struct OnlinePlan {
 };
 
 // `problem` is the whole topology's; `online` the devices whose agents are up (with their
-// registered profiles already in `problem`). Fails when the source or sink is offline or
-// nothing fits.
-Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online);
+// registered profiles already in `problem`). Plans with `strategy` (auto: the cheapest of
+// `allowed`). Fails when the source or sink is offline or nothing fits.
+Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                              planner::Strategy strategy = planner::Strategy::Split,
+                              const std::vector<planner::Strategy>& allowed = {planner::Strategy::Split});
+
+// A running plan re-costed under `problem`'s figures (links moved): the same devices doing the
+// same work, by name. An error when it can no longer run (a device offline, a link gone, memory).
+Result<OnlinePlan> reevaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                    const planner::Plan& plan, const std::vector<std::string>& names);
+
+// Which device runs what and what travels where, by device name: plans with equal keys make the
+// same assignment, whatever their fleets' device numbering.
+std::string assignmentKey(const planner::Plan& plan, const std::vector<std::string>& names);
 
 // Evaluates a given assignment (for `plan apply`): route by device names and cuts.
 Result<OnlinePlan> evaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,

@@ -21,6 +21,20 @@ namespace {
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The (sender, receiver) device pairs a plan moves tensors between.
+std::set<std::pair<std::string, std::string>> linksUsed(const planner::Plan& plan, const std::vector<std::string>& names) {
+  std::set<std::pair<std::string, std::string>> used;
+  auto add = [&](size_t from, size_t to) {
+    const std::string& a = names.at(plan.stages.at(from).device);
+    const std::string& b = names.at(plan.stages.at(to).device);
+    if (a != b) used.insert({a, b});
+  };
+  if (plan.isPath())
+    for (size_t i = 0; i + 1 < plan.stages.size(); ++i) add(i, i + 1);
+  for (const planner::PlanEdge& e : plan.edges) add(e.from, e.to);
+  return used;
+}
+
 }  // namespace
 
 void Daemon::takeLinkEstimates(const AgentRecord& agent, capnp::List<wire::LinkEstimate>::Reader estimates) {
@@ -43,42 +57,36 @@ void Daemon::adaptToLinks(bool operatorAsked) {
   if (!current_ || (!operatorAsked && !config_.topology.planner.adapt)) return;
   const std::set<std::string> online = onlineAgents();
   const planner::PlanningProblem problem = problemNow();
-  Result<OnlinePlan> best = planOnline(problem, online);
+  Result<OnlinePlan> best = planOnline(problem, online, config_.topology.model.strategy, config_.allowed);
   if (!best) return;  // agents coming and going re-plan on their own path
-  std::vector<std::string> route;
-  std::vector<int64_t> cuts;
-  for (const FleetStage& s : current_->stages) route.push_back(s.agent);
-  for (size_t i = 1; i < current_->stages.size(); ++i) cuts.push_back(current_->stages[i].begin);
-  std::vector<std::string> bestRoute;
-  for (size_t d : best->plan.route()) bestRoute.push_back(best->names[d]);
-  if (bestRoute == route && best->plan.cuts() == cuts) {
+  if (assignmentKey(best->plan, best->names) == assignmentKey(current_->plan, current_->names)) {
     switch_.reset();  // the current plan is still the best
     return;
   }
-  Result<OnlinePlan> now = evaluateOnline(problem, online, route, cuts);
+  Result<OnlinePlan> now = reevaluateOnline(problem, online, current_->plan, current_->names);
   // Both plans re-costed with every link slower, and faster, by the margin: a current plan that
   // no longer fits (memory) or lost a link costs infinity and is replaced at once.
   const double margin = switch_.margin();
-  auto band = [&](const std::vector<std::string>& r, const std::vector<int64_t>& c) {
+  auto band = [&](const planner::Plan& plan, const std::vector<std::string>& names) {
     auto cost = [&](double factor) {
-      Result<OnlinePlan> p = evaluateOnline(planner::withLinkBandwidthsScaled(problem, factor), online, r, c);
+      Result<OnlinePlan> p =
+          reevaluateOnline(planner::withLinkBandwidthsScaled(problem, factor), online, plan, names);
       return p ? p->plan.cost : std::numeric_limits<double>::infinity();
     };
     return planner::CostBand{cost(1 - margin), cost(1 + margin)};
   };
-  const planner::CostBand currentBand = band(route, cuts), bestBand = band(bestRoute, best->plan.cuts());
+  const planner::CostBand currentBand = band(current_->plan, current_->names), bestBand = band(best->plan, best->names);
   // An operator's pin or `replan` counts at once: the margin applies, the hold does not.
   if (operatorAsked ? !planner::PlanSwitch::clearlyBetter(currentBand, bestBand)
                     : !switch_.offer(currentBand, bestBand, secondsSince(started_)))
     return;
-  Result<FleetPlan> built = buildFleetPlan(config_.bundle.graph, best->plan, best->names);
+  Result<FleetPlan> built = buildFleetPlan(config_.bundle, best->plan, best->names);
   if (!built) {
     spdlog::error("cannot build the plan's stages: {}", built.error().message);
     return;
   }
-  std::set<std::pair<std::string, std::string>> used;
-  for (const std::vector<std::string>* r : {&route, &bestRoute})
-    for (size_t i = 0; i + 1 < r->size(); ++i) used.insert({(*r)[i], (*r)[i + 1]});
+  std::set<std::pair<std::string, std::string>> used = linksUsed(current_->plan, current_->names);
+  used.merge(linksUsed(best->plan, best->names));
   std::string moved = links_.biggestMove(planLinks_, used).value_or("link estimates moved");
   built->reason = fmt::format("{}{}; predicted {} -> {}", operatorAsked ? "operator asked; " : "", moved,
                               now ? planner::formatSeconds(now->plan.latencySeconds) : std::string("(cannot run)"),

@@ -94,7 +94,7 @@ void Daemon::replyStatus(const std::string& id, uint64_t requestId) {
   r.setFinal(true);
   auto s = r.initStatus();
   s.setEpoch(current_ ? current_->epoch : 0);
-  s.setStrategy(wire::Strategy::SPLIT);
+  s.setStrategy(current_ ? wireStrategy(current_->plan.strategy) : wire::Strategy::SPLIT);
   s.setAgentsOnline(static_cast<uint32_t>(registry_.onlineCount()));
   s.setAgentsKnown(static_cast<uint32_t>(registry_.all().size()));
   s.setRequestsCompleted(counters_.results);
@@ -127,8 +127,7 @@ void Daemon::replyAgents(const std::string& id, uint64_t requestId) {
     if (current_) {
       std::vector<std::string> held;
       for (const FleetStage* s : current_->stagesOf(a.name))
-        held.push_back(s->begin == s->end ? fmt::format("stage {}: relays", s->index)
-                                          : fmt::format("stage {}: nodes {}-{}", s->index, s->begin, s->end - 1));
+        held.push_back(fmt::format("stage {}: {}", s->index, s->label == "relay" ? "relays" : s->label));
       info.setStages(fmt::format("{}", fmt::join(held, ", ")));
     }
     auto p = info.initProfile();
@@ -181,7 +180,7 @@ void Daemon::handlePlanApply(const std::string& id, uint64_t requestId, wire::Pl
   }
   Result<OnlinePlan> evaluated = evaluateOnline(problemNow(), onlineAgents(), route, cuts);
   if (!evaluated) return replyError(id, requestId, fmt::format("plan apply: {}", evaluated.error().message));
-  Result<FleetPlan> built = buildFleetPlan(config_.bundle.graph, evaluated->plan, evaluated->names);
+  Result<FleetPlan> built = buildFleetPlan(config_.bundle, evaluated->plan, evaluated->names);
   if (!built) return replyError(id, requestId, fmt::format("plan apply: {}", built.error().message));
   if (apply.getDryRun()) return replyPlan(id, requestId, &*built, false);
   built->reason = "operator applied a plan";
@@ -194,7 +193,7 @@ void Daemon::handleInfer(const std::string& id, uint64_t requestId, wire::Infer:
   auto headers = infer.getTensors();
   if (headers.size() != tensorFrames.size() || headers.size() == 0 || headers.size() > limits_.maxTensors)
     return replyError(id, requestId, "infer: one tensor frame per header, 1 to 16 tensors");
-  const std::vector<ValueInfo>& inputs = config_.bundle.graph.inputs;
+  const std::vector<ValueInfo>& inputs = config_.bundle.requestInputs();
   if (headers.size() != inputs.size())
     return replyError(id, requestId, fmt::format("infer: the model takes {} inputs, got {}", inputs.size(), headers.size()));
   PendingInfer p;

@@ -1,7 +1,7 @@
 // Cap'n Proto control messages (proto/control.capnp) as the daemon and agents decode them:
 // frame 0 through DecodedMessage::fromFrame under CONTROL_LIMITS and root<ControlMessage>()
 // inside decodeGuard (Daemon::onControl, ControlSession, ClientSocket), then, per case of the
-// union, the decoders their handlers call: the agent's decodePlanPush/checkPlanFor, the
+// union, the decoders their handlers call: the agent's proto::decodePlanPush/proto::checkPlanFor, the
 // daemon's decodeProfile, BandwidthTrace::fromPoints for a link shape (Agent::onLinkShape),
 // decodeTensor/checkTensorFrames on the tensor frames that follow a submit, completed or infer,
 // and readText/readKey32 with the handlers' caps. The handlers' socket replies are not run:
@@ -11,7 +11,7 @@
 #include <span>
 #include <vector>
 
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 #include "config/bandwidth_trace.h"
 #include "daemon/profile_message.h"
 #include "fuzz/fuzz_frames.h"
@@ -57,9 +57,9 @@ Status handleRegister(wire::Register::Reader reg) {
 }
 
 Status handlePlanPush(wire::PlanPush::Reader push) {
-  Result<agent::PlanSpec> plan = agent::decodePlanPush(push);
+  Result<proto::PlanSpec> plan = proto::decodePlanPush(push);
   if (!plan) return plan.error();
-  return agent::checkPlanFor(*plan, "pi1");
+  return proto::checkPlanFor(*plan, "pi1");
 }
 
 // Agent::onLinkShape: the points become a trace through the same checks as a trace file.

@@ -1,5 +1,5 @@
 // Writes the Cap'n Proto seeds of fuzz/corpus/{control_message,data_message}/ with the real
-// encoders (encodePlanPush, encodeTensorMessage, capnp builders), one valid message of every
+// encoders (proto::encodePlanPush, encodeTensorMessage, capnp builders), one valid message of every
 // kind, frames joined by FRAME_SEPARATOR. Usage: fuzz_seed_generator CORPUS_DIR
 #include <capnp/message.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 #include "fuzz/fuzz_frames.h"
 #include "proto/control.capnp.h"
 #include "proto/data.capnp.h"
@@ -45,11 +45,11 @@ void addTensors(capnp::List<wire::TensorHeader>::Builder list, std::vector<zmq::
   frames.push_back(proto::encodeTensor(wire, list[0]).value());
 }
 
-agent::PlanSpec examplePlan() {
-  agent::PlanSpec plan;
+proto::PlanSpec examplePlan() {
+  proto::PlanSpec plan;
   plan.epoch = 3;
   plan.model = "fmnist-small";
-  agent::StageSpec stage;
+  proto::StageSpec stage;
   stage.stage = 1;
   stage.graphHash.fill(0xab);
   stage.graphBytes = 4096;
@@ -58,7 +58,7 @@ agent::PlanSpec examplePlan() {
   stage.next = {{"cloud", 2, {"y"}}};
   stage.predictedSeconds = 0.002;
   plan.stages.push_back(stage);
-  agent::PeerSpec peer{"cloud", {}, "tcp://127.0.0.1:5601"};
+  proto::PeerSpec peer{"cloud", {}, "tcp://127.0.0.1:5601"};
   peer.publicKey.fill(0x11);
   plan.peers.push_back(peer);
   plan.entry = {"pi1", 1, {}};
@@ -119,7 +119,7 @@ std::vector<std::pair<std::string, ControlBuilder>> controlSeeds() {
          stages[0].setRuns(10);
          stages[0].setMeanSeconds(0.003);
        }},
-      {"plan_push", [](auto m, auto&) { agent::encodePlanPush(examplePlan(), m.initPlanPush()); }},
+      {"plan_push", [](auto m, auto&) { proto::encodePlanPush(examplePlan(), m.initPlanPush()); }},
       {"plan_ack", [](auto m, auto&) { m.initPlanAck().setReason("stage 1: graph too large"); }},
       {"graph_request",
        [](auto m, auto&) {

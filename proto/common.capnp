@@ -14,8 +14,10 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("cleave::wire");
 
-const protocolVersion :UInt32 = 1;
+const protocolVersion :UInt32 = 2;
 # The version this build speaks. C++: cleave::wire::PROTOCOL_VERSION.
+# 2: plans are graphs of stages. A stage may take its inputs from several upstream stages, each
+# sending a subset (fan-in), and a plan may feed a stage zeros for inputs it never sends.
 
 enum DType {
   # Element type of a tensor. Wire values are pinned (static_assert in tensor_frame.cpp) and

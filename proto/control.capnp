@@ -246,6 +246,17 @@ struct StageAssignment {
   # The planner's compute time for this stage on this agent's declared profile. An agent that
   # paces compute (agent.toml `pace_compute`, for testbeds on fast hardware) makes each run of
   # the stage last at least this long.
+  upstream @9 :List(Route);
+  # Where the stage's inputs come from: one route per sending stage, `tensors` naming what it
+  # sends (the inverse of the senders' `next`). Empty: the entry stage, fed by the origin. With
+  # more than one route, or any zeroedInputs, inputs arrive in several messages and the agent
+  # gathers them per request (bounded in count, bytes and time; a set still partial when the
+  # time is up fails back to the origin). At most 16.
+  zeroedInputs @10 :List(Text);
+  # Inputs no stage sends under this plan (nonn: students no device could take). The stage runs
+  # with zeros of the declared type in their place, and its result names them. At most 16.
+  label @11 :Text;
+  # What the stage runs, for logs: "nodes 0-11", "student 2", "fusion", "relay". At most 64 bytes.
 }
 
 struct Route {
@@ -255,6 +266,14 @@ struct Route {
   # Stage index the tensors are inputs of on that agent.
   tensors @2 :List(Text);
   # Names of the outputs sent along this route; empty sends them all. At most 16.
+  kind @3 :EdgeKind;
+  # When tensors travel this route.
+}
+
+enum EdgeKind {
+  always @0;         # every request
+  unlessExited @1;   # early_exit: requests the sending stage's exit head did not finish
+  channelPrefix @2;  # clio: a prefix of the channels, in slices, until the receiver's deadline
 }
 
 struct Peer {
@@ -330,6 +349,9 @@ struct Completed {
   }
   exitStage @4 :UInt32;
   # The stage whose outputs are the result (early_exit: where the request stopped).
+  zeroedInputs @5 :List(Text);
+  # Inputs the result was computed without, zeros in their place (nonn: the features of
+  # students the plan left out). Empty: nothing was missing. At most 16.
 }
 
 struct OperatorRequest {
@@ -462,6 +484,18 @@ struct PlanSummary {
   predictedEnergyJoules @3 :Float64;   # one request, all devices
   stages @4 :List(StageSummary);       # in route order. At most 64.
   installed @5 :Bool;                  # false for a dry run or a plan that did not beat the current one
+  edges @6 :List(EdgeSummary);         # empty for a path (split): stage i sends to stage i + 1
+  missing @7 :List(Text);              # nonn: students no device could take ("student 2")
+  expectedAccuracy @8 :Float64;        # where the strategy trades accuracy; 0: not known
+}
+
+struct EdgeSummary {
+  from @0 :UInt32;              # sending stage
+  to @1 :UInt32;                # receiving stage
+  tensors @2 :List(Text);       # what travels
+  bytes @3 :Int64;              # per request
+  transferSeconds @4 :Float64;  # predicted; 0 within one device
+  kind @5 :EdgeKind;
 }
 
 struct StageSummary {
@@ -471,6 +505,7 @@ struct StageSummary {
   endNode @3 :Int64;           # one past its last node (== firstNode: the agent only relays)
   computeSeconds @4 :Float64;  # predicted compute time
   sendBytes @5 :Int64;         # bytes sent to the next stage
+  label @6 :Text;              # what it runs: "nodes 0-11", "student 2", "fusion", "relay"
 }
 
 struct InferResult {
@@ -480,6 +515,7 @@ struct InferResult {
   exitStage @3 :UInt32;          # stage whose outputs are the result
   tensors @4 :List(Common.TensorHeader);
   # The model's outputs; one frame each follows. At most 16.
+  zeroedInputs @5 :List(Text);   # as Completed.zeroedInputs: empty unless the result is degraded
 }
 
 struct WatchEvent {
@@ -504,6 +540,7 @@ struct WatchEvent {
       epoch @9 :UInt64;           # plan epoch it ran under
       latencySeconds @10 :Float64;  # submit to completion, on the daemon's clock
       failed @11 :Text;           # empty on success; why it failed otherwise
+      zeroedInputs @14 :List(Text);  # as Completed.zeroedInputs
     }
   }
   reason @12 :Text;

@@ -51,7 +51,13 @@ struct Activations {
   # time the transfer on its own clock (clocks of different devices are never compared).
   tensors @3 :List(Common.TensorHeader);
   # One header per following frame. At most the receiver's tensor limit (16 by default); for a
-  # stage input they must match the stage's expected inputs by name, dtype and shape.
+  # stage input each must be a distinct input of the stage, matching it by name, dtype and shape:
+  # all of them, unless the stage gathers its inputs from several upstream stages (control.capnp
+  # StageAssignment.upstream).
+  zeroedInputs @4 :List(Text);
+  # Inputs that this request's stages so far were fed as zeros because the plan never sends them
+  # (nonn: missing students' features). Each stage passes on what it received plus its own; the
+  # origin reports the result's list with it. At most 16.
 }
 
 struct TransferAck {
@@ -76,6 +82,7 @@ struct Failure {
     unknownStage @2;   # the epoch exists but this agent does not run that stage
     overloaded @3;     # queue full; retry later or under another plan
     stageFailed @4;    # the stage ran and returned an error
+    incomplete @5;     # a stage that gathers inputs from several senders did not get them all in time
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <capnp/message.h>
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
@@ -71,7 +72,7 @@ TEST_CASE("control messages round-trip through one frame and dispatch on which()
   REQUIRE(decoded.ok());
   Result<wire::ControlMessage::Reader> root = decoded->root<wire::ControlMessage>();
   REQUIRE(root.ok());
-  CHECK(dispatch(*root) == "hello v1");
+  CHECK(dispatch(*root) == fmt::format("hello v{}", wire::PROTOCOL_VERSION));
   CHECK(std::string_view(root->getHello().getName().cStr()) == "pi-1");
 
   zmq::message_t push = samplePlanPush(3);

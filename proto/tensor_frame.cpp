@@ -23,7 +23,7 @@ static_assert(static_cast<uint16_t>(wire::DType::UINT8) == 4);
 static_assert(static_cast<uint16_t>(wire::DType::INT32) == 5);
 static_assert(static_cast<uint16_t>(wire::DType::INT64) == 6);
 static_assert(static_cast<uint16_t>(wire::DType::BOOL) == 7);
-static_assert(wire::PROTOCOL_VERSION == 1, "a version bump needs a note in docs/protocol.md");
+static_assert(wire::PROTOCOL_VERSION == 2, "a version bump needs a note in docs/protocol.md");
 
 std::optional<wire::DType> toWireDType(DType dtype) {
   switch (dtype) {
@@ -297,6 +297,11 @@ Result<std::vector<zmq::message_t>> encodeTensorMessage(const TensorMessage& mes
   body.setStage(message.stage);
   body.setOrigin(capnp::Text::Reader(message.origin.data(), message.origin.size()));
   body.setSentAtMicros(message.sentAtMicros);
+  if (!message.zeroedInputs.empty()) {
+    auto zeroed = body.initZeroedInputs(static_cast<unsigned>(message.zeroedInputs.size()));
+    for (unsigned i = 0; i < zeroed.size(); ++i)
+      zeroed.set(i, capnp::Text::Reader(message.zeroedInputs[i].data(), message.zeroedInputs[i].size()));
+  }
   auto headers = body.initTensors(static_cast<unsigned>(message.tensors.size()));
   std::vector<zmq::message_t> frames;
   frames.reserve(message.tensors.size() + 1);
@@ -337,6 +342,14 @@ Result<TensorMessage> decodeTensorMessage(wire::DataMessage::Reader header, std:
     Result<std::string> origin = readText(body.getOrigin(), MAX_ORIGIN_NAME, "origin");
     if (!origin) return origin.error();
     message.origin = std::move(*origin);
+    auto zeroed = body.getZeroedInputs();
+    if (zeroed.size() > limits.maxTensors)
+      return Error{fmt::format("{} zeroed inputs exceed the limit of {}", zeroed.size(), limits.maxTensors)};
+    for (auto name : zeroed) {
+      Result<std::string> text = readText(name, MAX_TENSOR_NAME, "zeroed input");
+      if (!text) return text.error();
+      message.zeroedInputs.push_back(std::move(*text));
+    }
     auto headers = body.getTensors();
     if (headers.size() > limits.maxTensors)
       return Error{fmt::format("{} tensors exceed the limit of {}", headers.size(), limits.maxTensors)};

@@ -82,6 +82,7 @@ struct TensorMessage {
   std::string origin;  // agent that holds the request's input and receives its result
   uint64_t sentAtMicros = 0;
   std::vector<WireTensor> tensors;
+  std::vector<std::string> zeroedInputs = {};  // results: inputs the producing stage ran with zeros for
 };
 
 // [DataMessage header frame, one bytes frame per tensor].

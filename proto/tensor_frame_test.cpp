@@ -173,6 +173,25 @@ TEST_CASE("sending the leading channels: the receiver gets them and zeros for th
   }
 }
 
+TEST_CASE("a result names the inputs it was computed without; too many names are refused") {
+  TensorMessage m;
+  m.kind = TensorMessageKind::Result;
+  m.origin = "pi1";
+  m.tensors.push_back({"logits", Tensor::zeros(TensorType{DType::F32, {1, 10}}), std::nullopt, 1, 10});
+  m.zeroedInputs = {"features_2", "features_0"};
+  Result<std::vector<zmq::message_t>> frames = encodeTensorMessage(m);
+  REQUIRE(frames.ok());
+  Result<TensorMessage> back = decodeTensorMessage(*frames, TensorLimits{});
+  REQUIRE_MESSAGE(back.ok(), back.error().message);
+  CHECK(back->zeroedInputs == m.zeroedInputs);
+  m.zeroedInputs.assign(17, "features_x");
+  frames = encodeTensorMessage(m);
+  REQUIRE(frames.ok());
+  Result<TensorMessage> refused = decodeTensorMessage(*frames, TensorLimits{});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("17 zeroed inputs exceed the limit of 16") != std::string::npos);
+}
+
 TEST_CASE("expected types are enforced") {
   TensorMessage m = sampleMessage();
   std::vector<zmq::message_t> frames = encodeTensorMessage(m).value();
@@ -234,7 +253,7 @@ TEST_CASE("each rule of a tensor header is checked, with an error that says whic
   using Builder = wire::DataMessage::Builder;
   auto tensor0 = [](Builder m) { return m.getActivations().getTensors()[0]; };
   CHECK(decodeError(craft([](Builder) {})) == "(accepted)");
-  CHECK(decodeError(craft([](Builder m) { m.setVersion(2); })) == "protocol version 2, this build speaks 1");
+  CHECK(decodeError(craft([](Builder m) { m.setVersion(1); })) == "protocol version 1, this build speaks 2");
   CHECK(decodeError(craft([](Builder m) { m.initAck(); })) == "data message kind 2 carries no tensors");
   CHECK(decodeError(craft([&](Builder m) { tensor0(m).setDtype(static_cast<wire::DType>(42)); })) ==
         "tensor 'conv1_out': unknown dtype 42");

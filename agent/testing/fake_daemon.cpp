@@ -95,9 +95,9 @@ void FakeDaemon::sendRaw(const std::string& agent, std::vector<zmq::message_t> f
   send(agents.at(agent).routingId, std::move(frames));
 }
 
-void FakeDaemon::pushPlan(const std::string& agent, const PlanSpec& plan) {
+void FakeDaemon::pushPlan(const std::string& agent, const proto::PlanSpec& plan) {
   capnp::MallocMessageBuilder builder;
-  encodePlanPush(plan, builder.initRoot<wire::ControlMessage>().initPlanPush());
+  proto::encodePlanPush(plan, builder.initRoot<wire::ControlMessage>().initPlanPush());
   std::vector<zmq::message_t> frames;
   frames.push_back(proto::encodeMessage(builder));
   sendRaw(agent, std::move(frames));

@@ -15,7 +15,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 #include "proto/secure_socket.h"
 #include "proto/tensor_frame.h"
 
@@ -73,7 +73,7 @@ class FakeDaemon {
   void watch(zmq::socket_t& socket, std::function<void()> onReadable);
   void unwatch(zmq::socket_t& socket);
 
-  void pushPlan(const std::string& agent, const PlanSpec& plan);
+  void pushPlan(const std::string& agent, const proto::PlanSpec& plan);
   void submit(const std::string& agent, uint64_t requestId, const std::vector<proto::WireTensor>& inputs);
   void sendRaw(const std::string& agent, std::vector<zmq::message_t> frames);
   // Ignore everything from an agent (as a dead daemon would) until it says hello again.

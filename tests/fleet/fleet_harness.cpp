@@ -333,6 +333,13 @@ std::string FleetHarness::logTail(const std::string& name, size_t lines) const {
   return out;
 }
 
+std::unique_ptr<OperatorClient> connectOperator(zmq::context_t& context, FleetHarness& fleet) {
+  Result<std::unique_ptr<OperatorClient>> client =
+      OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());
+  REQUIRE_MESSAGE(client.ok(), client.error().message << "\n" << fleet.logTail("daemon"));
+  return std::move(*client);
+}
+
 Reference fmnistReference(const std::string& bundlePath, size_t count) {
   Reference r;
   Result<Tensor> images = readNpy(std::string(CLEAVE_BINARY_DIR) + "/data/fmnist-t10k-images.npy");

@@ -106,6 +106,9 @@ class FleetHarness {
   std::map<std::string, Process> agents_;
 };
 
+// An operator client of `fleet`'s daemon with the fleet's operator key (REQUIREs it connects).
+std::unique_ptr<OperatorClient> connectOperator(zmq::context_t& context, FleetHarness& fleet);
+
 // Fashion-MNIST test images [1, 1, 28, 28] (the fmnist_testset_export fixture's) and what the
 // single-process runtime makes of them with `bundle`: what every fleet result must equal.
 struct Reference {

@@ -293,6 +293,7 @@ struct InferOutcome {
   double roundTripSeconds = 0;  // ours, send to reply
   uint32_t exitStage = 0;
   std::vector<proto::WireTensor> outputs;
+  std::vector<std::string> zeroedInputs;  // a degraded result: what it was computed without
 };
 
 Result<InferOutcome> readInferResult(const OperatorReplyMessage& message) {
@@ -303,6 +304,7 @@ Result<InferOutcome> readInferResult(const OperatorReplyMessage& message) {
     outcome.epoch = result.getEpoch();
     outcome.latencySeconds = result.getLatencySeconds();
     outcome.exitStage = result.getExitStage();
+    for (auto name : result.getZeroedInputs()) outcome.zeroedInputs.push_back(printable(name, MAX_NAME));
     auto headers = result.getTensors();
     proto::TensorLimits limits;
     if (headers.size() > limits.maxTensors)
@@ -389,6 +391,9 @@ int infer(const GlobalOptions& global, const InferOptions& options) {
     fmt::print("request {}, epoch {}: latency {} (daemon, submit to completion), round trip {}, exit stage {}\n",
                first.requestId, first.epoch, planner::formatSeconds(first.latencySeconds),
                planner::formatSeconds(first.roundTripSeconds), first.exitStage);
+    if (!first.zeroedInputs.empty())
+      fmt::print("degraded: computed without {} (zeros in their place; the plan could not place their stages)\n",
+                 fmt::join(first.zeroedInputs, ", "));
     for (size_t i = 0; i < first.outputs.size(); ++i) fmt::print("{}\n", outputSummary(first.outputs[i], i));
     if (!options.output.empty()) {
       if (first.outputs.empty()) return fail("the result has no outputs to write");
@@ -657,17 +662,48 @@ std::string formatPlan(wire::PlanSummary::Reader plan) {
                      strategyText(plan.getStrategy()), plan.getInstalled() ? "installed" : "not installed");
   out += fmt::format("predicted latency {}, energy {}\n", planner::formatSeconds(plan.getPredictedLatencySeconds()),
                      planner::formatJoules(plan.getPredictedEnergyJoules()));
-  std::vector<std::vector<std::string>> rows = {{"stage", "agent", "nodes", "compute", "sends"}};
+  const bool graph = plan.getEdges().size() > 0;
+  std::vector<std::vector<std::string>> rows = {{"stage", "agent", graph ? "runs" : "nodes", "compute", "sends"}};
   auto stages = plan.getStages();
   for (size_t i = 0; i < stages.size(); ++i) {
     wire::StageSummary::Reader stage = stages[static_cast<unsigned>(i)];
     const bool last = i + 1 == stages.size();
     rows.push_back({std::to_string(stage.getStage()), printable(stage.getAgent(), MAX_NAME),
-                    nodesText(stage.getFirstNode(), stage.getEndNode()),
+                    graph ? printable(stage.getLabel(), 64) : nodesText(stage.getFirstNode(), stage.getEndNode()),
                     planner::formatSeconds(stage.getComputeSeconds()),
                     last && stage.getSendBytes() == 0 ? "-" : planner::formatBytes(stage.getSendBytes())});
   }
-  return out + formatTable(rows);
+  out += formatTable(rows);
+  if (!graph) return out;
+  std::vector<std::vector<std::string>> edges = {{"edge", "carries", "bytes", "transfer"}};
+  for (wire::EdgeSummary::Reader edge : plan.getEdges()) {
+    std::vector<std::string> tensors;
+    for (auto t : edge.getTensors()) tensors.push_back(printable(t, 64));
+    edges.push_back({fmt::format("{}->{}", edge.getFrom(), edge.getTo()), fmt::format("{}", fmt::join(tensors, ", ")),
+                     planner::formatBytes(edge.getBytes()), planner::formatSeconds(edge.getTransferSeconds())});
+  }
+  out += formatTable(edges);
+  std::vector<std::string> missing;
+  for (auto m : plan.getMissing()) missing.push_back(printable(m, 64));
+  if (!missing.empty()) out += fmt::format("left out: {} (their features are zeros)\n", fmt::join(missing, ", "));
+  if (plan.getExpectedAccuracy() > 0) out += fmt::format("expected accuracy {:.4f}\n", plan.getExpectedAccuracy());
+  return out;
+}
+
+// One line for a plan: a path as "a nodes 0-3 -> b nodes 4-11", a graph as its stages in order
+// with what each runs, and what it leaves out.
+std::string planLine(wire::PlanSummary::Reader plan) {
+  std::vector<std::string> stages;
+  const bool graph = plan.getEdges().size() > 0;
+  for (wire::StageSummary::Reader stage : plan.getStages())
+    stages.push_back(fmt::format("{} {}", printable(stage.getAgent(), MAX_NAME),
+                                 graph ? printable(stage.getLabel(), 64)
+                                       : nodesText(stage.getFirstNode(), stage.getEndNode())));
+  std::string line = fmt::format("{}", fmt::join(stages, graph ? ", " : " -> "));
+  std::vector<std::string> missing;
+  for (auto m : plan.getMissing()) missing.push_back(printable(m, 64));
+  if (!missing.empty()) line += fmt::format(" [without {}]", fmt::join(missing, ", "));
+  return line;
 }
 
 std::string formatWatchEvent(wire::WatchEvent::Reader event) {
@@ -690,14 +726,10 @@ std::string formatWatchEvent(wire::WatchEvent::Reader event) {
     }
     case wire::WatchEvent::PLAN: {
       wire::PlanSummary::Reader plan = event.getPlan();
-      std::vector<std::string> stages;
-      for (wire::StageSummary::Reader stage : plan.getStages())
-        stages.push_back(fmt::format("{} {}", printable(stage.getAgent(), MAX_NAME),
-                                     nodesText(stage.getFirstNode(), stage.getEndNode())));
       std::string reason = printable(event.getReason());
       return fmt::format(
           "plan        epoch {} {}: {}; latency {}, energy {}{}{}", plan.getEpoch(), strategyText(plan.getStrategy()),
-          fmt::join(stages, " -> "), planner::formatSeconds(plan.getPredictedLatencySeconds()),
+          planLine(plan), planner::formatSeconds(plan.getPredictedLatencySeconds()),
           planner::formatJoules(plan.getPredictedEnergyJoules()), plan.getInstalled() ? "" : " (not installed)",
           reason.empty() ? "" : fmt::format(" ({})", reason));
     }
@@ -706,8 +738,11 @@ std::string formatWatchEvent(wire::WatchEvent::Reader event) {
       std::string failed = printable(result.getFailed());
       if (!failed.empty())
         return fmt::format("failed      request {} (epoch {}): {}", result.getRequestId(), result.getEpoch(), failed);
-      return fmt::format("completed   request {} (epoch {}) in {}", result.getRequestId(), result.getEpoch(),
-                         planner::formatSeconds(result.getLatencySeconds()));
+      std::vector<std::string> zeroed;
+      for (auto name : result.getZeroedInputs()) zeroed.push_back(printable(name, 64));
+      return fmt::format("completed   request {} (epoch {}) in {}{}", result.getRequestId(), result.getEpoch(),
+                         planner::formatSeconds(result.getLatencySeconds()),
+                         zeroed.empty() ? std::string() : fmt::format(" (degraded: without {})", fmt::join(zeroed, ", ")));
     }
     case wire::WatchEvent::AGENT_UP:
       return fmt::format("agent up    {}", printable(event.getAgentUp(), MAX_NAME));

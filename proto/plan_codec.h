@@ -1,10 +1,8 @@
-// A plan push as plain data: the agent's share of one plan epoch (its stages, their graphs by
-// content hash, where their outputs go, and its data-plane peers), decoded from a
-// wire::PlanPush with every count, length, key and tensor type checked against the limits of
-// docs/protocol.md. The encoder is the inverse, for whoever plays the daemon (tests, tools).
-//
-// docs/protocol.md says plain-struct control decoders will live in proto/; until they do, the
-// agent keeps its own here (proto/ belongs to another engineer).
+// A plan push as plain data: an agent's share of one plan epoch (its stages, their graphs by
+// content hash, where their inputs come from and their outputs go, and its data-plane peers),
+// decoded from a wire::PlanPush with every count, length, key and tensor type checked against the
+// limits of docs/protocol.md. The encoder is the inverse; the daemon, the agent, the tools and the
+// tests all use this one codec.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +17,7 @@
 #include "runtime/graph.h"
 #include "runtime/result.h"
 
-namespace cleave::agent {
+namespace cleave::proto {
 
 // Limits from the schema comments (control.capnp) and docs/protocol.md.
 constexpr size_t MAX_PLAN_STAGES = 64;
@@ -30,32 +28,41 @@ constexpr size_t MAX_ROUTE_TENSORS = 16;
 constexpr size_t MAX_NAME_BYTES = 64;  // agent and peer names
 constexpr size_t MAX_ENDPOINT_BYTES = 256;
 constexpr size_t MAX_MODEL_NAME_BYTES = 128;
+constexpr size_t MAX_LABEL_BYTES = 64;
 
-// Where a stage's outputs go: to `stage` on `agent`; `tensors` empty sends every output.
+// Where a stage's outputs go: to `stage` on `agent`; `tensors` empty sends every output. As an
+// upstream route: where inputs come from, `tensors` naming them.
 struct RouteSpec {
   std::string agent;
   uint32_t stage = 0;
   std::vector<std::string> tensors;
+  wire::EdgeKind kind = wire::EdgeKind::ALWAYS;
   bool operator==(const RouteSpec&) const = default;
 };
 
 // One stage this agent runs under the epoch.
 struct StageSpec {
   uint32_t stage = 0;
-  proto::ContentHash graphHash{};
+  ContentHash graphHash{};
   uint64_t graphBytes = 0;
   std::vector<ValueInfo> inputs;   // the stage graph's inputs, in order
   std::vector<ValueInfo> outputs;  // its outputs, in order
   std::vector<RouteSpec> next;     // empty: a last stage, whose outputs return to the origin
+  std::vector<RouteSpec> upstream;  // empty: the entry stage; several: inputs gathered per request
+  std::vector<std::string> zeroedInputs;  // inputs no stage sends: fed as zeros
+  std::string label;                      // for logs: "nodes 0-11", "student 2", "fusion", "relay"
   uint32_t channelsSent = 0;
   float exitThreshold = 0.0f;
   double predictedSeconds = 0.0;  // the planner's compute time on this agent (for pace_compute)
+
+  // Inputs arrive in several messages and are gathered per request.
+  bool gathersInputs() const { return upstream.size() > 1 || !zeroedInputs.empty(); }
 };
 
 // A data-plane peer: admitted by ZAP, and connected to as a CURVE client.
 struct PeerSpec {
   std::string name;
-  proto::CurveKey publicKey{};
+  CurveKey publicKey{};
   std::string dataEndpoint;
   bool operator==(const PeerSpec&) const = default;
 };
@@ -86,4 +93,4 @@ void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder);
 Result<ValueInfo> decodeTensorSpec(wire::TensorSpec::Reader reader);
 void encodeTensorSpec(const ValueInfo& value, wire::TensorSpec::Builder builder);
 
-}  // namespace cleave::agent
+}  // namespace cleave::proto

@@ -1,4 +1,4 @@
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 
 #include <fmt/format.h>
 
@@ -10,10 +10,10 @@
 #include "proto/message_codec.h"
 #include "proto/tensor_frame.h"
 
-namespace cleave::agent {
+namespace cleave::proto {
 namespace {
 
-using proto::readText;
+
 
 Result<RouteSpec> decodeRoute(wire::Route::Reader reader, std::string_view what) {
   RouteSpec route;
@@ -26,11 +26,38 @@ Result<RouteSpec> decodeRoute(wire::Route::Reader reader, std::string_view what)
   if (tensors.size() > MAX_ROUTE_TENSORS)
     return Error{fmt::format("{}: {} tensors exceed the limit of {}", what, tensors.size(), MAX_ROUTE_TENSORS)};
   for (auto name : tensors) {
-    Result<std::string> text = readText(name, proto::MAX_TENSOR_NAME, fmt::format("{} tensor name", what));
+    Result<std::string> text = readText(name, MAX_TENSOR_NAME, fmt::format("{} tensor name", what));
     if (!text) return text.error();
     route.tensors.push_back(std::move(*text));
   }
+  route.kind = reader.getKind();
+  if (route.kind > wire::EdgeKind::CHANNEL_PREFIX)
+    return Error{fmt::format("{}: unknown edge kind {}", what, static_cast<uint16_t>(route.kind))};
   return route;
+}
+
+bool hasValue(const std::vector<ValueInfo>& values, const std::string& name) {
+  for (const ValueInfo& value : values)
+    if (value.name == name) return true;
+  return false;
+}
+
+// Routes of a stage (`next` or `upstream`), each tensor one of `values` (its outputs or inputs).
+Result<std::vector<RouteSpec>> decodeRoutes(capnp::List<wire::Route>::Reader list, const std::vector<ValueInfo>& values,
+                                            const std::string& what, std::string_view role) {
+  if (list.size() > MAX_STAGE_ROUTES)
+    return Error{fmt::format("{}: {} {} routes exceed the limit of {}", what, list.size(), role, MAX_STAGE_ROUTES)};
+  std::vector<RouteSpec> routes;
+  for (auto route : list) {
+    Result<RouteSpec> decoded = decodeRoute(route, fmt::format("{} {} route", what, role));
+    if (!decoded) return decoded.error();
+    for (const std::string& name : decoded->tensors)
+      if (!hasValue(values, name))
+        return Error{fmt::format("{}: {} route names '{}', which is not {}", what, role, name,
+                                 role == "next" ? "an output" : "an input")};
+    routes.push_back(std::move(*decoded));
+  }
+  return routes;
 }
 
 void encodeRoute(const RouteSpec& route, wire::Route::Builder builder) {
@@ -38,6 +65,11 @@ void encodeRoute(const RouteSpec& route, wire::Route::Builder builder) {
   builder.setStage(route.stage);
   auto tensors = builder.initTensors(static_cast<unsigned>(route.tensors.size()));
   for (size_t i = 0; i < route.tensors.size(); ++i) tensors.set(static_cast<unsigned>(i), route.tensors[i]);
+  builder.setKind(route.kind);
+}
+
+void encodeRoutes(const std::vector<RouteSpec>& routes, capnp::List<wire::Route>::Builder builder) {
+  for (size_t i = 0; i < routes.size(); ++i) encodeRoute(routes[i], builder[static_cast<unsigned>(i)]);
 }
 
 Result<std::vector<ValueInfo>> decodeSpecs(capnp::List<wire::TensorSpec>::Reader list, std::string_view what) {
@@ -58,7 +90,7 @@ Result<StageSpec> decodeStage(wire::StageAssignment::Reader reader) {
   StageSpec stage;
   stage.stage = reader.getStage();
   const std::string what = fmt::format("stage {}", stage.stage);
-  Result<proto::ContentHash> hash = proto::readKey32(reader.getGraphHash(), what + " graph hash");
+  Result<ContentHash> hash = readKey32(reader.getGraphHash(), what + " graph hash");
   if (!hash) return hash.error();
   stage.graphHash = *hash;
   stage.graphBytes = reader.getGraphBytes();
@@ -69,19 +101,29 @@ Result<StageSpec> decodeStage(wire::StageAssignment::Reader reader) {
   if (!outputs) return outputs.error();
   stage.inputs = std::move(*inputs);
   stage.outputs = std::move(*outputs);
-  auto next = reader.getNext();
-  if (next.size() > MAX_STAGE_ROUTES)
-    return Error{fmt::format("{}: {} routes exceed the limit of {}", what, next.size(), MAX_STAGE_ROUTES)};
-  for (auto route : next) {
-    Result<RouteSpec> decoded = decodeRoute(route, what + " route");
-    if (!decoded) return decoded.error();
-    for (const std::string& name : decoded->tensors) {
-      bool isOutput = false;
-      for (const ValueInfo& output : stage.outputs) isOutput = isOutput || output.name == name;
-      if (!isOutput) return Error{fmt::format("{}: route sends '{}', which is not an output", what, name)};
-    }
-    stage.next.push_back(std::move(*decoded));
+  Result<std::vector<RouteSpec>> next = decodeRoutes(reader.getNext(), stage.outputs, what, "next");
+  if (!next) return next.error();
+  stage.next = std::move(*next);
+  Result<std::vector<RouteSpec>> upstream = decodeRoutes(reader.getUpstream(), stage.inputs, what, "upstream");
+  if (!upstream) return upstream.error();
+  stage.upstream = std::move(*upstream);
+  auto zeroed = reader.getZeroedInputs();
+  if (zeroed.size() > MAX_STAGE_TENSORS)
+    return Error{fmt::format("{}: {} zeroed inputs exceed the limit of {}", what, zeroed.size(), MAX_STAGE_TENSORS)};
+  for (auto name : zeroed) {
+    Result<std::string> text = readText(name, MAX_TENSOR_NAME, what + " zeroed input");
+    if (!text) return text.error();
+    if (!hasValue(stage.inputs, *text))
+      return Error{fmt::format("{}: zeroed input '{}' is not an input", what, *text)};
+    for (const std::string& earlier : stage.zeroedInputs)
+      if (earlier == *text) return Error{fmt::format("{}: zeroed input '{}' twice", what, *text)};
+    stage.zeroedInputs.push_back(std::move(*text));
   }
+  if (stage.zeroedInputs.size() == stage.inputs.size() && !stage.inputs.empty())
+    return Error{fmt::format("{}: every input is zeroed", what)};
+  Result<std::string> label = readText(reader.getLabel(), MAX_LABEL_BYTES, what + " label");
+  if (!label) return label.error();
+  stage.label = std::move(*label);
   stage.channelsSent = reader.getChannelsSent();
   stage.exitThreshold = reader.getExitThreshold();
   stage.predictedSeconds = reader.getPredictedSeconds();
@@ -107,17 +149,17 @@ const PeerSpec* PlanSpec::findPeer(std::string_view name) const {
 
 Result<ValueInfo> decodeTensorSpec(wire::TensorSpec::Reader reader) {
   ValueInfo value;
-  Result<std::string> name = readText(reader.getName(), proto::MAX_TENSOR_NAME, "tensor name");
+  Result<std::string> name = readText(reader.getName(), MAX_TENSOR_NAME, "tensor name");
   if (!name) return name.error();
   if (name->empty()) return Error{"tensor spec without a name"};
   value.name = std::move(*name);
-  std::optional<DType> dtype = proto::fromWireDType(reader.getDtype());
+  std::optional<DType> dtype = fromWireDType(reader.getDtype());
   if (!dtype)
     return Error{fmt::format("tensor '{}': unknown dtype {}", value.name, static_cast<uint16_t>(reader.getDtype()))};
   auto dims = reader.getShape();
-  if (dims.size() > proto::MAX_TENSOR_RANK)
+  if (dims.size() > MAX_TENSOR_RANK)
     return Error{
-        fmt::format("tensor '{}': rank {} exceeds the limit of {}", value.name, dims.size(), proto::MAX_TENSOR_RANK)};
+        fmt::format("tensor '{}': rank {} exceeds the limit of {}", value.name, dims.size(), MAX_TENSOR_RANK)};
   value.type.dtype = *dtype;
   for (int64_t dim : dims) {
     if (dim <= 0) return Error{fmt::format("tensor '{}': dimension {} must be positive", value.name, dim)};
@@ -128,18 +170,18 @@ Result<ValueInfo> decodeTensorSpec(wire::TensorSpec::Reader reader) {
 
 void encodeTensorSpec(const ValueInfo& value, wire::TensorSpec::Builder builder) {
   builder.setName(value.name);
-  builder.setDtype(proto::toWireDType(value.type.dtype).value_or(wire::DType::UNDEFINED));
+  builder.setDtype(toWireDType(value.type.dtype).value_or(wire::DType::UNDEFINED));
   auto dims = builder.initShape(static_cast<unsigned>(value.type.shape.size()));
   for (size_t i = 0; i < value.type.shape.size(); ++i) dims.set(static_cast<unsigned>(i), value.type.shape[i]);
 }
 
 Result<PlanSpec> decodePlanPush(wire::PlanPush::Reader reader) {
-  return proto::decodeGuard("plan push", [&]() -> Result<PlanSpec> {
+  return decodeGuard("plan push", [&]() -> Result<PlanSpec> {
     PlanSpec plan;
     plan.epoch = reader.getEpoch();
     if (plan.epoch == 0) return Error{"plan epoch 0 (epochs start at 1)"};
     plan.strategy = reader.getStrategy();
-    if (proto::strategyName(plan.strategy) == "unknown")
+    if (strategyName(plan.strategy) == "unknown")
       return Error{fmt::format("unknown strategy {}", static_cast<uint16_t>(plan.strategy))};
     Result<std::string> model = readText(reader.getModel(), MAX_MODEL_NAME_BYTES, "model");
     if (!model) return model.error();
@@ -164,7 +206,7 @@ Result<PlanSpec> decodePlanPush(wire::PlanPush::Reader reader) {
       if (!name) return name.error();
       if (name->empty()) return Error{"peer without a name"};
       spec.name = std::move(*name);
-      Result<proto::CurveKey> key = proto::readKey32(peer.getPublicKey(), fmt::format("peer '{}' key", spec.name));
+      Result<CurveKey> key = readKey32(peer.getPublicKey(), fmt::format("peer '{}' key", spec.name));
       if (!key) return key.error();
       spec.publicKey = *key;
       Result<std::string> endpoint =
@@ -194,7 +236,7 @@ Status checkPlanFor(const PlanSpec& plan, std::string_view self) {
     return Error{fmt::format("entry agent '{}' is not a peer", plan.entry.agent)};
   if (plan.entry.agent == self && !plan.findStage(plan.entry.stage))
     return Error{fmt::format("the entry is stage {} on this agent, which the plan does not assign", plan.entry.stage)};
-  for (const StageSpec& stage : plan.stages)
+  for (const StageSpec& stage : plan.stages) {
     for (const RouteSpec& route : stage.next) {
       if (!known(route.agent))
         return Error{fmt::format("stage {} sends to '{}', which is not a peer", stage.stage, route.agent)};
@@ -202,6 +244,10 @@ Status checkPlanFor(const PlanSpec& plan, std::string_view self) {
         return Error{fmt::format("stage {} sends to stage {} on this agent, which the plan does not assign",
                                  stage.stage, route.stage)};
     }
+    for (const RouteSpec& route : stage.upstream)
+      if (!known(route.agent))
+        return Error{fmt::format("stage {} takes inputs from '{}', which is not a peer", stage.stage, route.agent)};
+  }
   return {};
 }
 
@@ -214,7 +260,7 @@ void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder) {
     const StageSpec& stage = plan.stages[i];
     auto out = stages[static_cast<unsigned>(i)];
     out.setStage(stage.stage);
-    out.setGraphHash(proto::dataOf(stage.graphHash));
+    out.setGraphHash(dataOf(stage.graphHash));
     out.setGraphBytes(stage.graphBytes);
     auto inputs = out.initInputs(static_cast<unsigned>(stage.inputs.size()));
     for (size_t j = 0; j < stage.inputs.size(); ++j)
@@ -222,8 +268,11 @@ void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder) {
     auto outputs = out.initOutputs(static_cast<unsigned>(stage.outputs.size()));
     for (size_t j = 0; j < stage.outputs.size(); ++j)
       encodeTensorSpec(stage.outputs[j], outputs[static_cast<unsigned>(j)]);
-    auto next = out.initNext(static_cast<unsigned>(stage.next.size()));
-    for (size_t j = 0; j < stage.next.size(); ++j) encodeRoute(stage.next[j], next[static_cast<unsigned>(j)]);
+    encodeRoutes(stage.next, out.initNext(static_cast<unsigned>(stage.next.size())));
+    encodeRoutes(stage.upstream, out.initUpstream(static_cast<unsigned>(stage.upstream.size())));
+    auto zeroed = out.initZeroedInputs(static_cast<unsigned>(stage.zeroedInputs.size()));
+    for (size_t j = 0; j < stage.zeroedInputs.size(); ++j) zeroed.set(static_cast<unsigned>(j), stage.zeroedInputs[j]);
+    out.setLabel(stage.label);
     out.setChannelsSent(stage.channelsSent);
     out.setExitThreshold(stage.exitThreshold);
     out.setPredictedSeconds(stage.predictedSeconds);
@@ -232,11 +281,11 @@ void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder) {
   for (size_t i = 0; i < plan.peers.size(); ++i) {
     auto out = peers[static_cast<unsigned>(i)];
     out.setName(plan.peers[i].name);
-    out.setPublicKey(proto::dataOf(plan.peers[i].publicKey));
+    out.setPublicKey(dataOf(plan.peers[i].publicKey));
     out.setDataEndpoint(plan.peers[i].dataEndpoint);
   }
   encodeRoute(plan.entry, builder.initEntry());
   builder.setAbandonBefore(plan.abandonBefore);
 }
 
-}  // namespace cleave::agent
+}  // namespace cleave::proto

@@ -1,6 +1,6 @@
 // Plan pushes: a round trip through the wire keeps every field; each kind of bad push is an
 // Error naming what is wrong; and mutated bytes never crash the decoder.
-#include "agent/plan_message.h"
+#include "proto/plan_codec.h"
 
 #include <capnp/message.h>
 #include <doctest/doctest.h>
@@ -9,11 +9,11 @@
 
 #include "proto/message_codec.h"
 
-namespace cleave::agent {
+namespace cleave::proto {
 namespace {
 
-proto::ContentHash hashOf(uint8_t seed) {
-  proto::ContentHash hash{};
+ContentHash hashOf(uint8_t seed) {
+  ContentHash hash{};
   for (size_t i = 0; i < hash.size(); ++i) hash[i] = static_cast<uint8_t>(seed + i);
   return hash;
 }
@@ -42,8 +42,8 @@ Result<PlanSpec> roundTrip(const PlanSpec& plan, const std::function<void(wire::
   auto push = builder.initRoot<wire::ControlMessage>().initPlanPush();
   encodePlanPush(plan, push);
   if (tamper) tamper(push);
-  zmq::message_t frame = proto::encodeMessage(builder);
-  Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromFrame(frame, proto::CONTROL_LIMITS);
+  zmq::message_t frame = encodeMessage(builder);
+  Result<DecodedMessage> decoded = DecodedMessage::fromFrame(frame, CONTROL_LIMITS);
   if (!decoded) return decoded.error();
   Result<wire::ControlMessage::Reader> root = decoded->root<wire::ControlMessage>();
   if (!root) return root.error();
@@ -132,10 +132,70 @@ TEST_CASE("a plan must route only to this agent and its peers") {
   CHECK(checkPlanFor(entry, "b").error().message.find("stage 0 on this agent") != std::string::npos);
 }
 
+// A nonn fusion stage: features from three students on three agents, a fourth student's zeroed.
+PlanSpec fusionPlan() {
+  PlanSpec plan = samplePlan();
+  plan.strategy = wire::Strategy::NONN;
+  StageSpec& fusion = plan.stages[0];
+  fusion.label = "fusion";
+  fusion.inputs.clear();
+  for (int k = 0; k < 4; ++k) fusion.inputs.push_back({"features_" + std::to_string(k), {DType::F32, {1, 16}}});
+  fusion.outputs = {{"logits", {DType::F32, {1, 10}}}};
+  fusion.next.clear();
+  fusion.upstream = {{"a", 1, {"features_0"}, wire::EdgeKind::ALWAYS},
+                     {"c", 2, {"features_1"}, wire::EdgeKind::ALWAYS},
+                     {"a", 3, {"features_3"}, wire::EdgeKind::ALWAYS}};
+  fusion.zeroedInputs = {"features_2"};
+  return plan;
+}
+
+TEST_CASE("a stage of a graph plan: upstream routes, zeroed inputs, edge kinds and its label survive the wire") {
+  PlanSpec plan = fusionPlan();
+  plan.stages[0].upstream[1].kind = wire::EdgeKind::CHANNEL_PREFIX;
+  Result<PlanSpec> decoded = roundTrip(plan);
+  REQUIRE_MESSAGE(decoded.ok(), decoded.error().message);
+  CHECK(decoded->strategy == wire::Strategy::NONN);
+  const StageSpec& stage = decoded->stages[0];
+  CHECK(stage.upstream == plan.stages[0].upstream);
+  CHECK(stage.upstream[1].kind == wire::EdgeKind::CHANNEL_PREFIX);
+  CHECK(stage.zeroedInputs == std::vector<std::string>{"features_2"});
+  CHECK(stage.label == "fusion");
+  CHECK(stage.gathersInputs());
+  CHECK(checkPlanFor(*decoded, "b").ok());
+  // A split stage (one upstream route, nothing zeroed) takes its inputs in one message.
+  StageSpec path = samplePlan().stages[0];
+  path.upstream = {{"a", 0, {}, wire::EdgeKind::ALWAYS}};
+  CHECK_FALSE(path.gathersInputs());
+}
+
+TEST_CASE("bad upstream routes and zeroed inputs are refused with a reason") {
+  PlanSpec plan = fusionPlan();
+  CHECK(errorOf(plan, [](auto p) {
+          p.getStages()[0].getUpstream()[0].getTensors().set(0, "logits");
+        }).find("upstream route names 'logits', which is not an input") != std::string::npos);
+  CHECK(errorOf(plan, [](auto p) {
+          p.getStages()[0].getZeroedInputs().set(0, "image");
+        }).find("zeroed input 'image' is not an input") != std::string::npos);
+  CHECK(errorOf(plan, [](auto p) {
+          p.getStages()[0].getUpstream()[2].setKind(static_cast<wire::EdgeKind>(9));
+        }).find("unknown edge kind 9") != std::string::npos);
+  CHECK(errorOf(plan, [](auto p) { p.getStages()[0].setLabel(std::string(65, 'l')); }).find("label") !=
+        std::string::npos);
+  PlanSpec twice = plan;
+  twice.stages[0].zeroedInputs.push_back("features_2");
+  CHECK(errorOf(twice).find("zeroed input 'features_2' twice") != std::string::npos);
+  PlanSpec all = plan;
+  all.stages[0].zeroedInputs = {"features_0", "features_1", "features_2", "features_3"};
+  CHECK(errorOf(all).find("every input is zeroed") != std::string::npos);
+  PlanSpec stranger = plan;
+  stranger.stages[0].upstream[1].agent = "z";
+  CHECK(checkPlanFor(stranger, "b").error().message.find("takes inputs from 'z'") != std::string::npos);
+}
+
 TEST_CASE("mutated plan pushes give errors or plans, never a crash") {
   capnp::MallocMessageBuilder builder;
   encodePlanPush(samplePlan(), builder.initRoot<wire::ControlMessage>().initPlanPush());
-  zmq::message_t original = proto::encodeMessage(builder);
+  zmq::message_t original = encodeMessage(builder);
   std::mt19937 rng(17);
   int decodedOk = 0;
   for (int trial = 0; trial < 3000; ++trial) {
@@ -143,11 +203,11 @@ TEST_CASE("mutated plan pushes give errors or plans, never a crash") {
                                  static_cast<const std::byte*>(original.data()) + original.size());
     const int flips = 1 + static_cast<int>(rng() % 4);
     for (int f = 0; f < flips; ++f) bytes[rng() % bytes.size()] = static_cast<std::byte>(rng() & 0xff);
-    Result<proto::DecodedMessage> decoded = proto::DecodedMessage::fromBytes(bytes, proto::CONTROL_LIMITS);
+    Result<DecodedMessage> decoded = DecodedMessage::fromBytes(bytes, CONTROL_LIMITS);
     if (!decoded) continue;
     Result<wire::ControlMessage::Reader> root = decoded->root<wire::ControlMessage>();
     if (!root) continue;
-    Result<PlanSpec> plan = proto::decodeGuard("test", [&]() -> Result<PlanSpec> {
+    Result<PlanSpec> plan = decodeGuard("test", [&]() -> Result<PlanSpec> {
       if (root->which() != wire::ControlMessage::PLAN_PUSH) return Error{"not a plan push"};
       return decodePlanPush(root->getPlanPush());
     });
@@ -157,4 +217,4 @@ TEST_CASE("mutated plan pushes give errors or plans, never a crash") {
   CHECK(decodedOk > 0);
 }
 
-}  // namespace cleave::agent
+}  // namespace cleave::proto
