@@ -535,11 +535,11 @@ void Daemon::replan(const std::string& reason, bool agentLost, bool force) {
   if (current_ && routeIntact && !force && !agentLost) {
     if (assignmentKey(current_->plan, current_->names) == assignmentKey(planned->plan, planned->names))
       return;  // nothing changes
-    // An agent came (or came back): the running plan still works, so only a cheaper one
-    // replaces it. Equally good assignments abound (a nonn fleet of identical boards), and
-    // swapping one for another only costs a plan push and a reload everywhere.
+    // An agent came (or came back): the running plan still works, so only a better one (more
+    // of the bundle placed, or cheaper) replaces it. Equally good assignments abound (a nonn
+    // fleet of identical boards), and swapping one for another costs a push and a reload.
     Result<OnlinePlan> now = reevaluateOnline(problem, online, current_->plan, current_->names);
-    if (now && !(planned->plan.cost < now->plan.cost * (1 - 1e-9))) return;
+    if (now && !planner::preferable(planned->plan, now->plan)) return;
   }
   Result<FleetPlan> built = buildFleetPlan(config_.bundle, planned->plan, planned->names);
   if (!built) {

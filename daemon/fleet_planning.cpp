@@ -83,23 +83,40 @@ Result<OnlinePlan> reevaluateOnline(const planner::PlanningProblem& problem, con
     return evaluateOnline(problem, online, route, plan.cuts());
   }
   if (plan.strategy != planner::Strategy::Nonn) return Error{"only split and nonn plans can be re-costed"};
+  std::vector<std::string> students(problem.nonn ? problem.nonn->students.size() : 0);
+  std::string fusion;
+  for (const planner::StagePlan& stage : plan.stages) {
+    if (stage.graph == planner::StageGraph::Student && stage.graphIndex < students.size())
+      students[stage.graphIndex] = names.at(stage.device);
+    if (stage.graph == planner::StageGraph::Fusion) fusion = names.at(stage.device);
+  }
+  return evaluateNonnOnline(problem, online, students, fusion);
+}
+
+Result<OnlinePlan> evaluateNonnOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                      const std::vector<std::string>& students, const std::string& fusion) {
   Result<OnlinePlan> restricted = restrict(problem, online);
   if (!restricted) return restricted.error();
   if (!restricted->problem.nonn) return Error{"the bundle has no students"};
-  auto indexOf = [&](size_t device) -> std::optional<size_t> {
-    return restricted->problem.fleet.deviceIndex(names.at(device));
+  const size_t count = restricted->problem.nonn->students.size();
+  if (students.size() != count)
+    return Error{fmt::format("the bundle has {} students, the plan places {}", count, students.size())};
+  auto indexOf = [&](const std::string& name) -> Result<size_t> {
+    std::optional<size_t> i = restricted->problem.fleet.deviceIndex(name);
+    if (!i) return Error{fmt::format("'{}' is not an online device", name)};
+    return *i;
   };
-  std::vector<std::optional<size_t>> students(restricted->problem.nonn->students.size());
-  std::optional<size_t> fusion;
-  for (const planner::StagePlan& stage : plan.stages) {
-    std::optional<size_t> device = indexOf(stage.device);
-    if (!device) return Error{fmt::format("'{}' is offline", names.at(stage.device))};
-    if (stage.graph == planner::StageGraph::Student && stage.graphIndex < students.size())
-      students[stage.graphIndex] = device;
-    if (stage.graph == planner::StageGraph::Fusion) fusion = device;
+  std::vector<std::optional<size_t>> devices(count);
+  for (size_t k = 0; k < count; ++k) {
+    if (students[k].empty()) continue;
+    Result<size_t> device = indexOf(students[k]);
+    if (!device) return Error{fmt::format("student {}: {}", k, device.error().message)};
+    devices[k] = *device;
   }
-  if (!fusion) return Error{"the plan has no fusion stage"};
-  Result<planner::Plan> evaluated = planner::evaluateNonn(restricted->problem, students, *fusion);
+  if (fusion.empty()) return Error{"the plan has no fusion device"};
+  Result<size_t> fusionDevice = indexOf(fusion);
+  if (!fusionDevice) return Error{fmt::format("fusion: {}", fusionDevice.error().message)};
+  Result<planner::Plan> evaluated = planner::evaluateNonn(restricted->problem, devices, *fusionDevice);
   if (!evaluated) return evaluated.error();
   restricted->plan = std::move(*evaluated);
   return restricted;

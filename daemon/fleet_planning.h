@@ -25,6 +25,11 @@ Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std
                               planner::Strategy strategy = planner::Strategy::Split,
                               const std::vector<planner::Strategy>& allowed = {planner::Strategy::Split});
 
+// Evaluates a given nonn placement (for `plan apply`): student k on the device named
+// students[k] ("" leaves it out), the fusion on `fusion`.
+Result<OnlinePlan> evaluateNonnOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                      const std::vector<std::string>& students, const std::string& fusion);
+
 // A running plan re-costed under `problem`'s figures (links moved): the same devices doing the
 // same work, by name. An error when it can no longer run (a device offline, a link gone, memory).
 Result<OnlinePlan> reevaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,

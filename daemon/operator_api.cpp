@@ -9,6 +9,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/fleet_planning.h"
+#include "planner/plan_check.h"
 #include "proto/message_codec.h"
 
 namespace cleave::daemon {
@@ -160,26 +161,51 @@ void Daemon::replyPlan(const std::string& id, uint64_t requestId, const FleetPla
 void Daemon::handlePlanApply(const std::string& id, uint64_t requestId, wire::PlanApply::Reader apply) {
   Result<std::string> text = proto::readText(apply.getToml(), 64 * 1024, "planApply.toml");
   if (!text) return replyError(id, requestId, text.error().message);
-  std::vector<std::string> route;
-  std::vector<int64_t> cuts;
+  Result<OnlinePlan> evaluated = Error{"no plan"};
   try {
     toml::table t = toml::parse(std::string_view(*text), std::string_view("plan"));
-    if (auto strategy = t["strategy"].value<std::string>(); strategy && *strategy != "split")
-      return replyError(id, requestId, fmt::format("plan apply: strategy '{}' is not available yet", *strategy));
-    const toml::array* r = t["route"].as_array();
-    const toml::array* c = t["cuts"].as_array();
-    if (!r || !c) return replyError(id, requestId, "plan apply: needs 'route' (device names) and 'cuts' (positions)");
-    for (const toml::node& n : *r)
-      if (auto s = n.value<std::string>()) route.push_back(*s);
-      else return replyError(id, requestId, "plan apply: 'route' must hold device names");
-    for (const toml::node& n : *c)
-      if (auto v = n.value<int64_t>()) cuts.push_back(*v);
-      else return replyError(id, requestId, "plan apply: 'cuts' must hold integers");
+    // Each element of `key` as a string (nullopt, with an error sent, when it is not that).
+    auto names = [&](const char* key) -> std::optional<std::vector<std::string>> {
+      const toml::array* list = t[key].as_array();
+      if (!list) return std::nullopt;
+      std::vector<std::string> out;
+      for (const toml::node& n : *list)
+        if (auto s = n.value<std::string>()) out.push_back(*s);
+        else return std::nullopt;
+      return out;
+    };
+    const std::string strategy = t["strategy"].value<std::string>().value_or("split");
+    if (strategy == "split") {
+      std::optional<std::vector<std::string>> route = names("route");
+      const toml::array* c = t["cuts"].as_array();
+      if (!route || !c)
+        return replyError(id, requestId, "plan apply: a split plan needs 'route' (device names) and 'cuts' (positions)");
+      std::vector<int64_t> cuts;
+      for (const toml::node& n : *c)
+        if (auto v = n.value<int64_t>()) cuts.push_back(*v);
+        else return replyError(id, requestId, "plan apply: 'cuts' must hold integers");
+      evaluated = evaluateOnline(problemNow(), onlineAgents(), *route, cuts);
+    } else if (strategy == "nonn") {
+      std::optional<std::vector<std::string>> students = names("students");
+      std::optional<std::string> fusion = t["fusion"].value<std::string>();
+      if (!students || !fusion)
+        return replyError(id, requestId,
+                          "plan apply: a nonn plan needs 'students' (a device name per student, \"\" for one left "
+                          "out) and 'fusion' (a device name)");
+      evaluated = evaluateNonnOnline(problemNow(), onlineAgents(), *students, *fusion);
+    } else {
+      return replyError(id, requestId, fmt::format("plan apply: strategy '{}' cannot be applied by hand yet", strategy));
+    }
+    if (evaluated && std::find(config_.allowed.begin(), config_.allowed.end(), evaluated->plan.strategy) ==
+                         config_.allowed.end())
+      return replyError(id, requestId,
+                        fmt::format("plan apply: the bundle '{}' cannot run {} plans", config_.bundle.name, strategy));
   } catch (const toml::parse_error& e) {
     return replyError(id, requestId, fmt::format("plan apply: line {}: {}", e.source().begin.line, e.description()));
   }
-  Result<OnlinePlan> evaluated = evaluateOnline(problemNow(), onlineAgents(), route, cuts);
   if (!evaluated) return replyError(id, requestId, fmt::format("plan apply: {}", evaluated.error().message));
+  Status valid = planner::checkPlan(evaluated->plan, evaluated->problem);
+  if (!valid) return replyError(id, requestId, fmt::format("plan apply: the plan is not valid: {}", valid.error().message));
   Result<FleetPlan> built = buildFleetPlan(config_.bundle, evaluated->plan, evaluated->names);
   if (!built) return replyError(id, requestId, fmt::format("plan apply: {}", built.error().message));
   if (apply.getDryRun()) return replyPlan(id, requestId, &*built, false);

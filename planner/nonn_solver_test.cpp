@@ -211,3 +211,32 @@ TEST_CASE("the plan checker rejects broken nonn plans") {
 }
 
 }  // namespace cleave::planner
+
+namespace cleave::planner {
+
+TEST_CASE("preferable: within nonn, fewer students left out first, then accuracy, then cost; across strategies, cost") {
+  Plan full, degraded, split;
+  full.strategy = degraded.strategy = Strategy::Nonn;
+  full.cost = 2.0;
+  full.accuracy = 0.90;
+  degraded.cost = 1.0;  // cheaper: the slowest student is the one left out
+  degraded.accuracy = 0.89;
+  degraded.missingStudents = {3};
+  CHECK(preferable(full, degraded));
+  CHECK_FALSE(preferable(degraded, full));
+  Plan moreAccurate = degraded;
+  moreAccurate.missingStudents = {0};
+  moreAccurate.accuracy = 0.895;
+  moreAccurate.cost = 1.5;
+  CHECK(preferable(moreAccurate, degraded));
+  Plan cheaper = full;
+  cheaper.cost = 1.9;
+  CHECK(preferable(cheaper, full));
+  CHECK_FALSE(preferable(full, full));  // a tie keeps what runs
+  split.strategy = Strategy::Split;    // accuracy 0: not known; auto compares costs
+  split.cost = 1.5;
+  CHECK(preferable(split, full));
+  CHECK_FALSE(preferable(full, split));
+}
+
+}  // namespace cleave::planner

@@ -36,4 +36,15 @@ bool Plan::sameAssignment(const Plan& other) const {
   return missingStudents == other.missingStudents;
 }
 
+bool preferable(const Plan& a, const Plan& b) {
+  constexpr double EPSILON = 1e-9;
+  if (a.strategy == b.strategy) {
+    if (a.missingStudents.size() != b.missingStudents.size())
+      return a.missingStudents.size() < b.missingStudents.size();
+    if (a.accuracy > b.accuracy + EPSILON) return true;
+    if (b.accuracy > a.accuracy + EPSILON) return false;
+  }
+  return a.cost < b.cost * (1 - EPSILON);
+}
+
 }  // namespace cleave::planner

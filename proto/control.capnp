@@ -379,8 +379,10 @@ struct OperatorRequest {
 
 struct PlanApply {
   toml @0 :Text;
-  # A plan in the TOML form `cleavectl plan` writes (parsed and checked by the daemon with
-  # config/ and the planner's validity checker). At most 64 KiB.
+  # A plan in TOML (parsed and checked by the daemon with the planner's validity checker):
+  # strategy = "split", route = [device names], cuts = [positions]; or strategy = "nonn",
+  # students = [a device name per student, "" for one left out], fusion = device name.
+  # `cleavectl plan apply` turns `cleavectl plan --json` output into this. At most 64 KiB.
   dryRun @1 :Bool;
   # Check and cost the plan without installing it.
 }

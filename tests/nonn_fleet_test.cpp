@@ -184,6 +184,48 @@ TEST_CASE("nonn over four Pis and a fusion device: bit-identical results, a stud
   CHECK(zeroedSeen == std::set<std::string>{missingFeatures});
   MESSAGE(degraded << " of " << IMAGES << " results degraded (without " << missingFeatures << "); " << victim
                    << " ran " << lostStudent);
+
+  // An operator's own nonn plan: students moved around, student 3 left out. A placement on the
+  // dead Pi is refused, naming it; the valid one is installed and answers as it says.
+  auto apply = [&](const std::string& toml) {
+    Result<OperatorReply> reply = op->call([&](wire::OperatorRequest::Builder r) { r.initPlanApply().setToml(toml); });
+    REQUIRE(reply.ok());
+    Result<DecodedReply> d = decodeReply(*reply);
+    REQUIRE(d.ok());
+    return std::make_pair(std::move(*reply), std::move(*d));
+  };
+  {
+    auto [reply, d] = apply("strategy = \"nonn\"\nstudents = [\"pi3\", \"pi1\", \"pi2\", \"pi4\"]\nfusion = \"fuse\"\n");
+    REQUIRE(d.reply.isError());
+    CHECK(std::string(d.reply.getError().cStr()).find("'pi3' is not an online device") != std::string::npos);
+  }
+  {
+    auto [reply, d] = apply("strategy = \"nonn\"\nstudents = [\"pi2\", \"pi4\", \"pi1\", \"\"]\nfusion = \"fuse\"\n");
+    REQUIRE_MESSAGE(d.reply.isPlan(), (d.reply.isError() ? d.reply.getError().cStr() : "?"));
+    CHECK(d.reply.getPlan().getInstalled());
+    std::vector<std::string> missing;
+    for (auto m : d.reply.getPlan().getMissing()) missing.push_back(m);
+    CHECK(missing == std::vector<std::string>{"student 3"});
+    // Requests that reach the origin before it accepted the plan run under the one before: wait
+    // until every online agent has acknowledged it.
+    const uint64_t epoch = d.reply.getPlan().getEpoch();
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (bool acked = false; !acked;) {
+      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "plan epoch " << epoch << " not acknowledged");
+      Result<OperatorReply> agents = op->call([](wire::OperatorRequest::Builder r) { r.setAgents(); });
+      REQUIRE(agents.ok());
+      Result<DecodedReply> list = decodeReply(*agents);
+      REQUIRE(list.ok());
+      acked = true;
+      for (auto agent : list->reply.getAgents())
+        if (agent.getOnline() && agent.getEpoch() < epoch) acked = false;
+    }
+  }
+  const size_t before = got;
+  for (size_t i = 0; i < 20; ++i) sent[op->infer(ref.images[i])] = i;
+  zeroedSeen.clear();
+  collect(before + 20);
+  CHECK(zeroedSeen == std::set<std::string>{"features_3"});
 }
 
 }  // namespace cleave::testing

@@ -1,4 +1,5 @@
 #include "tools/cleavectl/operator_commands.h"
+#include "tools/cleavectl/plan_file.h"
 
 #include <fmt/format.h>
 #include <time.h>
@@ -161,17 +162,29 @@ int planShow(const GlobalOptions& global) {
 }
 
 struct PlanApplyOptions {
+  std::string file;  // a plan file, or:
   std::string route;
   std::string cuts;
   bool dryRun = false;
 };
 
-int planApply(const GlobalOptions& global, const PlanApplyOptions& options) {
+// The plan to send: from the file, or from --route and --cuts.
+Result<std::string> planToApply(const PlanApplyOptions& options) {
+  if (!options.file.empty()) {
+    if (!options.route.empty() || !options.cuts.empty())
+      return Error{"plan apply: give a plan file or --route and --cuts, not both"};
+    return planFileToml(options.file);
+  }
+  if (options.route.empty()) return Error{"plan apply: give a plan file (TOML or JSON) or --route and --cuts"};
   Result<std::vector<std::string>> route = parseRoute(options.route);
-  if (!route) return fail(route.error().message);
+  if (!route) return route.error();
   Result<std::vector<int64_t>> cuts = parseCuts(options.cuts);
-  if (!cuts) return fail(cuts.error().message);
-  Result<std::string> toml = planApplyToml(*route, *cuts);
+  if (!cuts) return cuts.error();
+  return planApplyToml(*route, *cuts);
+}
+
+int planApply(const GlobalOptions& global, const PlanApplyOptions& options) {
+  Result<std::string> toml = planToApply(options);
   if (!toml) return fail(toml.error().message);
   const bool dryRun = options.dryRun;
   return simpleRequest(
@@ -805,8 +818,11 @@ void addOperatorCommands(CLI::App& app, int& exitCode) {
   plan->fallthrough();
   command(*plan, "show", "The daemon's current plan")->callback([global, &exitCode] { exitCode = planShow(*global); });
   auto applyOptions = std::make_shared<PlanApplyOptions>();
-  CLI::App* apply = command(*plan, "apply", "Install a split plan by hand (checked by the daemon)");
-  apply->add_option("--route", applyOptions->route, "Devices of the route, source first: a,b,c")->required();
+  CLI::App* apply = command(*plan, "apply", "Install a plan by hand (checked by the daemon)");
+  apply->add_option("file", applyOptions->file,
+                    "A plan file: TOML (strategy, route and cuts, or students and fusion) or the JSON that "
+                    "`cleavectl plan CONFIG --json` writes");
+  apply->add_option("--route", applyOptions->route, "A split plan's devices, source first: a,b,c");
   apply->add_option("--cuts", applyOptions->cuts,
                     "Node positions between consecutive devices: 2,4 (one fewer than the route)");
   apply->add_flag("--dry-run", applyOptions->dryRun, "Check and cost the plan without installing it");

@@ -1,0 +1,85 @@
+#include "tools/cleavectl/plan_file.h"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+namespace cleave::cli {
+namespace {
+
+// Device names are well-formed (letters, digits, -, _), so they need no escaping.
+std::string tomlString(const std::string& name) { return fmt::format("\"{}\"", name); }
+
+// The JSON plan's stages as the TOML form: a split plan's route and cuts, a nonn plan's student
+// devices by index and the fusion's device.
+Result<std::string> tomlOfJsonPlan(const nlohmann::json& plan, const std::string& name) {
+  const std::string strategy = plan.value("strategy", "split");
+  const nlohmann::json& stages = plan.at("stages");
+  if (!stages.is_array() || stages.empty()) return Error{fmt::format("{}: the plan has no stages", name)};
+  if (strategy == "split") {
+    std::vector<std::string> route;
+    for (const nlohmann::json& stage : stages) route.push_back(tomlString(stage.at("device").get<std::string>()));
+    std::vector<int64_t> cuts = plan.at("cuts").get<std::vector<int64_t>>();
+    return fmt::format("strategy = \"split\"\nroute = [{}]\ncuts = [{}]\n", fmt::join(route, ", "),
+                       fmt::join(cuts, ", "));
+  }
+  if (strategy == "nonn") {
+    std::map<size_t, std::string> students;
+    std::string fusion;
+    for (const nlohmann::json& stage : stages) {
+      const std::string graph = stage.at("graph").get<std::string>();
+      if (graph == "student") students[stage.at("graph_index").get<size_t>()] = stage.at("device").get<std::string>();
+      if (graph == "fusion") fusion = stage.at("device").get<std::string>();
+    }
+    for (const nlohmann::json& k : plan.value("missing_students", nlohmann::json::array()))
+      students[k.get<size_t>()] = "";
+    if (fusion.empty()) return Error{fmt::format("{}: a nonn plan needs a fusion stage", name)};
+    std::vector<std::string> devices;
+    for (size_t k = 0; k < students.size(); ++k) {
+      auto it = students.find(k);
+      if (it == students.end()) return Error{fmt::format("{}: student {} is neither placed nor missing", name, k)};
+      devices.push_back(tomlString(it->second));
+    }
+    return fmt::format("strategy = \"nonn\"\nstudents = [{}]\nfusion = {}\n", fmt::join(devices, ", "),
+                       tomlString(fusion));
+  }
+  return Error{fmt::format("{}: strategy '{}' cannot be applied by hand yet (split and nonn can)", name, strategy)};
+}
+
+}  // namespace
+
+Result<std::string> planTextToml(const std::string& text, const std::string& name, bool json) {
+  if (!json) {
+    // Checked here for syntax, so a typo is reported with its line before anything is sent; the
+    // daemon checks the plan itself.
+    try {
+      (void)toml::parse(text, name);
+    } catch (const toml::parse_error& e) {
+      return Error{fmt::format("{}:{}:{}: {}", name, e.source().begin.line, e.source().begin.column, e.description())};
+    }
+    return text;
+  }
+  try {
+    nlohmann::json parsed = nlohmann::json::parse(text);
+    // `cleavectl plan --json` writes {"plans": [best, runner-ups...]}; a bare plan object works too.
+    const nlohmann::json& plan = parsed.contains("plans") ? parsed.at("plans").at(0) : parsed;
+    return tomlOfJsonPlan(plan, name);
+  } catch (const nlohmann::json::exception& e) {
+    return Error{fmt::format("{}: not a plan as `cleavectl plan --json` writes it: {}", name, e.what())};
+  }
+}
+
+Result<std::string> planFileToml(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error{fmt::format("{}: cannot read the plan file", path)};
+  std::stringstream text;
+  text << in.rdbuf();
+  const bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  return planTextToml(text.str(), path, json);
+}
+
+}  // namespace cleave::cli
