@@ -514,8 +514,14 @@ void Agent::acceptPlan(proto::PlanSpec plan, std::map<uint32_t, LoadedSession> s
     for (const proto::RouteSpec& route : stage.spec.next)
       routes.push_back(fmt::format("{} stage {}", route.agent, route.stage));
     described.push_back(
-        fmt::format("stage {} ({} nodes, graph {}, inputs {} -> {})", index, stage.nodes,
+        fmt::format("stage {} ({}{} nodes, graph {}, inputs {}{}{} -> {})", index,
+                    stage.spec.label.empty() ? "" : stage.spec.label + ", ", stage.nodes,
                     shortHash(stage.spec.graphHash), describeValues(stage.spec.inputs),
+                    stage.spec.gathersInputs() ? fmt::format(" gathered from {} senders", stage.spec.upstream.size())
+                                               : std::string(),
+                    stage.spec.zeroedInputs.empty()
+                        ? std::string()
+                        : fmt::format(", zeros for {}", fmt::join(stage.spec.zeroedInputs, ", ")),
                     routes.empty() ? std::string("result to the origin") : fmt::format("{}", fmt::join(routes, ", "))));
   }
   std::vector<std::string> peerNames;

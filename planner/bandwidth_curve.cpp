@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "planner/cost_model.h"
+#include "planner/planner.h"
 
 namespace cleave::planner {
 namespace {
@@ -172,6 +173,74 @@ Result<BandwidthCurve> sweepLink(const PlanningProblem& problem, size_t from, si
     local.fleet.setBytesPerSecond(from, to, 1 / end);
     CostModel model(local);
     curve.segments.push_back({1 / end, 1 / start, model.evaluate(pieces[i].plan.route(), pieces[i].plan.cuts())});
+  }
+  mergeSame(curve.segments);
+  return curve;
+}
+
+Result<BandwidthCurve> sweepLinkAnyStrategy(const PlanningProblem& problem, size_t from, size_t to, double low,
+                                            double high, Strategy strategy, const std::vector<Strategy>& allowed) {
+  const bool splitOnly = strategy == Strategy::Split ||
+                         (strategy == Strategy::Auto && allowed == std::vector<Strategy>{Strategy::Split});
+  if (splitOnly) return sweepLink(problem, from, to, low, high);
+  CLEAVE_TRY(checkRange(low, high));
+  if (!problem.fleet.linkBetween(from, to)) return Error{"no link joins the two devices to sweep"};
+  auto at = [&](double x) {
+    PlanningProblem local = problem;
+    local.fleet.setBytesPerSecond(from, to, 1 / x);
+    return local;
+  };
+  auto solveAt = [&](double x) -> Result<Plan> {
+    Result<PlanSet> set = makePlan(at(x), strategy, allowed);
+    if (!set) return set.error();
+    return set->plans.front();
+  };
+  auto costAt = [&](const Plan& plan, double x) {
+    Result<Plan> p = reevaluatePlan(at(x), plan);
+    return p ? p->cost : std::numeric_limits<double>::infinity();
+  };
+
+  // Pieces: the plan optimal from x on; ascending x (descending bandwidth).
+  struct Piece {
+    double x;
+    Plan plan;
+  };
+  std::vector<Piece> pieces;
+  auto refine = [&](auto&& self, double x1, const Plan& p1, double x2, const Plan& p2, int depth) -> Status {
+    if (p1.sameAssignment(p2) || depth > 60) return {};
+    // p1 is no worse at x1, p2 no worse at x2: bisect for where p2 takes over.
+    double a = x1, b = x2;
+    while (b - a > 1e-9 * b) {
+      const double m = 0.5 * (a + b);
+      (costAt(p1, m) <= costAt(p2, m) ? a : b) = m;
+    }
+    const double x = b;
+    Result<Plan> p3 = solveAt(x);
+    if (!p3) return p3.error();
+    const double best = std::min(costAt(p1, x), costAt(p2, x));
+    if (p3->sameAssignment(p1) || p3->sameAssignment(p2) || !(p3->cost < best * (1 - 1e-9)) || x >= x2) {
+      pieces.push_back({x, p2});
+      return {};
+    }
+    CLEAVE_TRY(self(self, x1, p1, x, *p3, depth + 1));
+    pieces.push_back({x, *p3});
+    return self(self, x, *p3, x2, p2, depth + 1);
+  };
+  const double xLow = 1 / high, xHigh = 1 / low;
+  Result<Plan> first = solveAt(xLow);
+  if (!first) return first.error();
+  Result<Plan> last = solveAt(xHigh);
+  if (!last) return last.error();
+  pieces.push_back({xLow, *first});
+  CLEAVE_TRY(refine(refine, xLow, *first, xHigh, *last, 0));
+
+  BandwidthCurve curve{from, to, {}};
+  for (size_t i = pieces.size(); i-- > 0;) {
+    const double start = pieces[i].x, end = i + 1 < pieces.size() ? pieces[i + 1].x : xHigh;
+    if (start >= end && pieces.size() > 1) continue;
+    Result<Plan> p = reevaluatePlan(at(end), pieces[i].plan);
+    if (!p) return p.error();
+    curve.segments.push_back({1 / end, 1 / start, *p});
   }
   mergeSame(curve.segments);
   return curve;

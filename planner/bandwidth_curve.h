@@ -41,4 +41,12 @@ Result<BandwidthCurve> pairCurve(const PlanningProblem& problem, double lowBytes
 Result<BandwidthCurve> sweepLink(const PlanningProblem& problem, size_t from, size_t to, double lowBytesPerSecond,
                                  double highBytesPerSecond, const SplitOptions& options = {});
 
+// The same for any strategy (Auto: the cheapest of `allowed` at each bandwidth). A plan of
+// stage graphs is not a line in x (its latency is a maximum over branches), so crossings are
+// found by bisection on the two plans' re-costed figures, to a relative 1e-9 in x, and the
+// solver is asked again there; split alone takes the exact path above.
+Result<BandwidthCurve> sweepLinkAnyStrategy(const PlanningProblem& problem, size_t from, size_t to,
+                                            double lowBytesPerSecond, double highBytesPerSecond, Strategy strategy,
+                                            const std::vector<Strategy>& allowed);
+
 }  // namespace cleave::planner

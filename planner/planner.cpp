@@ -1,9 +1,12 @@
 #include "planner/planner.h"
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "planner/cost_model.h"
 #include "planner/nonn_solver.h"
+#include "planner/plan_check.h"
 #include "planner/units.h"
 
 namespace cleave::planner {
@@ -70,6 +73,29 @@ Result<PlanSet> makePlan(const PlanningProblem& problem, Strategy strategy, cons
     case Strategy::Auto: break;
   }
   return Error{"unknown strategy"};
+}
+
+Result<Plan> reevaluatePlan(const PlanningProblem& problem, const Plan& plan) {
+  switch (plan.strategy) {
+    case Strategy::Split: {
+      Plan evaluated = CostModel(problem).evaluate(plan.route(), plan.cuts());
+      CLEAVE_TRY(checkPlan(evaluated, problem));
+      return evaluated;
+    }
+    case Strategy::Nonn: {
+      if (!problem.nonn) return Error{"the problem has no students"};
+      std::vector<std::optional<size_t>> students(problem.nonn->students.size());
+      std::optional<size_t> fusion;
+      for (const StagePlan& stage : plan.stages) {
+        if (stage.graph == StageGraph::Student && stage.graphIndex < students.size()) students[stage.graphIndex] = stage.device;
+        if (stage.graph == StageGraph::Fusion) fusion = stage.device;
+      }
+      if (!fusion) return Error{"the plan has no fusion stage"};
+      return evaluateNonn(problem, students, *fusion);
+    }
+    default:
+      return Error{fmt::format("{} plans cannot be re-costed yet", strategyName(plan.strategy))};
+  }
 }
 
 }  // namespace cleave::planner

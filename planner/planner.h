@@ -23,4 +23,8 @@ struct PlanSet {
 Result<PlanSet> makePlan(const PlanningProblem& problem, Strategy strategy, const std::vector<Strategy>& allowed,
                          const SplitOptions& options = {});
 
+// `plan`'s assignment (same devices, same work) costed under `problem`'s figures, any strategy:
+// what it costs now that a link moved. An error when it cannot run there (a link gone, memory).
+Result<Plan> reevaluatePlan(const PlanningProblem& problem, const Plan& plan);
+
 }  // namespace cleave::planner

@@ -98,24 +98,26 @@ int plan(const PlanOptions& options) {
   if (!overridden) return fail(overridden.error().message);
   const planner::PlanningProblem& problem = config->problem;
 
-  if (!options.sweep.empty()) {
-    Result<std::pair<size_t, size_t>> link = parseLinkName(options.sweep, problem.fleet);
-    if (!link) return fail(fmt::format("--sweep: {}", link.error().message));
-    Result<double> low = planner::parseBandwidth(options.sweepFrom), high = planner::parseBandwidth(options.sweepTo);
-    if (!low) return fail(fmt::format("--from: {}", low.error().message));
-    if (!high) return fail(fmt::format("--to: {}", high.error().message));
-    Result<planner::BandwidthCurve> curve = planner::sweepLink(problem, link->first, link->second, *low, *high);
-    if (!curve) return fail(curve.error().message);
-    fmt::print("{}", options.json ? planner::curveJson(*curve, problem) : planner::curveText(*curve, problem));
-    return 0;
-  }
-
   planner::Strategy strategy = config->topology.model.strategy;
   if (!options.strategy.empty()) {
     std::optional<planner::Strategy> s = planner::strategyFromName(options.strategy);
     if (!s) return fail(fmt::format("--strategy '{}': expected split, clio, nonn, early_exit or auto", options.strategy));
     strategy = *s;
   }
+
+  if (!options.sweep.empty()) {
+    Result<std::pair<size_t, size_t>> link = parseLinkName(options.sweep, problem.fleet);
+    if (!link) return fail(fmt::format("--sweep: {}", link.error().message));
+    Result<double> low = planner::parseBandwidth(options.sweepFrom), high = planner::parseBandwidth(options.sweepTo);
+    if (!low) return fail(fmt::format("--from: {}", low.error().message));
+    if (!high) return fail(fmt::format("--to: {}", high.error().message));
+    Result<planner::BandwidthCurve> curve =
+        planner::sweepLinkAnyStrategy(problem, link->first, link->second, *low, *high, strategy, config->allowed);
+    if (!curve) return fail(curve.error().message);
+    fmt::print("{}", options.json ? planner::curveJson(*curve, problem) : planner::curveText(*curve, problem));
+    return 0;
+  }
+
   Result<planner::PlanSet> set = planner::makePlan(problem, strategy, config->allowed);
   if (!set) return fail(fmt::format("{}: {}", options.config, set.error().message));
   if (options.json) {
