@@ -201,8 +201,9 @@ Status Agent::run(int stopFd) {
     if (data_->estimatesChanged(LINK_REPORT_CHANGE)) control_->telemetrySoon(now);
     control_->tick(*this, now);
     expireFutures(now);
-    failGathered(gathered_.expire(now), wire::Failure::Reason::INCOMPLETE,
-                 fmt::format("not every input arrived within {} s", Seconds(FanIn::Limits{}.maxWait).count()));
+    if (std::vector<FanIn::Expired> expired = gathered_.expire(now); !expired.empty())
+      failGathered(expired, wire::Failure::Reason::INCOMPLETE,
+                   fmt::format("not every input arrived within {} s", Seconds(FanIn::Limits{}.maxWait).count()));
     checkPendingPlan(now);
     expireClientRequests(now);
     if (std::optional<Clock::time_point> due = origin_.nextDeadline(); due && *due <= now) runDue(0);
@@ -415,6 +416,11 @@ void Agent::onPlanPush(wire::PlanPush::Reader push) {
                       fmt::format("strategy {} is not supported by this agent yet", proto::strategyName(plan->strategy)));
   if (Status ok = proto::checkPlanFor(*plan, config_.name); !ok) return refusePlan(plan->epoch, ok.error().message);
   for (const proto::StageSpec& stage : plan->stages)
+    for (const proto::RouteSpec& route : stage.next)
+      if (route.kind != wire::EdgeKind::ALWAYS)
+        return refusePlan(plan->epoch, fmt::format("stage {} sends on a conditional or partial route, which this "
+                                                   "agent does not run yet", stage.stage));
+  for (const proto::StageSpec& stage : plan->stages)
     if (stage.graphBytes > MAX_GRAPH_BYTES)
       return refusePlan(plan->epoch, fmt::format("stage {}'s graph of {} bytes exceeds this agent's limit of {}",
                                                  stage.stage, stage.graphBytes, MAX_GRAPH_BYTES));
@@ -529,11 +535,12 @@ void Agent::acceptPlan(proto::PlanSpec plan, std::map<uint32_t, LoadedSession> s
   const std::string entry = fmt::format("{} stage {}", epoch.plan.entry.agent, epoch.plan.entry.stage);
 
   std::vector<uint64_t> dropped = epochs_.accept(std::move(epoch));
+  updateAllowList();
+  data_->setPeers(epochs_.peers());
+  // After the peers are set: failing a request here may start it again at once, under this epoch.
   if (const Epoch* oldest = epochs_.oldest())
     failGathered(gathered_.dropEpochsBelow(oldest->plan.epoch), wire::Failure::Reason::UNKNOWN_EPOCH,
                  "the epoch was dropped while its inputs were being gathered");
-  updateAllowList();
-  data_->setPeers(epochs_.peers());
   control_->sendPlanAck(number, true, "");
   log_->info("plan epoch {} accepted: {}; entry {}; peers {}{}", number,
              described.empty() ? std::string("no stages here") : fmt::format("{}", fmt::join(described, "; ")), entry,
@@ -873,7 +880,8 @@ void Agent::finishClientRequest(const proto::TensorMessage& result) {
   if (it == clientRequests_.end()) return;
   const ClientRequest& request = it->second;
   client_->sendResult(request.connection, request.operatorId, result.requestId, result.epoch,
-                      Seconds(Clock::now() - request.receivedAt).count(), result.stage, result.tensors);
+                      Seconds(Clock::now() - request.receivedAt).count(), result.stage, result.tensors,
+                      result.zeroedInputs);
   clientRequests_.erase(it);
 }
 

@@ -212,7 +212,8 @@ void ClientSocket::send(const std::string& connection, capnp::MallocMessageBuild
 
 void ClientSocket::sendResult(const std::string& connection, uint64_t operatorId, uint64_t requestId, uint64_t epoch,
                               double latencySeconds, uint32_t exitStage,
-                              const std::vector<proto::WireTensor>& outputs) {
+                              const std::vector<proto::WireTensor>& outputs,
+                              const std::vector<std::string>& zeroedInputs) {
   capnp::MallocMessageBuilder builder;
   auto reply = builder.initRoot<wire::ControlMessage>().initOperatorReply();
   reply.setId(operatorId);
@@ -222,6 +223,8 @@ void ClientSocket::sendResult(const std::string& connection, uint64_t operatorId
   result.setEpoch(epoch);
   result.setLatencySeconds(latencySeconds);
   result.setExitStage(exitStage);
+  auto zeroed = result.initZeroedInputs(static_cast<unsigned>(zeroedInputs.size()));
+  for (size_t i = 0; i < zeroedInputs.size(); ++i) zeroed.set(static_cast<unsigned>(i), zeroedInputs[i]);
   auto headers = result.initTensors(static_cast<unsigned>(outputs.size()));
   std::vector<zmq::message_t> frames;
   for (size_t i = 0; i < outputs.size(); ++i) {

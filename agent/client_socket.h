@@ -84,7 +84,8 @@ class ClientSocket {
   // operatorReply{id, final, inferResult{...}} with one frame per output; an output that cannot
   // be encoded turns the reply into an error.
   void sendResult(const std::string& connection, uint64_t operatorId, uint64_t requestId, uint64_t epoch,
-                  double latencySeconds, uint32_t exitStage, const std::vector<proto::WireTensor>& outputs);
+                  double latencySeconds, uint32_t exitStage, const std::vector<proto::WireTensor>& outputs,
+                  const std::vector<std::string>& zeroedInputs = {});
   // operatorReply{id, final, error} (the text clipped to the schema's 1024 bytes).
   void sendError(const std::string& connection, uint64_t operatorId, std::string_view message);
 

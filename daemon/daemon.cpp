@@ -402,17 +402,21 @@ void Daemon::handleCompleted(AgentRecord& agent, wire::Completed::Reader complet
   // A degraded result names what it was computed without (nonn: missing students' features).
   std::vector<std::string> zeroed;
   auto zeroedList = completed.getZeroedInputs();
-  if (zeroedList.size() > limits_.maxTensors) {
-    ++counters_.badMessages;
-    return;
-  }
+  Status zeroedOk = zeroedList.size() > limits_.maxTensors
+                        ? Status(Error{fmt::format("{} zeroed inputs, the limit is {}", zeroedList.size(), limits_.maxTensors)})
+                        : Status{};
   for (auto name : zeroedList) {
+    if (!zeroedOk) break;
     Result<std::string> text = proto::readText(name, proto::MAX_TENSOR_NAME, "completed.zeroedInputs");
-    if (!text) {
-      ++counters_.badMessages;
-      return;
-    }
-    zeroed.push_back(std::move(*text));
+    if (text) zeroed.push_back(std::move(*text));
+    else zeroedOk = text.error();
+  }
+  if (!zeroedOk) {
+    ++counters_.badMessages;
+    spdlog::warn("[{}] request {}: bad completed message: {}", agent.name, id, zeroedOk.error().message);
+    replyError(p.operatorId, p.operatorRequestId, fmt::format("request {} failed: its result was malformed", id));
+    finishInfer(id, "malformed result", completed.getEpoch(), seconds);
+    return;
   }
   capnp::MallocMessageBuilder reply;
   auto r = reply.initRoot<wire::ControlMessage>().initOperatorReply();

@@ -202,7 +202,7 @@ Result<FleetPlan> buildGraphPlan(const config::ModelBundle& bundle, const planne
     const wire::EdgeKind kind = wireEdgeKind(e.kind);
     stages[e.from].next.push_back({stages[e.to].agent, static_cast<uint32_t>(e.to), e.tensors, kind});
     stages[e.to].upstream.push_back({stages[e.from].agent, static_cast<uint32_t>(e.from), e.tensors, kind});
-    stages[e.from].sendBytes += e.bytes;
+    if (stages[e.from].agent != stages[e.to].agent) stages[e.from].sendBytes += e.bytes;
     for (const std::string& t : e.tensors) {
       addName(forwarded[e.from], t);
       addName(received[e.to], t);

@@ -94,12 +94,25 @@ namespace {
 
 const std::string NONN_TOPOLOGY = std::string(CLEAVE_SOURCE_DIR) + "/tests/fleet/nonn-4pi.toml";
 
-// Runs a fleet plan's stages as agents would (graphs parsed from the bytes sent, inputs by name
-// from upstream stages, zeros for zeroed inputs), in stage order: every edge goes forward.
+// Runs a fleet plan's stages as agents would, in stage order (every edge goes forward): graphs
+// parsed from the bytes sent; the entry stage takes the image, every other stage exactly what its
+// upstream routes carry from the stages they name (each route's `next` twin checked), zeros for
+// its zeroed inputs. A route with a wrong stage or tensor list gives a missing input or a wrong one.
 Tensor runStages(const FleetPlan& plan, const Tensor& image) {
-  std::map<std::string, Tensor> values{{"image", image}};
+  std::vector<std::map<std::string, Tensor>> produced(plan.stages.size());
   std::vector<Tensor> last;
   for (const FleetStage& s : plan.stages) {
+    std::map<std::string, Tensor> values;
+    if (s.upstream.empty()) values["image"] = image;
+    for (const proto::RouteSpec& route : s.upstream) {
+      REQUIRE(route.stage < s.index);
+      const FleetStage& sender = plan.stages[route.stage];
+      CHECK(route.agent == sender.agent);
+      CHECK(std::count_if(sender.next.begin(), sender.next.end(), [&](const proto::RouteSpec& n) {
+              return n.stage == s.index && n.agent == s.agent && n.tensors == route.tensors;
+            }) == 1);
+      for (const std::string& name : route.tensors) values[name] = produced[route.stage].at(name);
+    }
     const std::string& bytes = plan.graphs.at(s.hash);
     onnx::ModelProto model;
     REQUIRE(model.ParseFromString(bytes));
@@ -114,7 +127,7 @@ Tensor runStages(const FleetPlan& plan, const Tensor& image) {
     }
     Result<std::vector<Tensor>> out = (*session)->run(inputs);
     REQUIRE_MESSAGE(out.ok(), out.error().message);
-    for (size_t i = 0; i < s.outputs.size(); ++i) values[s.outputs[i].name] = (*out)[i];
+    for (size_t i = 0; i < s.outputs.size(); ++i) produced[s.index][s.outputs[i].name] = (*out)[i];
     last = std::move(*out);
   }
   REQUIRE(last.size() == 1);
@@ -159,8 +172,11 @@ TEST_CASE("a nonn plan's stage graphs travel as ONNX bytes and compute the NoNN;
   CHECK(plan->stages[5].agent == "fuse");
   CHECK(plan->stages[5].upstream.size() == 4);
   CHECK(plan->stages[5].zeroedInputs.empty());
-  CHECK(plan->peersOf("pi2") == std::vector<std::string>{"fuse", "pi1"});
+  // Each student's Pi hears from the source (the image; it is also the origin) and sends to the
+  // fusion; the source, as origin, talks to everyone.
+  for (const char* pi : {"pi2", "pi3", "pi4"}) CHECK(plan->peersOf(pi) == std::vector<std::string>{"fuse", "pi1"});
   CHECK(plan->peersOf("fuse") == std::vector<std::string>{"pi1", "pi2", "pi3", "pi4"});
+  CHECK(plan->peersOf("pi1") == std::vector<std::string>{"fuse", "pi2", "pi3", "pi4"});
   CHECK(runStages(*plan, *image).identical(nonnDirect(config->bundle, *image, std::nullopt)));
   proto::PlanSpec push = planSpecFor(*plan, "fuse", config->bundle.name);
   REQUIRE(push.stages.size() == 1);

@@ -50,6 +50,7 @@ Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std
 
 Result<OnlinePlan> evaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
                                   const std::vector<std::string>& route, const std::vector<int64_t>& cuts) {
+  if (problem.model.cutBytes.empty()) return Error{"the bundle has no split graph"};
   Result<OnlinePlan> restricted = restrict(problem, online);
   if (!restricted) return restricted.error();
   std::vector<size_t> indices;

@@ -175,11 +175,16 @@ void Daemon::handlePlanApply(const std::string& id, uint64_t requestId, wire::Pl
       return out;
     };
     const std::string strategy = t["strategy"].value<std::string>().value_or("split");
+    std::optional<planner::Strategy> parsed = planner::strategyFromName(strategy);
+    if (parsed && std::find(config_.allowed.begin(), config_.allowed.end(), *parsed) == config_.allowed.end())
+      return replyError(id, requestId,
+                        fmt::format("plan apply: the bundle '{}' cannot run {} plans", config_.bundle.name, strategy));
     if (strategy == "split") {
       std::optional<std::vector<std::string>> route = names("route");
       const toml::array* c = t["cuts"].as_array();
-      if (!route || !c)
+      if (!t["route"].as_array() || !c)
         return replyError(id, requestId, "plan apply: a split plan needs 'route' (device names) and 'cuts' (positions)");
+      if (!route) return replyError(id, requestId, "plan apply: 'route' must hold device names");
       std::vector<int64_t> cuts;
       for (const toml::node& n : *c)
         if (auto v = n.value<int64_t>()) cuts.push_back(*v);
@@ -196,10 +201,6 @@ void Daemon::handlePlanApply(const std::string& id, uint64_t requestId, wire::Pl
     } else {
       return replyError(id, requestId, fmt::format("plan apply: strategy '{}' cannot be applied by hand yet", strategy));
     }
-    if (evaluated && std::find(config_.allowed.begin(), config_.allowed.end(), evaluated->plan.strategy) ==
-                         config_.allowed.end())
-      return replyError(id, requestId,
-                        fmt::format("plan apply: the bundle '{}' cannot run {} plans", config_.bundle.name, strategy));
   } catch (const toml::parse_error& e) {
     return replyError(id, requestId, fmt::format("plan apply: line {}: {}", e.source().begin.line, e.description()));
   }

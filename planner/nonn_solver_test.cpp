@@ -237,6 +237,9 @@ TEST_CASE("preferable: within nonn, fewer students left out first, then accuracy
   split.cost = 1.5;
   CHECK(preferable(split, full));
   CHECK_FALSE(preferable(full, split));
+  // A degraded nonn plan, however cheap, gives way to a plan that runs the whole bundle.
+  CHECK(preferable(split, degraded));
+  CHECK_FALSE(preferable(degraded, split));
 }
 
 }  // namespace cleave::planner

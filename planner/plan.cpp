@@ -38,6 +38,8 @@ bool Plan::sameAssignment(const Plan& other) const {
 
 bool preferable(const Plan& a, const Plan& b) {
   constexpr double EPSILON = 1e-9;
+  // Leaving students out is what a plan does when nothing better fits, never a way to be cheap.
+  if (a.missingStudents.empty() != b.missingStudents.empty()) return a.missingStudents.empty();
   if (a.strategy == b.strategy) {
     if (a.missingStudents.size() != b.missingStudents.size())
       return a.missingStudents.size() < b.missingStudents.size();

@@ -83,7 +83,8 @@ struct Plan {
 // Whether `a` is to be preferred to `b` (plans of one problem). Of one strategy: it leaves fewer
 // of the bundle's students out, then expects a higher accuracy, then costs less (cost alone
 // would keep a plan that drops a student because the dropped one was the slowest). Of two
-// strategies: it costs less, as `auto` decides.
+// strategies: a plan that leaves nothing out beats one that does, then the cheaper one, as `auto`
+// decides.
 bool preferable(const Plan& a, const Plan& b);
 
 }  // namespace cleave::planner

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <set>
@@ -121,6 +122,22 @@ Result<StageSpec> decodeStage(wire::StageAssignment::Reader reader) {
   }
   if (stage.zeroedInputs.size() == stage.inputs.size() && !stage.inputs.empty())
     return Error{fmt::format("{}: every input is zeroed", what)};
+  // With upstream routes, each input must come from one of them or be zeroed, not both:
+  // otherwise every request would wait for it until the gathering time runs out.
+  if (!stage.upstream.empty()) {
+    for (const ValueInfo& input : stage.inputs) {
+      bool sent = false;
+      for (const RouteSpec& route : stage.upstream)
+        for (const std::string& name : route.tensors) sent = sent || name == input.name;
+      const bool all = std::any_of(stage.upstream.begin(), stage.upstream.end(),
+                                   [](const RouteSpec& r) { return r.tensors.empty(); });
+      const bool isZeroed =
+          std::find(stage.zeroedInputs.begin(), stage.zeroedInputs.end(), input.name) != stage.zeroedInputs.end();
+      if (isZeroed && sent) return Error{fmt::format("{}: input '{}' is both zeroed and sent", what, input.name)};
+      if (!isZeroed && !sent && !all)
+        return Error{fmt::format("{}: input '{}' is neither sent by an upstream route nor zeroed", what, input.name)};
+    }
+  }
   Result<std::string> label = readText(reader.getLabel(), MAX_LABEL_BYTES, what + " label");
   if (!label) return label.error();
   stage.label = std::move(*label);

@@ -187,6 +187,14 @@ TEST_CASE("bad upstream routes and zeroed inputs are refused with a reason") {
   PlanSpec all = plan;
   all.stages[0].zeroedInputs = {"features_0", "features_1", "features_2", "features_3"};
   CHECK(errorOf(all).find("every input is zeroed") != std::string::npos);
+  PlanSpec uncovered = plan;
+  uncovered.stages[0].zeroedInputs.clear();  // features_2: neither sent nor zeroed
+  CHECK(errorOf(uncovered).find("input 'features_2' is neither sent by an upstream route nor zeroed") !=
+        std::string::npos);
+  PlanSpec both = plan;
+  both.stages[0].zeroedInputs = {"features_1"};
+  both.stages[0].upstream.push_back({"c", 4, {"features_2"}, wire::EdgeKind::ALWAYS});
+  CHECK(errorOf(both).find("input 'features_1' is both zeroed and sent") != std::string::npos);
   PlanSpec stranger = plan;
   stranger.stages[0].upstream[1].agent = "z";
   CHECK(checkPlanFor(stranger, "b").error().message.find("takes inputs from 'z'") != std::string::npos);

@@ -226,6 +226,16 @@ TEST_CASE("nonn over four Pis and a fusion device: bit-identical results, a stud
   zeroedSeen.clear();
   collect(before + 20);
   CHECK(zeroedSeen == std::set<std::string>{"features_3"});
+
+  // Exactly one result each: nothing more arrives before the reply to a later request (a
+  // duplicate would have ended a collect early and show up here).
+  const uint64_t statusId = op->send([](wire::OperatorRequest::Builder r) { r.setStatus(); });
+  std::optional<OperatorReply> next = op->receive(10s);
+  REQUIRE(next);
+  Result<DecodedReply> d = decodeReply(*next);
+  REQUIRE(d.ok());
+  CHECK_MESSAGE(d->reply.getId() == statusId, "an extra reply for request " << d->reply.getId());
+  for (auto& [id, n] : received) CHECK_MESSAGE(n == 1, "request " << id << " got " << n << " results");
 }
 
 }  // namespace cleave::testing

@@ -11,8 +11,20 @@
 namespace cleave::cli {
 namespace {
 
-// Device names are well-formed (letters, digits, -, _), so they need no escaping.
-std::string tomlString(const std::string& name) { return fmt::format("\"{}\"", name); }
+// A TOML basic string: the daemon checks the names, but a quote in a file must not change the
+// document's structure.
+std::string tomlString(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
 
 // The JSON plan's stages as the TOML form: a split plan's route and cuts, a nonn plan's student
 // devices by index and the fusion's device.
@@ -35,8 +47,14 @@ Result<std::string> tomlOfJsonPlan(const nlohmann::json& plan, const std::string
       if (graph == "student") students[stage.at("graph_index").get<size_t>()] = stage.at("device").get<std::string>();
       if (graph == "fusion") fusion = stage.at("device").get<std::string>();
     }
-    for (const nlohmann::json& k : plan.value("missing_students", nlohmann::json::array()))
-      students[k.get<size_t>()] = "";
+    for (const nlohmann::json& k : plan.value("missing_students", nlohmann::json::array())) {
+      const size_t index = k.get<size_t>();
+      if (students.count(index)) return Error{fmt::format("{}: student {} is both placed and missing", name, index)};
+      students[index] = "";
+    }
+    if (!students.empty() && students.rbegin()->first + 1 != students.size())
+      return Error{fmt::format("{}: students are numbered 0 to {}, yet {} are placed or missing", name,
+                               students.rbegin()->first, students.size())};
     if (fusion.empty()) return Error{fmt::format("{}: a nonn plan needs a fusion stage", name)};
     std::vector<std::string> devices;
     for (size_t k = 0; k < students.size(); ++k) {
