@@ -105,6 +105,7 @@ void Daemon::replyStatus(const std::string& id, uint64_t requestId) {
   s.setPredictedLatencySeconds(current_ ? current_->plan.latencySeconds : 0);
   s.setRequestsReceived(counters_.requests);
   s.setReplans(counters_.replans);
+  if (current_) fillPlanSummary(s.initPlan(), *current_, true);
   send(operator_, id, reply);
 }
 

@@ -464,6 +464,7 @@ struct FleetStatus {
   predictedLatencySeconds @8 :Float64;  # the current plan's predicted end-to-end latency
   requestsReceived @9 :UInt64;          # infer requests accepted since the daemon started
   replans @10 :UInt64;                  # plans installed since the daemon started
+  plan @11 :PlanSummary;                # the current plan (unset: no plan yet)
 }
 
 struct AgentInfo {

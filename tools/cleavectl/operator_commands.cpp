@@ -624,6 +624,8 @@ std::string strategyText(wire::Strategy strategy) {
   return name != "unknown" ? std::string(name) : fmt::format("strategy {}", static_cast<uint16_t>(strategy));
 }
 
+std::string planLine(wire::PlanSummary::Reader plan);
+
 std::string formatStatus(wire::FleetStatus::Reader status) {
   const bool planned = status.getEpoch() > 0;
   std::vector<std::pair<std::string, std::string>> lines = {
@@ -637,6 +639,7 @@ std::string formatStatus(wire::FleetStatus::Reader status) {
       {"refused connections", std::to_string(status.getRefusedConnections())},
       {"re-plans", std::to_string(status.getReplans())},
       {"predicted latency", planned ? planner::formatSeconds(status.getPredictedLatencySeconds()) : "-"},
+      {"plan", planned && status.hasPlan() ? planLine(status.getPlan()) : "-"},
   };
   size_t width = 0;
   for (const auto& [key, value] : lines) width = std::max(width, key.size() + 1);
