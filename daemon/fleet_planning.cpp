@@ -83,15 +83,19 @@ Result<OnlinePlan> reevaluateOnline(const planner::PlanningProblem& problem, con
     for (size_t d : plan.route()) route.push_back(names.at(d));
     return evaluateOnline(problem, online, route, plan.cuts());
   }
-  if (plan.strategy != planner::Strategy::Nonn) return Error{"only split and nonn plans can be re-costed"};
-  std::vector<std::string> students(problem.nonn ? problem.nonn->students.size() : 0);
-  std::string fusion;
-  for (const planner::StagePlan& stage : plan.stages) {
-    if (stage.graph == planner::StageGraph::Student && stage.graphIndex < students.size())
-      students[stage.graphIndex] = names.at(stage.device);
-    if (stage.graph == planner::StageGraph::Fusion) fusion = names.at(stage.device);
+  // Other strategies: the same stages on the same devices (by name) in the restricted fleet.
+  Result<OnlinePlan> restricted = restrict(problem, online);
+  if (!restricted) return restricted.error();
+  planner::Plan mapped = plan;
+  for (planner::StagePlan& stage : mapped.stages) {
+    std::optional<size_t> device = restricted->problem.fleet.deviceIndex(names.at(stage.device));
+    if (!device) return Error{fmt::format("'{}' is not an online device", names.at(stage.device))};
+    stage.device = *device;
   }
-  return evaluateNonnOnline(problem, online, students, fusion);
+  Result<planner::Plan> evaluated = planner::reevaluatePlan(restricted->problem, mapped);
+  if (!evaluated) return evaluated.error();
+  restricted->plan = std::move(*evaluated);
+  return restricted;
 }
 
 Result<OnlinePlan> evaluateNonnOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,

@@ -47,6 +47,30 @@ void mergeSame(std::vector<CurveSegment>& segments) {
   segments = std::move(merged);
 }
 
+// A sweep's result before costing: each plan optimal from its x on; pieces cover [xLow, xHigh]
+// in ascending x (descending bandwidth).
+struct Piece {
+  double x;
+  Plan plan;
+};
+
+// The curve of `pieces`, each plan costed by `evaluateAt(plan, x)` at the low-bandwidth end of
+// its range, in ascending bandwidth, neighbours with one assignment merged.
+template <typename EvaluateAt>
+Result<BandwidthCurve> curveOfPieces(size_t from, size_t to, const std::vector<Piece>& pieces, double xHigh,
+                                     EvaluateAt&& evaluateAt) {
+  BandwidthCurve curve{from, to, {}};
+  for (size_t i = pieces.size(); i-- > 0;) {
+    const double start = pieces[i].x, end = i + 1 < pieces.size() ? pieces[i + 1].x : xHigh;
+    if (start >= end && pieces.size() > 1) continue;
+    Result<Plan> plan = evaluateAt(pieces[i].plan, end);
+    if (!plan) return plan.error();
+    curve.segments.push_back({1 / end, 1 / start, std::move(*plan)});
+  }
+  mergeSame(curve.segments);
+  return curve;
+}
+
 }  // namespace
 
 const CurveSegment& BandwidthCurve::at(double bytesPerSecond) const {
@@ -130,11 +154,6 @@ Result<BandwidthCurve> sweepLink(const PlanningProblem& problem, size_t from, si
     return solved->plans.front();
   };
 
-  // Each piece: the plan optimal at its left end; pieces cover [xLow, xHigh] in ascending x.
-  struct Piece {
-    double x;
-    Plan plan;
-  };
   std::vector<Piece> pieces;
   // Fills in breakpoints between x1 (optimum p1) and x2 (optimum p2).
   auto refine = [&](auto&& self, double x1, const Plan& p1, double x2, const Plan& p2, int depth) -> Status {
@@ -164,18 +183,11 @@ Result<BandwidthCurve> sweepLink(const PlanningProblem& problem, size_t from, si
   pieces.push_back({xLow, *first});
   CLEAVE_TRY(refine(refine, xLow, *first, xHigh, *last, 0));
 
-  // Re-evaluate each piece's plan at the low-bandwidth end of its range (ascending bandwidth).
-  BandwidthCurve curve{from, to, {}};
-  for (size_t i = pieces.size(); i-- > 0;) {
-    double start = pieces[i].x, end = i + 1 < pieces.size() ? pieces[i + 1].x : xHigh;
-    if (start >= end && pieces.size() > 1) continue;
+  return curveOfPieces(from, to, pieces, xHigh, [&](const Plan& plan, double x) -> Result<Plan> {
     PlanningProblem local = problem;
-    local.fleet.setBytesPerSecond(from, to, 1 / end);
-    CostModel model(local);
-    curve.segments.push_back({1 / end, 1 / start, model.evaluate(pieces[i].plan.route(), pieces[i].plan.cuts())});
-  }
-  mergeSame(curve.segments);
-  return curve;
+    local.fleet.setBytesPerSecond(from, to, 1 / x);
+    return CostModel(local).evaluate(plan.route(), plan.cuts());
+  });
 }
 
 Result<BandwidthCurve> sweepLinkAnyStrategy(const PlanningProblem& problem, size_t from, size_t to, double low,
@@ -200,11 +212,6 @@ Result<BandwidthCurve> sweepLinkAnyStrategy(const PlanningProblem& problem, size
     return p ? p->cost : std::numeric_limits<double>::infinity();
   };
 
-  // Pieces: the plan optimal from x on; ascending x (descending bandwidth).
-  struct Piece {
-    double x;
-    Plan plan;
-  };
   std::vector<Piece> pieces;
   auto refine = [&](auto&& self, double x1, const Plan& p1, double x2, const Plan& p2, int depth) -> Status {
     if (p1.sameAssignment(p2) || depth > 60) return {};
@@ -234,16 +241,8 @@ Result<BandwidthCurve> sweepLinkAnyStrategy(const PlanningProblem& problem, size
   pieces.push_back({xLow, *first});
   CLEAVE_TRY(refine(refine, xLow, *first, xHigh, *last, 0));
 
-  BandwidthCurve curve{from, to, {}};
-  for (size_t i = pieces.size(); i-- > 0;) {
-    const double start = pieces[i].x, end = i + 1 < pieces.size() ? pieces[i + 1].x : xHigh;
-    if (start >= end && pieces.size() > 1) continue;
-    Result<Plan> p = reevaluatePlan(at(end), pieces[i].plan);
-    if (!p) return p.error();
-    curve.segments.push_back({1 / end, 1 / start, *p});
-  }
-  mergeSame(curve.segments);
-  return curve;
+  return curveOfPieces(from, to, pieces, xHigh,
+                       [&](const Plan& plan, double x) { return reevaluatePlan(at(x), plan); });
 }
 
 }  // namespace cleave::planner
