@@ -48,6 +48,7 @@ struct FleetPlan {
   std::map<proto::ContentHash, std::string> graphs;  // ONNX bytes by hash
   uint64_t abandonBefore = 0;  // see PlanPush.abandonBefore
   std::string reason;          // why this plan was made, for logs and `watch`
+  double replacedPredictedSeconds = 0;  // links moved: the replaced plan re-costed under the new figures
 
   const std::string& origin() const { return stages.front().agent; }
   // Agents this agent exchanges data with under this plan: both ends of every route it is on,
