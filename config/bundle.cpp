@@ -14,13 +14,6 @@
 namespace cleave::config {
 namespace {
 
-// Where a graph file named in the manifest lives; an error at `key` when it does not exist.
-std::string graphPath(const std::string& manifest, const std::string& name, TableReader& reader, std::string_view key) {
-  std::string path = (std::filesystem::path(manifest).parent_path() / name).string();
-  if (!std::filesystem::exists(path)) reader.error(key, fmt::format("\"{}\" does not exist", path));
-  return path;
-}
-
 // [[student]] model, output, top1_alone, top1_without (and the training's own figures).
 void readStudents(const toml::node* node, const std::string& file, ModelBundle& bundle, Diagnostics& diagnostics) {
   const toml::array* list = node ? node->as_array() : nullptr;
@@ -63,12 +56,13 @@ Status readManifest(const std::string& file, ModelBundle& bundle) {
     std::optional<planner::Strategy> strategy = planner::strategyFromName(kind);
     if (!strategy || *strategy == planner::Strategy::Auto)
       reader.error("kind", fmt::format("is \"{}\"; expected split, clio, nonn or early_exit", kind));
-    else if (*strategy != planner::Strategy::Split && *strategy != planner::Strategy::Nonn)
+    else if (*strategy == planner::Strategy::Clio)
       reader.error("kind", fmt::format("is \"{}\", which this version of cleave cannot load yet", kind));
     else
       bundle.kind = *strategy;
     const bool nonn = bundle.kind == planner::Strategy::Nonn;
-    if (std::optional<std::string> model = reader.string("model", !nonn))
+    const bool earlyExit = bundle.kind == planner::Strategy::EarlyExit;
+    if (std::optional<std::string> model = reader.string("model", !nonn && !earlyExit))
       bundle.modelFile = graphPath(file, *model, reader, "model");
     if (nonn) {
       bundle.nonn.emplace();
@@ -80,6 +74,7 @@ Status readManifest(const std::string& file, ModelBundle& bundle) {
       reader.integer("fusion_macs", false);
       readStudents(top.node("student"), file, bundle, diagnostics);
     }
+    if (earlyExit) readEarlyExitManifest(reader, top.node("block"), file, bundle, diagnostics);
     reader.string("input", false);
     if (const toml::node* classes = reader.node("classes")) {
       const toml::array* list = classes->as_array();
@@ -90,17 +85,20 @@ Status readManifest(const std::string& file, ModelBundle& bundle) {
           else reader.error("classes", "must be an array of strings");
     }
     reader.finish({"name", "kind", "model", "input", "classes", "fusion", "fusion_output", "fusion_parameters",
-                   "fusion_macs", "teacher"});
+                   "fusion_macs", "teacher", "statistics", "statistics_split", "confidence", "hard_classes"});
   }
   if (const toml::table* accuracy = top.table("accuracy", false)) {
     TableReader reader(*accuracy, "[accuracy]", diagnostics);
     reader.string("dataset", false);
     bundle.top1 = reader.number("top1", false);
     reader.number("teacher_top1", false);
-    reader.finish({"dataset", "top1", "teacher_top1"});
+    reader.node("exit_top1");  // early_exit: each exit's own accuracy, for people
+    reader.finish({"dataset", "top1", "teacher_top1", "exit_top1"});
   }
   if (bundle.kind == planner::Strategy::Nonn)
     top.finish({"bundle", "accuracy", "student"});
+  else if (bundle.kind == planner::Strategy::EarlyExit)
+    top.finish({"bundle", "accuracy", "block"});
   else
     top.finish({"bundle", "accuracy"});
   if (diagnostics.failed()) return diagnostics.toError();
@@ -164,6 +162,12 @@ Status checkNonnGraphs(const NonnGraphs& nonn) {
 
 }  // namespace
 
+std::string graphPath(const std::string& manifest, const std::string& name, TableReader& reader, std::string_view key) {
+  std::string path = (std::filesystem::path(manifest).parent_path() / name).string();
+  if (!std::filesystem::exists(path)) reader.error(key, fmt::format("\"{}\" does not exist", path));
+  return path;
+}
+
 Result<ModelBundle> loadBundle(const std::string& path, bool optimize) {
   ModelBundle bundle;
   bundle.path = path;
@@ -190,11 +194,24 @@ Result<ModelBundle> loadBundle(const std::string& path, bool optimize) {
                                  student.name, student.type.toString())};
     }
   }
+  if (bundle.earlyExit) {
+    for (EarlyExitBlockGraph& block : bundle.earlyExit->blocks)
+      CLEAVE_TRY(loadGraph(block.file, optimize, block.graph, block.report));
+    CLEAVE_TRY(finishEarlyExit(*bundle.earlyExit));
+    if (!bundle.modelFile.empty()) {
+      const std::vector<ValueInfo>& split = bundle.graph.inputs;
+      const std::vector<ValueInfo>& first = bundle.earlyExit->blocks.front().graph.inputs;
+      if (split.size() != first.size() || split.front().name != first.front().name ||
+          !(split.front().type == first.front().type))
+        return Error{fmt::format("{}: its inputs are not block 0's", bundle.modelFile)};
+    }
+  }
   return bundle;
 }
 
 const std::vector<ValueInfo>& ModelBundle::requestInputs() const {
   if (modelFile.empty() && nonn && !nonn->students.empty()) return nonn->students.front().graph.inputs;
+  if (modelFile.empty() && earlyExit && !earlyExit->blocks.empty()) return earlyExit->blocks.front().graph.inputs;
   return graph.inputs;
 }
 

@@ -2,14 +2,16 @@
 // bundle). Loading one imports, optionally optimises, and costs its graphs for the planner.
 //
 // A `nonn` bundle holds K student graphs that read the same input and a fusion graph whose
-// inputs are the students' outputs; `model`, when given, is a graph of the same task the bundle
-// can also be planned with by `split` (the teacher the students learnt from).
+// inputs are the students' outputs; an `early_exit` bundle holds blocks with exit heads and their
+// exit statistics (config/early_exit_bundle.h). Either may name `model`, a graph of the same
+// task the bundle can also be planned with by `split` (the teacher the students learnt from).
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config/early_exit_bundle.h"
 #include "planner/problem.h"
 #include "runtime/cost_report.h"
 #include "runtime/graph.h"
@@ -47,13 +49,17 @@ struct ModelBundle {
   Graph graph;        // the split graph as planned: optimised unless asked not to
   CostReport report;  // of `graph`
   std::optional<NonnGraphs> nonn;  // kind nonn
+  std::optional<EarlyExitGraphs> earlyExit;  // kind early_exit
 
   // What a request carries, whichever strategy runs it: the split graph's inputs, or (without
-  // one) the students'. A bundle with both has checked that they are the same.
+  // one) the students' or block 0's. A bundle with both has checked that they are the same.
   const std::vector<ValueInfo>& requestInputs() const;
 };
 
 Result<ModelBundle> loadBundle(const std::string& path, bool optimize);
+
+// Where a graph file named in `manifest` at `key` lives; an error at the key when it is missing.
+std::string graphPath(const std::string& manifest, const std::string& name, TableReader& reader, std::string_view key);
 
 // The planner's view of a cost report.
 planner::ModelCosts modelCosts(const CostReport& report);

@@ -9,6 +9,7 @@ planner::PlanningProblem planningProblem(const Topology& topology, const ModelBu
   problem.fleet = topology.fleet;
   problem.model = modelCosts(bundle.report);
   if (bundle.nonn) problem.nonn = nonnModel(*bundle.nonn, bundle.top1.value_or(0));
+  if (bundle.earlyExit) problem.earlyExit = earlyExitModel(*bundle.earlyExit);
   problem.source = *topology.fleet.deviceIndex(topology.model.source);
   problem.sink = *topology.fleet.deviceIndex(topology.model.sink);
   problem.objective = topology.model.objective;

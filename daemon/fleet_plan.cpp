@@ -104,6 +104,8 @@ proto::PlanSpec planSpecFor(const FleetPlan& plan, const std::string& agent, con
     stage.upstream = s->upstream;
     stage.zeroedInputs = s->zeroedInputs;
     stage.label = s->label.substr(0, proto::MAX_LABEL_BYTES);
+    stage.exitOutput = s->exitOutput;
+    stage.exitThreshold = static_cast<float>(s->exitThreshold);
     stage.predictedSeconds = s->predictedSeconds;
     spec.stages.push_back(std::move(stage));
   }
@@ -128,49 +130,67 @@ Status finishStage(Graph& graph, FleetStage& stage, FleetPlan& fleetPlan) {
 }
 
 // The types of every graph input and output of the bundle's stage graphs, by name.
-std::map<std::string, TensorType> bundleTensorTypes(const config::NonnGraphs& nonn) {
+std::map<std::string, TensorType> bundleTensorTypes(const config::ModelBundle& bundle) {
+  if (bundle.earlyExit) return bundle.earlyExit->types;
   std::map<std::string, TensorType> types;
+  if (!bundle.nonn) return types;
   auto add = [&](const Graph& graph) {
     Result<GraphAnalysis> analysis = analyzeGraph(graph);
     if (!analysis) return;
     for (const ValueInfo& v : graph.inputs) types[v.name] = analysis->typeOf(v.name);
     for (const ValueInfo& v : graph.outputs) types[v.name] = analysis->typeOf(v.name);
   };
-  for (const config::NonnStudentGraph& student : nonn.students) add(student.graph);
-  add(nonn.fusion.graph);
+  for (const config::NonnStudentGraph& student : bundle.nonn->students) add(student.graph);
+  add(bundle.nonn->fusion.graph);
   return types;
 }
 
-// A stage graph of the nonn bundle for `placed`; a relay passes `forwarded` through.
-Result<Graph> nonnStageGraph(const config::ModelBundle& bundle, const planner::StagePlan& placed,
-                             const std::vector<std::string>& forwarded, const std::map<std::string, TensorType>& types) {
-  const config::NonnGraphs& nonn = *bundle.nonn;
+// `graph` passing `names` on as well: each one it does not output becomes an output, and an
+// input too when it does not read it (a relay is an empty graph passing everything on; an
+// early-exit block passes on the request's input for a later block that reads it).
+Result<Graph> passingOn(Graph graph, const std::vector<std::string>& names, const std::map<std::string, TensorType>& types) {
+  auto has = [](const std::vector<ValueInfo>& list, const std::string& name) {
+    return std::any_of(list.begin(), list.end(), [&](const ValueInfo& v) { return v.name == name; });
+  };
+  for (const std::string& name : names) {
+    if (has(graph.outputs, name)) continue;
+    auto type = types.find(name);
+    if (type == types.end()) return Error{fmt::format("a stage passes on '{}', which no graph has", name)};
+    if (!has(graph.inputs, name)) graph.inputs.push_back({name, type->second});
+    graph.outputs.push_back({name, type->second});
+  }
+  return graph;
+}
+
+// A stage graph of a nonn or early_exit bundle for `placed`, passing `forwarded` on when the
+// graph does not produce it.
+Result<Graph> bundleStageGraph(const config::ModelBundle& bundle, const planner::StagePlan& placed,
+                               const std::vector<std::string>& forwarded, const std::map<std::string, TensorType>& types) {
   switch (placed.graph) {
     case planner::StageGraph::Student:
-      if (placed.graphIndex >= nonn.students.size()) return Error{fmt::format("no student {}", placed.graphIndex)};
-      return nonn.students[placed.graphIndex].graph;
+      if (!bundle.nonn || placed.graphIndex >= bundle.nonn->students.size())
+        return Error{fmt::format("no student {}", placed.graphIndex)};
+      return bundle.nonn->students[placed.graphIndex].graph;
     case planner::StageGraph::Fusion:
-      return nonn.fusion.graph;
-    case planner::StageGraph::Relay: {
-      Graph relay;
-      for (const std::string& name : forwarded) {
-        auto type = types.find(name);
-        if (type == types.end()) return Error{fmt::format("a relay forwards '{}', which no graph has", name)};
-        relay.inputs.push_back({name, type->second});
-        relay.outputs.push_back({name, type->second});
-      }
-      return relay;
-    }
+      if (!bundle.nonn) return Error{"no fusion graph"};
+      return bundle.nonn->fusion.graph;
+    case planner::StageGraph::Block:
+      if (!bundle.earlyExit || placed.graphIndex >= bundle.earlyExit->blocks.size())
+        return Error{fmt::format("no block {}", placed.graphIndex)};
+      return passingOn(bundle.earlyExit->blocks[placed.graphIndex].graph, forwarded, types);
+    case planner::StageGraph::Relay:
+      return passingOn(Graph{}, forwarded, types);
     case planner::StageGraph::Model:
       break;
   }
-  return Error{"a nonn plan runs no range of the split graph"};
+  return Error{"a plan of stage graphs runs no range of the split graph"};
 }
 
 std::string stageLabel(const planner::StagePlan& placed) {
   switch (placed.graph) {
     case planner::StageGraph::Student: return fmt::format("student {}", placed.graphIndex);
     case planner::StageGraph::Fusion: return "fusion";
+    case planner::StageGraph::Block: return fmt::format("block {}", placed.graphIndex);
     case planner::StageGraph::Relay: return "relay";
     case planner::StageGraph::Model: break;
   }
@@ -179,7 +199,7 @@ std::string stageLabel(const planner::StagePlan& placed) {
 
 Result<FleetPlan> buildGraphPlan(const config::ModelBundle& bundle, const planner::Plan& plan,
                                  const std::vector<std::string>& deviceNames) {
-  if (!bundle.nonn) return Error{"a plan of stage graphs needs a bundle with student graphs"};
+  if (!bundle.nonn && !bundle.earlyExit) return Error{"a plan of stage graphs needs a bundle with more than one graph"};
   FleetPlan fleetPlan;
   fleetPlan.plan = plan;
   fleetPlan.names = deviceNames;
@@ -208,13 +228,20 @@ Result<FleetPlan> buildGraphPlan(const config::ModelBundle& bundle, const planne
       addName(received[e.to], t);
     }
   }
-  const std::map<std::string, TensorType> types = bundleTensorTypes(*bundle.nonn);
+  const std::map<std::string, TensorType> types = bundleTensorTypes(bundle);
   for (size_t i = 0; i < stages.size(); ++i) {
     const planner::StagePlan& placed = plan.stages[i];
     if (placed.graph == planner::StageGraph::Fusion)
       for (uint32_t k : plan.missingStudents) stages[i].zeroedInputs.push_back(bundle.nonn->students.at(k).output);
-    Result<Graph> graph =
-        nonnStageGraph(bundle, placed, forwarded[i].empty() ? received[i] : forwarded[i], types);
+    if (placed.graph == planner::StageGraph::Block) {
+      // Every block has an exit head; the last one's takes every request that reaches it.
+      const size_t k = placed.graphIndex;
+      stages[i].exitOutput = bundle.earlyExit->blocks.at(k).exit;
+      stages[i].exitThreshold = k < plan.exitThresholds.size() ? plan.exitThresholds[k] : 0.0;
+    }
+    // A relay passes on what it sends, or as the last stage what it receives.
+    const bool relayAtEnd = placed.graph == planner::StageGraph::Relay && forwarded[i].empty();
+    Result<Graph> graph = bundleStageGraph(bundle, placed, relayAtEnd ? received[i] : forwarded[i], types);
     if (!graph) return Error{fmt::format("stage {}: {}", i, graph.error().message)};
     graph->name = fmt::format("{}-stage{}-{}", bundle.name, i, stageGraphName(placed.graph));
     CLEAVE_TRY(finishStage(*graph, stages[i], fleetPlan));

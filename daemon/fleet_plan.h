@@ -1,5 +1,5 @@
 // A planner's plan made concrete for the fleet: each stage's graph (a range cut from the model,
-// a nonn student, the fusion, or a relay), serialised and hashed, its input and output types,
+// a nonn student, the fusion, an early-exit block, or a relay), serialised and hashed, its input and output types,
 // where its inputs come from and where its outputs go. The daemon turns it into one PlanPush per
 // agent; nothing here touches a socket.
 #pragma once
@@ -28,7 +28,7 @@ struct NamedType {
 struct FleetStage {
   uint32_t index = 0;       // the plan's stage index; stage 0 runs on the source
   std::string agent;        // device name
-  std::string label;        // what it runs: "nodes 0-11", "student 2", "fusion", "relay"
+  std::string label;        // what it runs: "nodes 0-11", "student 2", "fusion", "block 1", "relay"
   int64_t begin = 0, end = 0;  // nodes of its graph's execution order; begin == end: relays
   proto::ContentHash hash{};   // of `bytes` in FleetPlan::graphs
   uint64_t graphBytes = 0;
@@ -38,6 +38,8 @@ struct FleetStage {
   std::vector<proto::RouteSpec> next;      // empty: the last stage (its outputs are the result)
   std::vector<proto::RouteSpec> upstream;  // empty: the entry stage
   std::vector<std::string> zeroedInputs;   // inputs no stage sends under this plan: fed as zeros
+  std::string exitOutput;                  // early_exit: the block's exit head; empty: none
+  double exitThreshold = 0;                // early_exit: confidence that ends a request here
 };
 
 struct FleetPlan {

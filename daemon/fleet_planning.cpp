@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "planner/cost_model.h"
+#include "planner/early_exit_solver.h"
 #include "planner/plan_check.h"
 #include "planner/nonn_solver.h"
 #include "planner/planner.h"
@@ -127,12 +131,46 @@ Result<OnlinePlan> evaluateNonnOnline(const planner::PlanningProblem& problem, c
   return restricted;
 }
 
+Result<OnlinePlan> evaluateEarlyExitOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                           const std::vector<std::string>& blocks, const std::vector<double>& thresholds) {
+  Result<OnlinePlan> restricted = restrict(problem, online);
+  if (!restricted) return restricted.error();
+  if (!restricted->problem.earlyExit) return Error{"the bundle has no early-exit blocks"};
+  const planner::EarlyExitModel& model = *restricted->problem.earlyExit;
+  if (blocks.size() != model.blocks.size())
+    return Error{fmt::format("the bundle has {} blocks, the plan places {}", model.blocks.size(), blocks.size())};
+  std::vector<size_t> devices;
+  for (size_t k = 0; k < blocks.size(); ++k) {
+    std::optional<size_t> i = restricted->problem.fleet.deviceIndex(blocks[k]);
+    if (!i) return Error{fmt::format("block {}: '{}' is not an online device", k, blocks[k])};
+    devices.push_back(*i);
+  }
+  const std::vector<std::vector<double>>& candidates = model.statistics.candidates;
+  if (thresholds.size() != candidates.size())
+    return Error{fmt::format("the bundle has {} exits before the last, the plan sets {} thresholds", candidates.size(),
+                             thresholds.size())};
+  std::vector<size_t> choice;
+  for (size_t e = 0; e < thresholds.size(); ++e) {
+    auto at = std::find_if(candidates[e].begin(), candidates[e].end(),
+                           [&](double c) { return std::abs(c - thresholds[e]) <= 1e-9; });
+    if (at == candidates[e].end())
+      return Error{fmt::format("exit {}: {} is not one of its thresholds ({})", e, thresholds[e],
+                               fmt::join(candidates[e], ", "))};
+    choice.push_back(static_cast<size_t>(at - candidates[e].begin()));
+  }
+  Result<planner::Plan> evaluated = planner::evaluateEarlyExit(restricted->problem, devices, choice);
+  if (!evaluated) return evaluated.error();
+  restricted->plan = std::move(*evaluated);
+  return restricted;
+}
+
 std::string assignmentKey(const planner::Plan& plan, const std::vector<std::string>& names) {
   std::string key = planner::strategyName(plan.strategy);
   for (const planner::StagePlan& s : plan.stages)
     key += fmt::format("|{}:{}{}:{}-{}", names.at(s.device), planner::stageGraphName(s.graph), s.graphIndex, s.begin,
                        s.end);
   for (const planner::PlanEdge& e : plan.edges) key += fmt::format("|{}>{}", e.from, e.to);
+  for (size_t choice : plan.exitChoice) key += fmt::format("|t{}", choice);
   return key;
 }
 

@@ -30,6 +30,11 @@ Result<OnlinePlan> planOnline(const planner::PlanningProblem& problem, const std
 Result<OnlinePlan> evaluateNonnOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
                                       const std::vector<std::string>& students, const std::string& fusion);
 
+// Evaluates a given early_exit placement (for `plan apply`): block k on the device named
+// blocks[k], exit e's threshold thresholds[e] (one of the bundle's candidates).
+Result<OnlinePlan> evaluateEarlyExitOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,
+                                           const std::vector<std::string>& blocks, const std::vector<double>& thresholds);
+
 // A running plan re-costed under `problem`'s figures (links moved): the same devices doing the
 // same work, by name. An error when it can no longer run (a device offline, a link gone, memory).
 Result<OnlinePlan> reevaluateOnline(const planner::PlanningProblem& problem, const std::set<std::string>& online,

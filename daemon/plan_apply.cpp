@@ -54,6 +54,18 @@ Result<AppliedPlan> parsePlanApply(std::string_view toml) {
       applied.fusion = std::move(*fusion);
       return applied;
     }
+    case planner::Strategy::EarlyExit: {
+      std::optional<std::vector<std::string>> blocks = stringList(t, "blocks");
+      const toml::array* thresholds = t["thresholds"].as_array();
+      if (!blocks || !thresholds)
+        return Error{"plan apply: an early_exit plan needs 'blocks' (a device name per block) and 'thresholds' (one "
+                     "per exit but the last)"};
+      applied.blocks = std::move(*blocks);
+      for (const toml::node& n : *thresholds)
+        if (auto v = n.value<double>()) applied.thresholds.push_back(*v);
+        else return Error{"plan apply: 'thresholds' must hold numbers"};
+      return applied;
+    }
     default:
       return Error{fmt::format("plan apply: strategy '{}' cannot be applied by hand yet", strategy)};
   }

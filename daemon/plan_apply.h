@@ -2,6 +2,7 @@
 // strategy's placement; the plan keeper checks and costs it. One table per strategy:
 //   split:  strategy = "split"  route = ["cam", "pi1", "cloud"]  cuts = [12, 30]
 //   nonn:   strategy = "nonn"   students = ["pi1", "pi2", "", "pi4"]  fusion = "pi1"
+//   early_exit: strategy = "early_exit"  blocks = ["edge", "edge", "cloud"]  thresholds = [0.9, 0.95]
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,8 @@ struct AppliedPlan {
   std::vector<int64_t> cuts;         // split: node positions
   std::vector<std::string> students; // nonn: a device per student, "" for one left out
   std::string fusion;                // nonn: the fusion's device
+  std::vector<std::string> blocks;   // early_exit: a device per block
+  std::vector<double> thresholds;    // early_exit: a threshold per exit but the last
 };
 
 // Errors start with "plan apply:" and name the key or the line.

@@ -211,6 +211,9 @@ Result<FleetPlan> PlanKeeper::evaluate(const AppliedPlan& applied) const {
     case planner::Strategy::Nonn:
       evaluated = evaluateNonnOnline(problemNow(), onlineAgents(), applied.students, applied.fusion);
       break;
+    case planner::Strategy::EarlyExit:
+      evaluated = evaluateEarlyExitOnline(problemNow(), onlineAgents(), applied.blocks, applied.thresholds);
+      break;
     default:
       return Error{fmt::format("strategy '{}' cannot be applied by hand yet", strategy)};
   }

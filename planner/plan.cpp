@@ -8,6 +8,7 @@ const char* stageGraphName(StageGraph graph) {
     case StageGraph::Student: return "student";
     case StageGraph::Fusion: return "fusion";
     case StageGraph::Relay: return "relay";
+    case StageGraph::Block: return "block";
   }
   return "?";
 }
@@ -33,14 +34,14 @@ bool Plan::sameAssignment(const Plan& other) const {
       return false;
   for (size_t i = 0; i < edges.size(); ++i)
     if (edges[i].from != other.edges[i].from || edges[i].to != other.edges[i].to) return false;
-  return missingStudents == other.missingStudents;
+  return missingStudents == other.missingStudents && exitChoice == other.exitChoice;
 }
 
 bool preferable(const Plan& a, const Plan& b) {
   constexpr double EPSILON = 1e-9;
   // Leaving students out is what a plan does when nothing better fits, never a way to be cheap.
   if (a.missingStudents.empty() != b.missingStudents.empty()) return a.missingStudents.empty();
-  if (a.strategy == b.strategy) {
+  if (a.strategy == b.strategy && a.strategy == Strategy::Nonn) {
     if (a.missingStudents.size() != b.missingStudents.size())
       return a.missingStudents.size() < b.missingStudents.size();
     if (a.accuracy > b.accuracy + EPSILON) return true;

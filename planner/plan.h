@@ -17,8 +17,8 @@
 namespace cleave::planner {
 
 // Which of the bundle's graphs a stage runs. Relay: none; the stage forwards what it receives
-// (the request's input from the source, a result to the sink).
-enum class StageGraph : uint8_t { Model, Student, Fusion, Relay };
+// (the request's input from the source, a result to the sink). Block: an early_exit block.
+enum class StageGraph : uint8_t { Model, Student, Fusion, Relay, Block };
 const char* stageGraphName(StageGraph graph);
 
 // One device's share of a plan: nodes [begin, end) of one graph (empty when begin == end: the
@@ -27,7 +27,7 @@ const char* stageGraphName(StageGraph graph);
 struct StagePlan {
   size_t device = 0;
   StageGraph graph = StageGraph::Model;
-  uint32_t graphIndex = 0;  // Student: which one
+  uint32_t graphIndex = 0;  // Student, Block: which one
   int64_t begin = 0, end = 0;
   int64_t macs = 0;
   double computeSeconds = 0;
@@ -65,8 +65,14 @@ struct Plan {
   std::vector<PlanEdge> edges;  // empty for a split plan (a path)
   // nonn: students no device could take; the fusion runs with their features zeroed.
   std::vector<uint32_t> missingStudents;
-  double latencySeconds = 0;  // one request, end to end: the critical path
-  double energyJoules = 0;    // every stage and every transfer
+  // early_exit: the threshold chosen for each exit but the last (an index into the statistics'
+  // candidates, and its value), and the expected fraction of requests finishing at each block.
+  std::vector<size_t> exitChoice;
+  std::vector<double> exitThresholds;
+  std::vector<double> exitFractions;
+  // One request, end to end: the critical path (early_exit: the mean over where requests finish).
+  double latencySeconds = 0;
+  double energyJoules = 0;    // every stage and every transfer (early_exit: the mean)
   double cost = 0;            // the objective's value
   double accuracy = 0;        // expected accuracy where the strategy trades it; 0: not known
 
@@ -80,11 +86,11 @@ struct Plan {
   bool sameAssignment(const Plan& other) const;
 };
 
-// Whether `a` is to be preferred to `b` (plans of one problem). Of one strategy: it leaves fewer
-// of the bundle's students out, then expects a higher accuracy, then costs less (cost alone
-// would keep a plan that drops a student because the dropped one was the slowest). Of two
-// strategies: a plan that leaves nothing out beats one that does, then the cheaper one, as `auto`
-// decides.
+// Whether `a` is to be preferred to `b` (plans of one problem). Of nonn: it leaves fewer of the
+// bundle's students out, then expects a higher accuracy, then costs less (cost alone would keep
+// a plan that drops a student because the dropped one was the slowest). Otherwise, and between
+// strategies: a plan that leaves nothing out beats one that does, then the cheaper one, as
+// `auto` decides (early_exit trades accuracy for cost only down to the floor, by design).
 bool preferable(const Plan& a, const Plan& b);
 
 }  // namespace cleave::planner

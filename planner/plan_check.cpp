@@ -17,6 +17,7 @@ namespace {
 bool close(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max({1.0, std::abs(a), std::abs(b)}); }
 
 Status checkGraphPlan(const Plan& plan, const PlanningProblem& problem);
+Status checkEarlyExitPlan(const Plan& plan, const PlanningProblem& problem);
 
 }  // namespace
 
@@ -97,9 +98,76 @@ std::optional<int64_t> tensorBytes(const std::string& name, const NonnModel& non
   return std::nullopt;
 }
 
+// Each stage's and edge's figures recomputed with plain loops, and every device's memory with
+// all its stages loaded together. `relayBytes(i)`: what relay stage i holds.
+Status checkFiguresAndMemory(const Plan& plan, const PlanningProblem& problem,
+                             const std::function<int64_t(size_t)>& relayBytes) {
+  const Fleet& fleet = problem.fleet;
+  const std::vector<StagePlan>& stages = plan.stages;
+  // Figures, recomputed with plain loops.
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const StagePlan& s = stages[i];
+    const DeviceProfile& device = fleet.devices[s.device];
+    double seconds = 0, joules = 0;
+    int64_t macs = 0, weights = 0, peak = 0;
+    if (const ModelCosts* model = stageModel(s, problem)) {
+      peak = model->cutBytes.front();
+      for (const NodeCost& node : model->nodes) {
+        seconds += static_cast<double>(node.macs) / device.rate(node.opClass) + device.nodeOverheadSeconds;
+        joules += static_cast<double>(node.macs) * device.joulesPerMac;
+        macs += node.macs;
+        weights += node.weightBytes;
+        peak = std::max(peak, node.liveBytes);
+      }
+    } else {
+      peak = relayBytes(i);
+    }
+    if (macs != s.macs || weights != s.weightBytes || peak != s.peakBytes || !close(seconds, s.computeSeconds) ||
+        !close(joules, s.computeJoules))
+      return Error{fmt::format("stage {} on '{}' reports figures that do not match the problem", i, device.name)};
+  }
+  for (size_t e = 0; e < plan.edges.size(); ++e) {
+    const PlanEdge& edge = plan.edges[e];
+    const size_t from = stages[edge.from].device, to = stages[edge.to].device;
+    double seconds = 0, joules = 0;
+    if (from != to) {
+      const Link* link = fleet.linkBetween(from, to);
+      const double bandwidth = fleet.bytesPerSecond(from, to);
+      if (!link || bandwidth <= 0)
+        return Error{fmt::format("no link carries edge {} from '{}' to '{}'", e, fleet.devices[from].name, fleet.devices[to].name)};
+      seconds = link->rttSeconds / 2 + static_cast<double>(edge.bytes) / bandwidth;
+      joules = static_cast<double>(edge.bytes) * fleet.devices[from].radioJoulesPerByte;
+    }
+    if (!close(seconds, edge.transferSeconds) || !close(joules, edge.radioJoules))
+      return Error{fmt::format("edge {} reports a transfer that does not match the problem", e)};
+  }
+  for (size_t d = 0; d < fleet.devices.size(); ++d) {
+    int64_t weights = 0, activations = 0, held = 0;
+    for (const StagePlan& s : stages) {
+      if (s.device != d) continue;
+      weights += s.weightBytes;
+      activations += s.peakBytes;
+      if (const ModelCosts* model = stageModel(s, problem)) {
+        int64_t workspace = 0;
+        for (const NodeCost& node : model->nodes) {
+          held += node.kernelBytes;
+          workspace = std::max(workspace, node.workspaceBytes);
+        }
+        held += workspace;
+      }
+    }
+    const DeviceProfile& device = fleet.devices[d];
+    const bool fits = device.flashBytes ? weights <= *device.flashBytes && activations + held <= device.ramBytes
+                                        : weights + activations + held <= device.ramBytes;
+    if (!fits) return Error{fmt::format("'{}' cannot hold its stages together", device.name)};
+  }
+  return {};
+}
+
 Status checkGraphPlan(const Plan& plan, const PlanningProblem& problem) {
   const Fleet& fleet = problem.fleet;
   const std::vector<StagePlan>& stages = plan.stages;
+  if (plan.strategy == Strategy::EarlyExit) return checkEarlyExitPlan(plan, problem);
   if (plan.strategy != Strategy::Nonn) return Error{fmt::format("{} plans cannot be checked yet", strategyName(plan.strategy))};
   if (!problem.nonn) return Error{"a nonn plan for a problem without a nonn bundle"};
   const NonnModel& nonn = *problem.nonn;
@@ -178,63 +246,9 @@ Status checkGraphPlan(const Plan& plan, const PlanningProblem& problem) {
     if (arriving != wanted) return Error{fmt::format("stage {} does not receive exactly the tensors its graph reads", i)};
   }
 
-  // Figures, recomputed with plain loops.
-  for (size_t i = 0; i < stages.size(); ++i) {
-    const StagePlan& s = stages[i];
-    const DeviceProfile& device = fleet.devices[s.device];
-    double seconds = 0, joules = 0;
-    int64_t macs = 0, weights = 0, peak = 0;
-    if (const ModelCosts* model = stageModel(s, problem)) {
-      peak = model->cutBytes.front();
-      for (const NodeCost& node : model->nodes) {
-        seconds += static_cast<double>(node.macs) / device.rate(node.opClass) + device.nodeOverheadSeconds;
-        joules += static_cast<double>(node.macs) * device.joulesPerMac;
-        macs += node.macs;
-        weights += node.weightBytes;
-        peak = std::max(peak, node.liveBytes);
-      }
-    } else {
-      peak = i == 0 ? *tensorBytes(nonn.input, nonn) : nonn.fusion.cutBytes.back();
-    }
-    if (macs != s.macs || weights != s.weightBytes || peak != s.peakBytes || !close(seconds, s.computeSeconds) ||
-        !close(joules, s.computeJoules))
-      return Error{fmt::format("stage {} on '{}' reports figures that do not match the problem", i, device.name)};
-  }
-  for (size_t e = 0; e < plan.edges.size(); ++e) {
-    const PlanEdge& edge = plan.edges[e];
-    const size_t from = stages[edge.from].device, to = stages[edge.to].device;
-    double seconds = 0, joules = 0;
-    if (from != to) {
-      const Link* link = fleet.linkBetween(from, to);
-      const double bandwidth = fleet.bytesPerSecond(from, to);
-      if (!link || bandwidth <= 0)
-        return Error{fmt::format("no link carries edge {} from '{}' to '{}'", e, fleet.devices[from].name, fleet.devices[to].name)};
-      seconds = link->rttSeconds / 2 + static_cast<double>(edge.bytes) / bandwidth;
-      joules = static_cast<double>(edge.bytes) * fleet.devices[from].radioJoulesPerByte;
-    }
-    if (!close(seconds, edge.transferSeconds) || !close(joules, edge.radioJoules))
-      return Error{fmt::format("edge {} reports a transfer that does not match the problem", e)};
-  }
-  for (size_t d = 0; d < fleet.devices.size(); ++d) {
-    int64_t weights = 0, activations = 0, held = 0;
-    for (const StagePlan& s : stages) {
-      if (s.device != d) continue;
-      weights += s.weightBytes;
-      activations += s.peakBytes;
-      if (const ModelCosts* model = stageModel(s, problem)) {
-        int64_t workspace = 0;
-        for (const NodeCost& node : model->nodes) {
-          held += node.kernelBytes;
-          workspace = std::max(workspace, node.workspaceBytes);
-        }
-        held += workspace;
-      }
-    }
-    const DeviceProfile& device = fleet.devices[d];
-    const bool fits = device.flashBytes ? weights <= *device.flashBytes && activations + held <= device.ramBytes
-                                        : weights + activations + held <= device.ramBytes;
-    if (!fits) return Error{fmt::format("'{}' cannot hold its stages together", device.name)};
-  }
+  CLEAVE_TRY(checkFiguresAndMemory(plan, problem, [&](size_t i) {
+    return i == 0 ? *tensorBytes(nonn.input, nonn) : nonn.fusion.cutBytes.back();
+  }));
   // Latency: the longest path, by a depth-first search over every path from stage 0.
   std::function<double(size_t)> longestFrom = [&](size_t i) {
     double after = 0;
@@ -250,6 +264,81 @@ Status checkGraphPlan(const Plan& plan, const PlanningProblem& problem) {
     return Error{fmt::format("plan totals (latency {}, energy {}, cost {}) differ from the recomputation ({}, {}, {})",
                              plan.latencySeconds, plan.energyJoules, plan.cost, latency, energy, cost)};
   if (!close(plan.accuracy, nonnAccuracy(nonn, present))) return Error{"the plan's accuracy is not the bundle's figure"};
+  return {};
+}
+
+
+// An early_exit plan: an optional relay on the source, then every block once, in order, each
+// fed by the stage before along one edge carrying what the block receives; figures and memory
+// recomputed; the means recomputed request by request (a request finishing at block k pays
+// every hop and block up to k, then its result's trip to the sink), not by the solver's sums.
+Status checkEarlyExitPlan(const Plan& plan, const PlanningProblem& problem) {
+  if (!problem.earlyExit) return Error{"an early_exit plan for a problem without early-exit blocks"};
+  const EarlyExitModel& model = *problem.earlyExit;
+  const ExitStatistics& stats = model.statistics;
+  const Fleet& fleet = problem.fleet;
+  const std::vector<StagePlan>& stages = plan.stages;
+  const size_t blocks = model.blocks.size();
+  if (stages.empty()) return Error{"plan has no stages"};
+  if (stages.front().device != problem.source) return Error{"stage 0 is not on the source device"};
+  const size_t first = stages.front().graph == StageGraph::Relay ? 1 : 0;
+  if (stages.size() != first + blocks) return Error{fmt::format("{} stages for {} blocks", stages.size(), blocks)};
+  for (size_t k = 0; k < blocks; ++k) {
+    const StagePlan& s = stages[first + k];
+    if (s.device >= fleet.devices.size()) return Error{fmt::format("stage {} names a device that does not exist", first + k)};
+    if (s.graph != StageGraph::Block || s.graphIndex != k || s.begin != 0 || s.end != model.blocks[k].graph.positions())
+      return Error{fmt::format("stage {} does not run block {} whole", first + k, k)};
+  }
+  if (plan.edges.size() + 1 != stages.size()) return Error{"an early_exit plan is a chain of stages"};
+  for (size_t e = 0; e < plan.edges.size(); ++e) {
+    const PlanEdge& edge = plan.edges[e];
+    const size_t k = e + 1 - first;  // the block it feeds
+    const EdgeKind kind = k == 0 ? EdgeKind::Always : EdgeKind::UnlessExited;
+    if (edge.from != e || edge.to != e + 1 || edge.kind != kind || edge.tensors != model.blocks[k].receives ||
+        edge.bytes != model.blocks[k].receiveBytes)
+      return Error{fmt::format("edge {} does not carry what block {} receives from the stage before", e, k)};
+  }
+  CLEAVE_TRY(checkFiguresAndMemory(plan, problem, [&](size_t) { return model.blocks.front().receiveBytes; }));
+
+  if (plan.exitChoice.size() != stats.candidates.size()) return Error{"the plan does not choose every exit's threshold"};
+  for (size_t e = 0; e < plan.exitChoice.size(); ++e)
+    if (plan.exitChoice[e] >= stats.candidates[e].size() || plan.exitThresholds.size() != plan.exitChoice.size() ||
+        plan.exitThresholds[e] != stats.candidates[e][plan.exitChoice[e]])
+      return Error{fmt::format("exit {}'s threshold is not one of its candidates", e)};
+  const size_t row = stats.row(plan.exitChoice);
+  double latency = 0, energy = 0;
+  int64_t correct = 0;
+  double seconds = 0, joules = 0;  // of a request that has run everything up to block k
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (i > 0) {
+      seconds += plan.edges[i - 1].transferSeconds;
+      joules += plan.edges[i - 1].radioJoules;
+    }
+    seconds += stages[i].computeSeconds;
+    joules += stages[i].computeJoules;
+    if (i < first) continue;
+    const size_t k = i - first;
+    double resultSeconds = 0, resultJoules = 0;
+    if (stages[i].device != problem.sink) {
+      const Link* link = fleet.linkBetween(stages[i].device, problem.sink);
+      if (!link) return Error{fmt::format("block {}'s results cannot reach the sink", k)};
+      const auto bytes = static_cast<double>(model.blocks[k].exitBytes);
+      resultSeconds = link->rttSeconds / 2 + bytes / fleet.bytesPerSecond(stages[i].device, problem.sink);
+      resultJoules = bytes * fleet.devices[stages[i].device].radioJoulesPerByte;
+    }
+    const double share = static_cast<double>(stats.exited[row][k]) / static_cast<double>(stats.samples);
+    if (plan.exitFractions.size() != blocks || !close(share, plan.exitFractions[k]))
+      return Error{fmt::format("block {}'s exit fraction is not the statistics'", k)};
+    latency += share * (seconds + resultSeconds);
+    energy += share * (joules + resultJoules);
+    correct += stats.correct[row][k];
+  }
+  const double cost = problem.objective.cost(latency, energy);
+  if (!close(latency, plan.latencySeconds) || !close(energy, plan.energyJoules) || !close(cost, plan.cost))
+    return Error{fmt::format("plan totals (latency {}, energy {}, cost {}) differ from the recomputation ({}, {}, {})",
+                             plan.latencySeconds, plan.energyJoules, plan.cost, latency, energy, cost)};
+  if (!close(plan.accuracy, static_cast<double>(correct) / static_cast<double>(stats.samples)))
+    return Error{"the plan's accuracy is not the statistics'"};
   return {};
 }
 

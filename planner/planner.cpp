@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "planner/cost_model.h"
+#include "planner/early_exit_solver.h"
 #include "planner/nonn_solver.h"
 #include "planner/plan_check.h"
 #include "planner/units.h"
@@ -42,6 +43,18 @@ Result<PlanSet> planNonn(const PlanningProblem& problem) {
   return set;
 }
 
+Result<PlanSet> planEarlyExit(const PlanningProblem& problem) {
+  Result<Plan> solved = solveEarlyExit(problem);
+  if (!solved) return solved.error();
+  PlanSet set{Strategy::EarlyExit, {std::move(*solved)}, {}};
+  const Plan& best = set.plans.front();
+  if (problem.constraints.latencySloSeconds && best.latencySeconds > *problem.constraints.latencySloSeconds)
+    set.notes.push_back(fmt::format("the best plan's mean latency {} misses the latency SLO of {}",
+                                    formatSeconds(best.latencySeconds),
+                                    formatSeconds(*problem.constraints.latencySloSeconds)));
+  return set;
+}
+
 }  // namespace
 
 Result<PlanSet> makePlan(const PlanningProblem& problem, Strategy strategy, const std::vector<Strategy>& allowed,
@@ -67,8 +80,8 @@ Result<PlanSet> makePlan(const PlanningProblem& problem, Strategy strategy, cons
   switch (strategy) {
     case Strategy::Split: return planSplit(problem, options);
     case Strategy::Nonn: return planNonn(problem);
+    case Strategy::EarlyExit: return planEarlyExit(problem);
     case Strategy::Clio:
-    case Strategy::EarlyExit:
       return Error{fmt::format("the '{}' strategy's solver is not built yet", strategyName(strategy))};
     case Strategy::Auto: break;
   }
@@ -92,6 +105,12 @@ Result<Plan> reevaluatePlan(const PlanningProblem& problem, const Plan& plan) {
       }
       if (!fusion) return Error{"the plan has no fusion stage"};
       return evaluateNonn(problem, students, *fusion);
+    }
+    case Strategy::EarlyExit: {
+      std::vector<size_t> blocks;
+      for (const StagePlan& stage : plan.stages)
+        if (stage.graph == StageGraph::Block) blocks.push_back(stage.device);
+      return evaluateEarlyExit(problem, blocks, plan.exitChoice);
     }
     default:
       return Error{fmt::format("{} plans cannot be re-costed yet", strategyName(plan.strategy))};

@@ -71,10 +71,50 @@ struct NonnModel {
   double accuracy = 0;  // with every student
 };
 
+// How an early_exit bundle's exits behave on held-out data, for every combination of the
+// candidate thresholds of the exits before the last (exits form a cascade, so how many finish
+// at exit 1 depends on exit 0's threshold). A request finishes at the first exit whose
+// confidence (max softmax) is at least its threshold; the last exit takes the rest.
+struct ExitStatistics {
+  std::vector<std::vector<double>> candidates;  // per exit but the last, ascending
+  // Per combination, row-major (the first exit's candidate index most significant): how many
+  // held-out inputs finished at each exit, and how many of those were classified right.
+  std::vector<std::vector<int64_t>> exited, correct;
+  int64_t samples = 0;
+
+  size_t combinations() const;
+  size_t row(const std::vector<size_t>& choice) const;
+  std::vector<size_t> choice(size_t row) const;
+  // Over every exit, for one row.
+  int64_t correctTotal(size_t row) const;
+};
+
+// The one-sided 95% lower confidence bound on an accuracy measured as `correct` of `samples`
+// (Wilson's score interval, z = 1.645): what the planner holds against an accuracy floor, so a
+// threshold that merely got lucky on the held-out set does not pass.
+double accuracyLowerBound(int64_t correct, int64_t samples);
+
+// An early_exit bundle: blocks that run in order, each ending in an exit head that outputs class
+// scores (the last block's head is the final classifier). A block reads what earlier blocks
+// wrote or the request's input; whatever later blocks still need travels block to block.
+struct EarlyExitBlock {
+  ModelCosts graph;                   // the block and its exit head
+  std::string exit;                   // the exit head's output: a request that finishes here sends it
+  int64_t exitBytes = 0;
+  std::vector<std::string> receives;  // what the stage before sends it (block 0: the request's input)
+  int64_t receiveBytes = 0;
+};
+
+struct EarlyExitModel {
+  std::vector<EarlyExitBlock> blocks;
+  ExitStatistics statistics;
+};
+
 struct PlanningProblem {
   Fleet fleet;
   ModelCosts model;  // the split bundle's graph
   std::optional<NonnModel> nonn;  // the nonn bundle's graphs, when the bundle folder has one
+  std::optional<EarlyExitModel> earlyExit;  // the early_exit bundle's blocks and exit statistics
   size_t source = 0;  // device where inputs are produced
   size_t sink = 0;    // device that wants the results
   Objective objective;

@@ -13,6 +13,9 @@ const ModelCosts* stageModel(const StagePlan& stage, const PlanningProblem& prob
       if (!problem.nonn || stage.graphIndex >= problem.nonn->students.size()) return nullptr;
       return &problem.nonn->students[stage.graphIndex].graph;
     case StageGraph::Fusion: return problem.nonn ? &problem.nonn->fusion : nullptr;
+    case StageGraph::Block:
+      if (!problem.earlyExit || stage.graphIndex >= problem.earlyExit->blocks.size()) return nullptr;
+      return &problem.earlyExit->blocks[stage.graphIndex].graph;
     case StageGraph::Relay: return nullptr;
   }
   return nullptr;

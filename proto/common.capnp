@@ -14,10 +14,12 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("cleave::wire");
 
-const protocolVersion :UInt32 = 2;
+const protocolVersion :UInt32 = 3;
 # The version this build speaks. C++: cleave::wire::PROTOCOL_VERSION.
 # 2: plans are graphs of stages. A stage may take its inputs from several upstream stages, each
 # sending a subset (fan-in), and a plan may feed a stage zeros for inputs it never sends.
+# 3: early exit. A stage's exit head is named (StageAssignment.exitOutput); its threshold 0
+# now means "every request exits here", not "no exit head".
 
 enum DType {
   # Element type of a tensor. Wire values are pinned (static_assert in tensor_frame.cpp) and

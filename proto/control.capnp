@@ -240,8 +240,9 @@ struct StageAssignment {
   channelsSent @6 :UInt32;
   # clio: channels of each output sent per request, first ones first; 0 sends all.
   exitThreshold @7 :Float32;
-  # early_exit: confidence at or above which a request ends at this stage's exit head; 0 when
-  # the stage has no exit head.
+  # early_exit: with exitOutput set, a request ends here when its confidence (the largest
+  # softmax probability of exitOutput, computed in float32) is at least this; 0: every request
+  # ends here, above 1: none does.
   predictedSeconds @8 :Float64;
   # The planner's compute time for this stage on this agent's declared profile. An agent that
   # paces compute (agent.toml `pace_compute`, for testbeds on fast hardware) makes each run of
@@ -257,6 +258,11 @@ struct StageAssignment {
   # with zeros of the declared type in their place, and its result names them. At most 16.
   label @11 :Text;
   # What the stage runs, for logs: "nodes 0-11", "student 2", "fusion", "relay". At most 64 bytes.
+  exitOutput @12 :Text;
+  # early_exit: the output of this stage's exit head (class scores, float32), one of `outputs`;
+  # empty: no exit head. A request that ends here sends exitOutput alone to its origin as the
+  # result (with this stage as the exit stage) and nothing along `next`; one that goes on sends
+  # along `next` and no result. Only a stage with an exit head may have unlessExited routes.
 }
 
 struct Route {

@@ -143,6 +143,21 @@ Result<StageSpec> decodeStage(wire::StageAssignment::Reader reader) {
   stage.label = std::move(*label);
   stage.channelsSent = reader.getChannelsSent();
   stage.exitThreshold = reader.getExitThreshold();
+  Result<std::string> exitOutput = readText(reader.getExitOutput(), MAX_TENSOR_NAME, what + " exitOutput");
+  if (!exitOutput) return exitOutput.error();
+  stage.exitOutput = std::move(*exitOutput);
+  if (!stage.exitOutput.empty()) {
+    auto exit = std::find_if(stage.outputs.begin(), stage.outputs.end(),
+                             [&](const ValueInfo& v) { return v.name == stage.exitOutput; });
+    if (exit == stage.outputs.end())
+      return Error{fmt::format("{}: its exit '{}' is none of its outputs", what, stage.exitOutput)};
+    if (exit->type.dtype != DType::F32) return Error{fmt::format("{}: its exit '{}' is not float32", what, stage.exitOutput)};
+    if (!std::isfinite(stage.exitThreshold) || stage.exitThreshold < 0)
+      return Error{fmt::format("{}: exit threshold {} is not a number from 0 up", what, stage.exitThreshold)};
+  }
+  for (const RouteSpec& route : stage.next)
+    if (route.kind == wire::EdgeKind::UNLESS_EXITED && stage.exitOutput.empty())
+      return Error{fmt::format("{}: an unlessExited route from a stage without an exit head", what)};
   stage.predictedSeconds = reader.getPredictedSeconds();
   if (!std::isfinite(stage.predictedSeconds) || stage.predictedSeconds < 0 || stage.predictedSeconds > 3600)
     return Error{fmt::format("stage {}: predictedSeconds {} is not a time in [0, 3600] s", stage.stage,
@@ -292,6 +307,7 @@ void encodePlanPush(const PlanSpec& plan, wire::PlanPush::Builder builder) {
     out.setLabel(stage.label);
     out.setChannelsSent(stage.channelsSent);
     out.setExitThreshold(stage.exitThreshold);
+    out.setExitOutput(stage.exitOutput);
     out.setPredictedSeconds(stage.predictedSeconds);
   }
   auto peers = builder.initPeers(static_cast<unsigned>(plan.peers.size()));

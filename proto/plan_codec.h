@@ -52,6 +52,7 @@ struct StageSpec {
   std::vector<std::string> zeroedInputs;  // inputs no stage sends: fed as zeros
   std::string label;                      // for logs: "nodes 0-11", "student 2", "fusion", "relay"
   uint32_t channelsSent = 0;
+  std::string exitOutput;  // early_exit: the exit head's output; empty: none
   float exitThreshold = 0.0f;
   double predictedSeconds = 0.0;  // the planner's compute time on this agent (for pace_compute)
 

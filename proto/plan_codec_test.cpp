@@ -200,6 +200,33 @@ TEST_CASE("bad upstream routes and zeroed inputs are refused with a reason") {
   CHECK(checkPlanFor(stranger, "b").error().message.find("takes inputs from 'z'") != std::string::npos);
 }
 
+TEST_CASE("an early-exit stage's exit head and threshold survive the wire, and are checked") {
+  PlanSpec plan = samplePlan();
+  plan.strategy = wire::Strategy::EARLY_EXIT;
+  StageSpec& block = plan.stages[0];
+  block.exitOutput = "y";
+  block.exitThreshold = 0.0f;  // every request ends here
+  block.next[0].kind = wire::EdgeKind::UNLESS_EXITED;
+  Result<PlanSpec> decoded = roundTrip(plan);
+  REQUIRE_MESSAGE(decoded.ok(), decoded.error().message);
+  CHECK(decoded->stages[0].exitOutput == "y");
+  CHECK(decoded->stages[0].exitThreshold == 0.0f);
+  CHECK(decoded->stages[0].next[0].kind == wire::EdgeKind::UNLESS_EXITED);
+
+  PlanSpec missing = plan;
+  missing.stages[0].exitOutput = "logits";
+  CHECK(errorOf(missing).find("its exit 'logits' is none of its outputs") != std::string::npos);
+  PlanSpec integer = plan;
+  integer.stages[0].exitOutput = "skip";
+  CHECK(errorOf(integer).find("its exit 'skip' is not float32") != std::string::npos);
+  PlanSpec negative = plan;
+  negative.stages[0].exitThreshold = -0.5f;
+  CHECK(errorOf(negative).find("exit threshold -0.5") != std::string::npos);
+  PlanSpec headless = plan;
+  headless.stages[0].exitOutput.clear();
+  CHECK(errorOf(headless).find("an unlessExited route from a stage without an exit head") != std::string::npos);
+}
+
 TEST_CASE("mutated plan pushes give errors or plans, never a crash") {
   capnp::MallocMessageBuilder builder;
   encodePlanPush(samplePlan(), builder.initRoot<wire::ControlMessage>().initPlanPush());

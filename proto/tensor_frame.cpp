@@ -23,7 +23,7 @@ static_assert(static_cast<uint16_t>(wire::DType::UINT8) == 4);
 static_assert(static_cast<uint16_t>(wire::DType::INT32) == 5);
 static_assert(static_cast<uint16_t>(wire::DType::INT64) == 6);
 static_assert(static_cast<uint16_t>(wire::DType::BOOL) == 7);
-static_assert(wire::PROTOCOL_VERSION == 2, "a version bump needs a note in docs/protocol.md");
+static_assert(wire::PROTOCOL_VERSION == 3, "a version bump needs a note in docs/protocol.md");
 
 std::optional<wire::DType> toWireDType(DType dtype) {
   switch (dtype) {

@@ -253,7 +253,7 @@ TEST_CASE("each rule of a tensor header is checked, with an error that says whic
   using Builder = wire::DataMessage::Builder;
   auto tensor0 = [](Builder m) { return m.getActivations().getTensors()[0]; };
   CHECK(decodeError(craft([](Builder) {})) == "(accepted)");
-  CHECK(decodeError(craft([](Builder m) { m.setVersion(1); })) == "protocol version 1, this build speaks 2");
+  CHECK(decodeError(craft([](Builder m) { m.setVersion(2); })) == "protocol version 2, this build speaks 3");
   CHECK(decodeError(craft([](Builder m) { m.initAck(); })) == "data message kind 2 carries no tensors");
   CHECK(decodeError(craft([&](Builder m) { tensor0(m).setDtype(static_cast<wire::DType>(42)); })) ==
         "tensor 'conv1_out': unknown dtype 42");
