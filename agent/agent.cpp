@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include "agent/exit_rule.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -411,15 +413,15 @@ void Agent::onPlanPush(wire::PlanPush::Reader push) {
   if (pending_ && plan->epoch <= pending_->plan.epoch)
     return refusePlan(plan->epoch,
                       fmt::format("epoch {} is not above epoch {}, being loaded", plan->epoch, pending_->plan.epoch));
-  if (plan->strategy != wire::Strategy::SPLIT && plan->strategy != wire::Strategy::NONN)
+  if (plan->strategy == wire::Strategy::CLIO)
     return refusePlan(plan->epoch,
                       fmt::format("strategy {} is not supported by this agent yet", proto::strategyName(plan->strategy)));
   if (Status ok = proto::checkPlanFor(*plan, config_.name); !ok) return refusePlan(plan->epoch, ok.error().message);
   for (const proto::StageSpec& stage : plan->stages)
     for (const proto::RouteSpec& route : stage.next)
-      if (route.kind != wire::EdgeKind::ALWAYS)
-        return refusePlan(plan->epoch, fmt::format("stage {} sends on a conditional or partial route, which this "
-                                                   "agent does not run yet", stage.stage));
+      if (route.kind == wire::EdgeKind::CHANNEL_PREFIX)
+        return refusePlan(plan->epoch, fmt::format("stage {} sends channels in slices, which this agent does not run "
+                                                   "yet", stage.stage));
   for (const proto::StageSpec& stage : plan->stages)
     if (stage.graphBytes > MAX_GRAPH_BYTES)
       return refusePlan(plan->epoch, fmt::format("stage {}'s graph of {} bytes exceeds this agent's limit of {}",
@@ -728,6 +730,8 @@ void Agent::takeActivations(proto::TensorMessage message, const std::string& sen
   for (const std::string& name : stage.spec.zeroedInputs)
     if (std::find(job.zeroedInputs.begin(), job.zeroedInputs.end(), name) == job.zeroedInputs.end())
       job.zeroedInputs.push_back(name);
+  job.exitOutput = stage.spec.exitOutput;
+  job.exitThreshold = stage.spec.exitThreshold;
   if (config_.paceCompute) job.minSeconds = stage.spec.predictedSeconds;
   log_->debug("request {}: stage {} of epoch {} queued (from {})", job.requestId, job.stage, job.epoch, sender);
   ++jobsInFlight_;
@@ -754,7 +758,22 @@ void Agent::onStageDone(StageRunDone done) {
     outputs.push_back(proto::WireTensor{job.outputNames[i], (*done.outputs)[i], std::nullopt, 1, 0});
   log_->debug("request {}: stage {} of epoch {} ran in {:.3f} ms", job.requestId, job.stage, job.epoch,
               done.seconds * 1e3);
-  if (job.next.empty()) {
+  // An exit head decides here: a request that ends sends its scores alone, as the result.
+  bool exits = false;
+  if (!job.exitOutput.empty()) {
+    auto head = std::find_if(outputs.begin(), outputs.end(),
+                             [&](const proto::WireTensor& t) { return t.name == job.exitOutput; });
+    Result<bool> decided = head == outputs.end() ? Result<bool>(Error{"the exit head's output is missing"})
+                                                 : exitsHere(head->tensor, job.exitThreshold);
+    if (!decided) {
+      ++counters_.stageErrors;
+      return reportFailure(job.origin, job.requestId, job.epoch, wire::Failure::Reason::STAGE_FAILED,
+                           fmt::format("stage {}'s exit head: {}", job.stage, decided.error().message));
+    }
+    exits = *decided;
+    if (exits || job.next.empty()) outputs = {std::move(*head)};
+  }
+  if (exits || job.next.empty()) {
     proto::TensorMessage result;
     result.kind = proto::TensorMessageKind::Result;
     result.requestId = job.requestId;

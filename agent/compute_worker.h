@@ -42,6 +42,8 @@ struct StageRun {
   double predictedSeconds = 0.0;  // the plan's figure, for the stall watchdog
   double minSeconds = 0.0;        // pace_compute: the run lasts at least this long
   std::vector<std::string> zeroedInputs;  // inputs the plan feeds as zeros; a result names them
+  std::string exitOutput;                 // early_exit: the stage's exit head; empty: none
+  float exitThreshold = 0.0f;
 };
 
 struct StageRunDone {

@@ -85,6 +85,10 @@ void fillPlanSummary(wire::PlanSummary::Builder summary, const FleetPlan& plan, 
   }
   auto missing = summary.initMissing(static_cast<unsigned>(plan.plan.missingStudents.size()));
   for (unsigned i = 0; i < missing.size(); ++i) missing.set(i, fmt::format("student {}", plan.plan.missingStudents[i]));
+  auto thresholds = summary.initExitThresholds(static_cast<unsigned>(plan.plan.exitThresholds.size()));
+  for (unsigned i = 0; i < thresholds.size(); ++i) thresholds.set(i, plan.plan.exitThresholds[i]);
+  auto fractions = summary.initExitFractions(static_cast<unsigned>(plan.plan.exitFractions.size()));
+  for (unsigned i = 0; i < fractions.size(); ++i) fractions.set(i, plan.plan.exitFractions[i]);
 }
 
 proto::PlanSpec planSpecFor(const FleetPlan& plan, const std::string& agent, const std::string& model) {

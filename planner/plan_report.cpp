@@ -88,8 +88,10 @@ std::string planJson(const Plan& plan, const PlanningProblem& problem) {
   for (const PlanEdge& e : plan.edges) edges.push_back(edgeJson(e));
   std::string graphPart;
   if (!plan.isPath())
-    graphPart = fmt::format(", \"missing_students\": [{}], \"accuracy\": {:.17g}, \"edges\": [\n    {}]",
-                            fmt::join(plan.missingStudents, ", "), plan.accuracy, fmt::join(edges, ",\n    "));
+    graphPart = fmt::format(", \"missing_students\": [{}], \"accuracy\": {:.17g}, \"exit_thresholds\": [{}], "
+                            "\"exit_fractions\": [{}], \"edges\": [\n    {}]",
+                            fmt::join(plan.missingStudents, ", "), plan.accuracy, fmt::join(plan.exitThresholds, ", "),
+                            fmt::join(plan.exitFractions, ", "), fmt::join(edges, ",\n    "));
   return fmt::format("{{\"strategy\": \"{}\", \"latency_s\": {:.17g}, \"energy_j\": {:.17g}, \"cost\": {:.17g}, "
                      "\"cuts\": [{}], \"stages\": [\n    {}]{}}}",
                      strategyName(plan.strategy), plan.latencySeconds, plan.energyJoules, plan.cost,
@@ -102,7 +104,8 @@ std::string graphTable(const Plan& plan, const PlanningProblem& problem) {
   std::string out = fmt::format("  {:>5} {:<12} {:<28} {:>9} {:>10}\n", "stage", "device", "runs", "MACs", "compute");
   for (size_t i = 0; i < plan.stages.size(); ++i) {
     const StagePlan& s = plan.stages[i];
-    out += fmt::format("  {:>5} {:<12} {:<28} {:>9} {:>10}\n", i, deviceName(problem, s.device), nodeRange(s, problem),
+    const std::string runs = s.graph == StageGraph::Block ? fmt::format("block {}", s.graphIndex) : nodeRange(s, problem);
+    out += fmt::format("  {:>5} {:<12} {:<28} {:>9} {:>10}\n", i, deviceName(problem, s.device), runs,
                        formatRate(static_cast<double>(s.macs)), formatSeconds(s.computeSeconds));
   }
   out += fmt::format("  {:>5} {:<34} {:>11} {:>10}\n", "edge", "carries", "bytes", "transfer");
@@ -110,8 +113,15 @@ std::string graphTable(const Plan& plan, const PlanningProblem& problem) {
     out += fmt::format("  {:>5} {:<34} {:>11} {:>10}\n", fmt::format("{}->{}", e.from, e.to),
                        fmt::format("{}", fmt::join(e.tensors, ", ")), formatBytes(e.bytes), formatSeconds(e.transferSeconds));
   for (uint32_t k : plan.missingStudents) out += fmt::format("  student {} runs nowhere: the fusion zeroes its features\n", k);
-  out += fmt::format("  predicted latency {} (critical path), energy {}", formatSeconds(plan.latencySeconds),
-                     formatJoules(plan.energyJoules));
+  for (size_t k = 0; k < plan.exitFractions.size(); ++k)
+    out += k < plan.exitThresholds.size()
+               ? fmt::format("  block {} exits at confidence {}: {:.1f}% of requests finish there\n", k,
+                             plan.exitThresholds[k], 100 * plan.exitFractions[k])
+               : fmt::format("  block {} answers the rest: {:.1f}%\n", k, 100 * plan.exitFractions[k]);
+  const bool mean = plan.strategy == Strategy::EarlyExit;
+  out += fmt::format("  predicted latency {} ({}), energy {}{}", formatSeconds(plan.latencySeconds),
+                     mean ? "mean over where requests finish" : "critical path", formatJoules(plan.energyJoules),
+                     mean ? " (mean)" : "");
   if (plan.accuracy > 0) out += fmt::format(", expected accuracy {:.4f}", plan.accuracy);
   return out + "\n";
 }

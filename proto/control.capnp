@@ -387,7 +387,8 @@ struct PlanApply {
   toml @0 :Text;
   # A plan in TOML (parsed and checked by the daemon with the planner's validity checker):
   # strategy = "split", route = [device names], cuts = [positions]; or strategy = "nonn",
-  # students = [a device name per student, "" for one left out], fusion = device name.
+  # students = [a device name per student, "" for one left out], fusion = device name; or
+  # strategy = "early_exit", blocks = [a device name per block], thresholds = [one per exit but the last].
   # `cleavectl plan apply` turns `cleavectl plan --json` output into this. At most 64 KiB.
   dryRun @1 :Bool;
   # Check and cost the plan without installing it.
@@ -496,6 +497,8 @@ struct PlanSummary {
   edges @6 :List(EdgeSummary);         # empty for a path (split): stage i sends to stage i + 1
   missing @7 :List(Text);              # nonn: students no device could take ("student 2")
   expectedAccuracy @8 :Float64;        # where the strategy trades accuracy; 0: not known
+  exitThresholds @9 :List(Float64);    # early_exit: each exit's threshold but the last's, in block order
+  exitFractions @10 :List(Float64);    # early_exit: expected fraction of requests finishing at each block
 }
 
 struct EdgeSummary {
@@ -514,7 +517,7 @@ struct StageSummary {
   endNode @3 :Int64;           # one past its last node (== firstNode: the agent only relays)
   computeSeconds @4 :Float64;  # predicted compute time
   sendBytes @5 :Int64;         # bytes sent to the next stage
-  label @6 :Text;              # what it runs: "nodes 0-11", "student 2", "fusion", "relay"
+  label @6 :Text;              # what it runs: "nodes 0-11", "student 2", "fusion", "block 1", "relay"
 }
 
 struct InferResult {

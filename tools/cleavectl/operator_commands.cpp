@@ -672,6 +672,23 @@ std::string formatAgents(capnp::List<wire::AgentInfo>::Reader agents) {
   return formatTable(rows) + stalls;
 }
 
+namespace {
+
+// early_exit: "block 0 at 0.9 (78.1%), block 1 at 0.95 (12.0%), block 2 (9.9%)": each exit's
+// threshold and the share of requests expected to finish there.
+std::string exitsText(wire::PlanSummary::Reader plan) {
+  std::vector<std::string> exits;
+  auto thresholds = plan.getExitThresholds();
+  auto fractions = plan.getExitFractions();
+  for (unsigned k = 0; k < fractions.size(); ++k)
+    exits.push_back(k < thresholds.size()
+                        ? fmt::format("block {} at {} ({:.1f}%)", k, thresholds[k], 100 * fractions[k])
+                        : fmt::format("block {} ({:.1f}%)", k, 100 * fractions[k]));
+  return fmt::format("{}", fmt::join(exits, ", "));
+}
+
+}  // namespace
+
 std::string formatPlan(wire::PlanSummary::Reader plan) {
   std::string out;
   out += fmt::format("epoch {}, strategy {}, {}\n", plan.getEpoch() > 0 ? std::to_string(plan.getEpoch()) : "-",
@@ -695,13 +712,15 @@ std::string formatPlan(wire::PlanSummary::Reader plan) {
   for (wire::EdgeSummary::Reader edge : plan.getEdges()) {
     std::vector<std::string> tensors;
     for (auto t : edge.getTensors()) tensors.push_back(printable(t, 64));
-    edges.push_back({fmt::format("{}->{}", edge.getFrom(), edge.getTo()), fmt::format("{}", fmt::join(tensors, ", ")),
+    const std::string when = edge.getKind() == wire::EdgeKind::UNLESS_EXITED ? " (unless exited)" : "";
+    edges.push_back({fmt::format("{}->{}", edge.getFrom(), edge.getTo()), fmt::format("{}{}", fmt::join(tensors, ", "), when),
                      planner::formatBytes(edge.getBytes()), planner::formatSeconds(edge.getTransferSeconds())});
   }
   out += formatTable(edges);
   std::vector<std::string> missing;
   for (auto m : plan.getMissing()) missing.push_back(printable(m, 64));
   if (!missing.empty()) out += fmt::format("left out: {} (their features are zeros)\n", fmt::join(missing, ", "));
+  if (plan.getExitFractions().size() > 0) out += fmt::format("exits: {}\n", exitsText(plan));
   if (plan.getExpectedAccuracy() > 0) out += fmt::format("expected accuracy {:.4f}\n", plan.getExpectedAccuracy());
   return out;
 }
@@ -719,6 +738,7 @@ std::string planLine(wire::PlanSummary::Reader plan) {
   std::vector<std::string> missing;
   for (auto m : plan.getMissing()) missing.push_back(printable(m, 64));
   if (!missing.empty()) line += fmt::format(" [without {}]", fmt::join(missing, ", "));
+  if (plan.getExitFractions().size() > 0) line += fmt::format(" [exits: {}]", exitsText(plan));
   return line;
 }
 
