@@ -178,7 +178,14 @@ void ControlServer::replyUnimplemented(bool toOperator, const std::string& id, u
 
 bool ControlServer::send(zmq::socket_t& socket, const std::string& id, capnp::MessageBuilder& message, Frames extra) {
   try {
-    socket.send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    // A peer whose queue is full (a watch nobody reads, an agent far behind) loses the message,
+    // counted; it is still there, so this is no reason to forget it. ROUTER queues a message whole
+    // or not at all, so only the first frame can find the queue full.
+    if (!socket.send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      ++counters_.drops;
+      spdlog::debug("a peer's queue is full: a message to it was dropped");
+      return true;
+    }
     socket.send(proto::encodeMessage(message), extra.empty() ? zmq::send_flags::dontwait
                                                             : zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     for (size_t i = 0; i < extra.size(); ++i)

@@ -60,7 +60,8 @@ class ControlServer {
   // Waits up to `wait` for traffic, then handles at most a batch from each socket.
   void poll(std::chrono::milliseconds wait, ServerHandler& handler);
 
-  // False when the message could not be sent (the peer is gone or not keeping up).
+  // False when the peer is gone. A peer that is not keeping up (its queue full) loses the
+  // message, counted as a drop, and stays.
   bool sendToAgent(const std::string& routingId, capnp::MessageBuilder& message, Frames extra = {});
   bool sendToOperator(const std::string& operatorId, capnp::MessageBuilder& message, Frames extra = {});
   // A final reply carrying an error (cut to 1 KiB).

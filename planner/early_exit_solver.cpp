@@ -76,7 +76,7 @@ std::vector<PlacementCosts> feasiblePlacements(const PlanningProblem& problem) {
             joules += e.radioJoules;
           }
         c.reach.push_back(o.cost(seconds, joules));
-        std::optional<Hop> result = hop(fleet, placement[k], problem.sink, model.blocks[k].exitBytes);
+        std::optional<Hop> result = hop(fleet, placement[k], problem.source, model.blocks[k].exitBytes);
         c.finish.push_back(o.cost(result->seconds, result->joules));
       }
       out.push_back(std::move(c));
@@ -165,10 +165,10 @@ Result<Plan> evaluateEarlyExit(const PlanningProblem& problem, const std::vector
       }
     seconds += reaching * (inSeconds + s.computeSeconds);
     joules += reaching * (inJoules + s.computeJoules);
-    std::optional<Hop> result = hop(fleet, s.device, problem.sink, model.blocks[k].exitBytes);
+    std::optional<Hop> result = hop(fleet, s.device, problem.source, model.blocks[k].exitBytes);
     if (!result)
-      return Error{fmt::format("no link carries results from '{}' to the sink '{}'", fleet.devices[s.device].name,
-                               fleet.devices[problem.sink].name)};
+      return Error{fmt::format("no link carries results from '{}' back to the source '{}'", fleet.devices[s.device].name,
+                               fleet.devices[problem.source].name)};
     seconds += plan.exitFractions[k] * result->seconds;
     joules += plan.exitFractions[k] * result->joules;
     reaching -= plan.exitFractions[k];

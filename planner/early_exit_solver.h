@@ -1,12 +1,13 @@
 // The `early_exit` strategy (MEANet; BranchyNet; SPINN): blocks with exit heads run in order,
 // each on some device; a request finishes at the first block whose exit head is confident
-// enough (max softmax at least that exit's threshold) and its result goes to the sink, so the
-// blocks after it never run for it and nothing more travels.
+// enough (max softmax at least that exit's threshold) and its result goes back to the source,
+// the agent that took the request and reports it, so the blocks after it never run for it and
+// nothing more travels. (The topology's sink does not enter: no stage has to run there.)
 //
 // A plan chooses a device for each block and a threshold for each exit but the last. With
 // f_k the fraction of requests finishing at block k and r_k = f_k + ... + f_last the fraction
 // reaching it, the expected cost is
-//     sum_k  r_k * (transfer into block k + compute of block k)  +  f_k * (result from block k to the sink)
+//     sum_k  r_k * (transfer into block k + compute of block k)  +  f_k * (result from block k to the source)
 // (latency and energy alike: both are means over requests). The fractions come from the bundle's
 // held-out statistics for each combination of candidate thresholds; a combination whose
 // accuracy's lower confidence bound (accuracyLowerBound) is under the topology's accuracy floor
@@ -15,7 +16,7 @@
 // once, each as a vector of per-block costs the fractions weigh).
 //
 // Transfers use direct links: consecutive blocks (and the source and block 0, and each block and
-// the sink) must be on one device or joined by a link.
+// the source, for its results) must be on one device or joined by a link.
 #pragma once
 
 #include <cstddef>

@@ -271,7 +271,7 @@ Status checkGraphPlan(const Plan& plan, const PlanningProblem& problem) {
 // An early_exit plan: an optional relay on the source, then every block once, in order, each
 // fed by the stage before along one edge carrying what the block receives; figures and memory
 // recomputed; the means recomputed request by request (a request finishing at block k pays
-// every hop and block up to k, then its result's trip to the sink), not by the solver's sums.
+// every hop and block up to k, then its result's trip back to the source), not by the solver's sums.
 Status checkEarlyExitPlan(const Plan& plan, const PlanningProblem& problem) {
   if (!problem.earlyExit) return Error{"an early_exit plan for a problem without early-exit blocks"};
   const EarlyExitModel& model = *problem.earlyExit;
@@ -319,11 +319,11 @@ Status checkEarlyExitPlan(const Plan& plan, const PlanningProblem& problem) {
     if (i < first) continue;
     const size_t k = i - first;
     double resultSeconds = 0, resultJoules = 0;
-    if (stages[i].device != problem.sink) {
-      const Link* link = fleet.linkBetween(stages[i].device, problem.sink);
-      if (!link) return Error{fmt::format("block {}'s results cannot reach the sink", k)};
+    if (stages[i].device != problem.source) {
+      const Link* link = fleet.linkBetween(stages[i].device, problem.source);
+      if (!link) return Error{fmt::format("block {}'s results cannot reach the source", k)};
       const auto bytes = static_cast<double>(model.blocks[k].exitBytes);
-      resultSeconds = link->rttSeconds / 2 + bytes / fleet.bytesPerSecond(stages[i].device, problem.sink);
+      resultSeconds = link->rttSeconds / 2 + bytes / fleet.bytesPerSecond(stages[i].device, problem.source);
       resultJoules = bytes * fleet.devices[stages[i].device].radioJoulesPerByte;
     }
     const double share = static_cast<double>(stats.exited[row][k]) / static_cast<double>(stats.samples);

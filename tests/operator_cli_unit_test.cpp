@@ -31,6 +31,7 @@
 #include "tools/cleavectl/operator_commands.h"
 #include "tools/cleavectl/plan_file.h"
 #include "config/fleet_config.h"
+#include "daemon/plan_apply.h"
 #include "planner/plan_report.h"
 #include "planner/planner.h"
 
@@ -264,7 +265,7 @@ TEST_CASE("plan apply builds the spec's TOML, which parses back to the same rout
   CHECK(planApplyToml({"a", "b", "c"}, {3, 3}).ok());
 }
 
-TEST_CASE("plan files: the JSON `cleavectl plan --json` writes becomes the TOML the daemon takes, for split and nonn") {
+TEST_CASE("plan files: the JSON `cleavectl plan --json` writes becomes the TOML the daemon takes, for each strategy") {
   // The planner's own plans, written as JSON by the same code as `cleavectl plan --json`.
   auto jsonOf = [](const std::string& topology, planner::Strategy strategy) {
     Result<config::FleetConfig> config = config::loadFleetConfig(std::string(CLEAVE_SOURCE_DIR) + "/configs/" + topology);
@@ -297,6 +298,22 @@ TEST_CASE("plan files: the JSON `cleavectl plan --json` writes becomes the TOML 
   REQUIRE(route["cuts"].as_array() != nullptr);
   CHECK(route["cuts"].as_array()->size() == splitBest->plans.front().cuts().size());
   CHECK(route["route"][0].value<std::string>() == splitConfig.problem.fleet.devices[splitConfig.problem.source].name);
+
+  // early_exit: the blocks' devices in block order and the chosen thresholds, which the daemon
+  // parses back into the same plan.
+  auto [exitJson, exitConfig] = jsonOf("meanet-edge-cloud.toml", planner::Strategy::EarlyExit);
+  Result<std::string> exits = planTextToml(exitJson, "plan.json", true);
+  REQUIRE_MESSAGE(exits.ok(), exits.error().message);
+  Result<daemon::AppliedPlan> applied = daemon::parsePlanApply(*exits);
+  REQUIRE_MESSAGE(applied.ok(), applied.error().message);
+  Result<planner::PlanSet> exitBest = planner::makePlan(exitConfig.problem, planner::Strategy::EarlyExit, exitConfig.allowed);
+  REQUIRE(exitBest.ok());
+  CHECK(applied->strategy == planner::Strategy::EarlyExit);
+  CHECK(applied->thresholds == exitBest->plans.front().exitThresholds);
+  std::vector<std::string> blockDevices;
+  for (const planner::StagePlan& stage : exitBest->plans.front().stages)
+    if (stage.graph == planner::StageGraph::Block) blockDevices.push_back(exitConfig.problem.fleet.devices[stage.device].name);
+  CHECK(applied->blocks == blockDevices);
 
   // TOML passes through (checked for syntax here, for meaning by the daemon); mistakes name the file.
   CHECK(planTextToml("strategy = \"nonn\"\nstudents = [\"a\"]\nfusion = \"b\"\n", "p.toml", false).ok());

@@ -27,7 +27,7 @@ std::string tomlString(const std::string& text) {
 }
 
 // The JSON plan's stages as the TOML form: a split plan's route and cuts, a nonn plan's student
-// devices by index and the fusion's device.
+// devices by index and the fusion's device, an early_exit plan's block devices and thresholds.
 Result<std::string> tomlOfJsonPlan(const nlohmann::json& plan, const std::string& name) {
   const std::string strategy = plan.value("strategy", "split");
   const nlohmann::json& stages = plan.at("stages");
@@ -65,7 +65,21 @@ Result<std::string> tomlOfJsonPlan(const nlohmann::json& plan, const std::string
     return fmt::format("strategy = \"nonn\"\nstudents = [{}]\nfusion = {}\n", fmt::join(devices, ", "),
                        tomlString(fusion));
   }
-  return Error{fmt::format("{}: strategy '{}' cannot be applied by hand yet (split and nonn can)", name, strategy)};
+  if (strategy == "early_exit") {
+    std::map<size_t, std::string> blocks;
+    for (const nlohmann::json& stage : stages)
+      if (stage.at("graph").get<std::string>() == "block")
+        blocks[stage.at("graph_index").get<size_t>()] = tomlString(stage.at("device").get<std::string>());
+    if (blocks.empty() || blocks.rbegin()->first + 1 != blocks.size())
+      return Error{fmt::format("{}: an early_exit plan places blocks 0, 1, ... each once", name)};
+    std::vector<std::string> devices;
+    for (const auto& [k, device] : blocks) devices.push_back(device);
+    std::vector<double> thresholds = plan.value("exit_thresholds", std::vector<double>{});
+    return fmt::format("strategy = \"early_exit\"\nblocks = [{}]\nthresholds = [{}]\n", fmt::join(devices, ", "),
+                       fmt::join(thresholds, ", "));
+  }
+  return Error{fmt::format("{}: strategy '{}' cannot be applied by hand yet (split, nonn and early_exit can)", name,
+                           strategy)};
 }
 
 }  // namespace
