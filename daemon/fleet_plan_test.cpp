@@ -196,7 +196,7 @@ TEST_CASE("a nonn plan's stage graphs travel as ONNX bytes and compute the NoNN;
   // And the running plan re-costed by name under the same figures is the plan itself.
   Result<OnlinePlan> again = reevaluateOnline(config->problem, {"pi1", "pi2", "pi4", "fuse"}, without->plan, without->names);
   REQUIRE_MESSAGE(again.ok(), again.error().message);
-  CHECK(again->plan.latencySeconds == doctest::Approx(degraded->plan.latencySeconds));
+  CHECK(again->plan.latencySeconds == doctest::Approx(degraded->plan.latencySeconds).epsilon(1e-9));
   CHECK(assignmentKey(again->plan, again->names) == assignmentKey(degraded->plan, degraded->names));
   CHECK_FALSE(reevaluateOnline(config->problem, {"pi1", "pi4", "fuse"}, without->plan, without->names).ok());
 }
@@ -219,7 +219,7 @@ TEST_CASE("auto over the teacher and its students: nonn on Gigabit links, split 
     const planner::Plan nonn = best(problem, planner::Strategy::Nonn), split = best(problem, planner::Strategy::Split);
     const planner::Plan chosen = best(problem, planner::Strategy::Auto);
     CHECK(chosen.strategy == expected);
-    CHECK(chosen.cost == doctest::Approx(std::min(nonn.cost, split.cost)));
+    CHECK(chosen.cost == doctest::Approx(std::min(nonn.cost, split.cost)).epsilon(1e-9));
     MESSAGE("nonn " << nonn.latencySeconds * 1e3 << " ms, split " << split.latencySeconds * 1e3 << " ms");
   };
   check(config->problem, planner::Strategy::Nonn);
