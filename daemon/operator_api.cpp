@@ -128,7 +128,7 @@ void Daemon::handlePlanApply(const std::string& id, uint64_t requestId, wire::Pl
   if (!built) return server_->replyError(id, requestId, fmt::format("plan apply: {}", built.error().message));
   if (apply.getDryRun()) return replyPlan(id, requestId, *built, false);
   built->reason = "operator applied a plan";
-  keeper_.install(std::move(*built));
+  keeper_.installApplied(std::move(*built));
   replyPlan(id, requestId, *keeper_.current(), true);
 }
 

@@ -139,6 +139,7 @@ void PlanKeeper::replan(const std::string& reason, bool agentLost, bool force) {
                        return online.count(s.agent) != 0;
                      });
   if (current_ && routeIntact && !force && !agentLost) {
+    if (operatorsPlan_) return;  // it still runs: the operator's choice stands
     if (assignmentKey(current_->plan, current_->names) == assignmentKey(planned->plan, planned->names))
       return;  // nothing changes
     // An agent came (or came back): the running plan still works, so only a better one (more
@@ -159,7 +160,7 @@ void PlanKeeper::replan(const std::string& reason, bool agentLost, bool force) {
 
 void PlanKeeper::adaptToLinks(bool operatorAsked) {
   adaptDue_ = false;
-  if (!current_ || (!operatorAsked && !config_.topology.planner.adapt)) return;
+  if (!current_ || (!operatorAsked && (!config_.topology.planner.adapt || operatorsPlan_))) return;
   const std::set<std::string> online = onlineAgents();
   const planner::PlanningProblem problem = problemNow();
   Result<OnlinePlan> best = planOnline(problem, online, config_.topology.model.strategy, config_.allowed);
@@ -223,7 +224,10 @@ Result<FleetPlan> PlanKeeper::evaluate(const AppliedPlan& applied) const {
   return buildFleetPlan(config_.bundle, evaluated->plan, evaluated->names);
 }
 
-void PlanKeeper::install(FleetPlan plan) {
+void PlanKeeper::installApplied(FleetPlan plan) { install(std::move(plan), true); }
+
+void PlanKeeper::install(FleetPlan plan, bool applied) {
+  operatorsPlan_ = applied;
   plan.epoch = ++epoch_;
   planLinks_ = links_.snapshot();
   switch_.reset();

@@ -5,7 +5,8 @@
 //     keeping the running plan when it still works and nothing is clearly better;
 //   - links moved: adopt the planner's best plan only when it beats the running one with every
 //     link estimate off by the margin, for the hold time (planner/plan_switch.h);
-//   - an operator asked (replan, link pins, plan apply).
+//   - an operator asked (replan, link pins, plan apply). A plan applied by hand stays until an
+//     operator asks otherwise or it loses an agent.
 // Pure: no sockets, no files. Every plan it installs goes to the listener given at construction,
 // which distributes it; the daemon calls `tick` from its loop.
 #pragma once
@@ -54,8 +55,10 @@ class PlanKeeper {
   void operatorReplan(bool force);
   // `cleavectl plan apply`: the plan the operator wrote, checked and costed under today's figures.
   Result<FleetPlan> evaluate(const AppliedPlan& applied) const;
-  // Installs `plan` (from evaluate) as the next epoch.
-  void install(FleetPlan plan);
+  // Installs an operator's plan (from evaluate) as the next epoch. It is kept, whatever the links
+  // do, until an operator asks otherwise (replan, a pin) or it can no longer run (an agent lost):
+  // adapting it away behind the operator's back would undo what they just did.
+  void installApplied(FleetPlan plan);
 
   const FleetPlan* current() const { return current_ ? &*current_ : nullptr; }
   uint64_t epoch() const { return epoch_; }
@@ -75,6 +78,7 @@ class PlanKeeper {
   // [planner] adapt = false).
   void adaptToLinks(bool operatorAsked);
   double secondsSinceStart() const;
+  void install(FleetPlan plan, bool applied = false);
 
   const config::FleetConfig& config_;
   const AgentRegistry& registry_;
@@ -83,6 +87,7 @@ class PlanKeeper {
   std::optional<FleetPlan> current_, previous_;
   Clock::time_point currentSince_{};
   uint64_t epoch_ = 0;
+  bool operatorsPlan_ = false;  // the current plan was applied by hand (installApplied)
 
   bool replanWanted_ = false;
   std::string replanReason_;

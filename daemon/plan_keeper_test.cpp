@@ -169,6 +169,43 @@ TEST_CASE("[planner] adapt = false plans with the declared figures whatever agen
   CHECK(f.installed.size() == 1);
 }
 
+TEST_CASE("a plan applied by hand stays until an operator asks otherwise or it loses an agent") {
+  KeeperFixture f(0.0);
+  PlanKeeper keeper = f.keeper();
+  keeper.fleetChanged("agents up");
+  keeper.tick();
+  REQUIRE(f.installed.size() == 1);
+  // The operator makes a computing everything, which the 40 Mbit/s link does not favour.
+  Result<FleetPlan> mine = keeper.evaluate(splitPlan({"a", "b", "c"}, {8, 8}));
+  REQUIRE_MESSAGE(mine.ok(), mine.error().message);
+  keeper.installApplied(std::move(*mine));
+  REQUIRE(f.installed.size() == 2);
+  // Measurements that favour the planner's own plan do not move it, nor does an agent coming back.
+  CHECK(keeper.takeEstimate("a", "b", {80 * MBPS, 0.002}));
+  keeper.tick();
+  keeper.fleetChanged("agent c re-registered");
+  keeper.tick();
+  CHECK(f.installed.size() == 2);
+  // An operator's pin does (the margin still applies).
+  REQUIRE(keeper.pin("a", "b", 80 * MBPS, std::nullopt).ok());
+  REQUIRE(f.installed.size() == 3);
+  CHECK(bComputesMost(f.installed[2]));
+  REQUIRE(keeper.clearPin("a", "b").ok());
+
+  // Losing an agent of the operator's plan replaces it.
+  Result<FleetPlan> again = keeper.evaluate(splitPlan({"a", "b", "c"}, {8, 8}));
+  REQUIRE(again.ok());
+  keeper.installApplied(std::move(*again));
+  const size_t before = f.installed.size();
+  f.registry.find("c")->online = false;
+  keeper.fleetChanged("agent c down", "c");
+  f.registry.find("c")->online = true;
+  keeper.fleetChanged("agent c up", "c");
+  keeper.tick();
+  REQUIRE(f.installed.size() == before + 1);
+  CHECK(bComputesMost(f.installed.back()));
+}
+
 TEST_CASE("plans written by hand are checked against the bundle, the fleet and the model") {
   KeeperFixture f(0.0);
   PlanKeeper keeper = f.keeper();
