@@ -135,21 +135,6 @@ EarlyExitPlan waitForPlan(OperatorClient& op, uint64_t afterEpoch, FleetHarness&
   return {};
 }
 
-// Waits until every online agent runs `epoch`, so requests sent from now on run under it.
-void waitForAcks(OperatorClient& op, uint64_t epoch) {
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  for (bool acked = false; !acked;) {
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "plan epoch " << epoch << " not acknowledged");
-    Result<OperatorReply> agents = op.call([](wire::OperatorRequest::Builder r) { r.setAgents(); });
-    REQUIRE(agents.ok());
-    Result<DecodedReply> list = decodeReply(*agents);
-    REQUIRE(list.ok());
-    acked = true;
-    for (auto agent : list->reply.getAgents())
-      if (agent.getOnline() && agent.getEpoch() < epoch) acked = false;
-  }
-}
-
 struct RunFigures {
   std::vector<size_t> exits;  // per block
   size_t correct = 0;
@@ -234,7 +219,7 @@ TEST_CASE("early_exit over a camera board and a cloud: the test set, exits as in
   // Over LTE the teacher is quicker on the board (9.4 ms) than a round trip to the cloud (50 ms),
   // and the radio's energy costs more than the board's: the planner keeps every block on the edge.
   CHECK(first.agentOf == std::vector<std::string>{"edge", "edge", "edge"});
-  waitForAcks(*op, first.epoch);
+  waitForEpoch(*op, first.epoch);
   checkFigures(runTestSet(*op, ref, first, fleet), first, floor, ref.images.size());
 
   // An operator's plan sends the hard fifth of the images to the teacher in the cloud.
@@ -248,7 +233,7 @@ TEST_CASE("early_exit over a camera board and a cloud: the test set, exits as in
   EarlyExitPlan cloud = planOf(appliedReply->reply.getPlan());
   CHECK(cloud.agentOf[2] == "cloud");
   CHECK(cloud.fractions[2] > 0.2);
-  waitForAcks(*op, cloud.epoch);
+  waitForEpoch(*op, cloud.epoch);
   checkFigures(runTestSet(*op, ref, cloud, fleet), cloud, floor, ref.images.size());
 
   // The uplink drops to 1 Mbit/s: sending a fifth of the images costs 25 ms each, so the daemon
@@ -265,7 +250,7 @@ TEST_CASE("early_exit over a camera board and a cloud: the test set, exits as in
   CHECK(slow.thresholds != cloud.thresholds);
   CHECK(slow.agentOf != cloud.agentOf);
   CHECK(slow.fractions[2] < cloud.fractions[2]);
-  waitForAcks(*op, slow.epoch);
+  waitForEpoch(*op, slow.epoch);
   checkFigures(runTestSet(*op, ref, slow, fleet), slow, floor, ref.images.size());
 }
 

@@ -206,20 +206,8 @@ TEST_CASE("nonn over four Pis and a fusion device: bit-identical results, a stud
     std::vector<std::string> missing;
     for (auto m : d.reply.getPlan().getMissing()) missing.push_back(m);
     CHECK(missing == std::vector<std::string>{"student 3"});
-    // Requests that reach the origin before it accepted the plan run under the one before: wait
-    // until every online agent has acknowledged it.
-    const uint64_t epoch = d.reply.getPlan().getEpoch();
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    for (bool acked = false; !acked;) {
-      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "plan epoch " << epoch << " not acknowledged");
-      Result<OperatorReply> agents = op->call([](wire::OperatorRequest::Builder r) { r.setAgents(); });
-      REQUIRE(agents.ok());
-      Result<DecodedReply> list = decodeReply(*agents);
-      REQUIRE(list.ok());
-      acked = true;
-      for (auto agent : list->reply.getAgents())
-        if (agent.getOnline() && agent.getEpoch() < epoch) acked = false;
-    }
+    // Requests that reach the origin before it accepted the plan run under the one before.
+    waitForEpoch(*op, d.reply.getPlan().getEpoch());
   }
   const size_t before = got;
   for (size_t i = 0; i < 20; ++i) sent[op->infer(ref.images[i])] = i;

@@ -333,6 +333,20 @@ std::string FleetHarness::logTail(const std::string& name, size_t lines) const {
   return out;
 }
 
+void waitForEpoch(OperatorClient& op, uint64_t epoch) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (bool acked = false; !acked;) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "plan epoch " << epoch << " not acknowledged");
+    Result<OperatorReply> agents = op.call([](wire::OperatorRequest::Builder r) { r.setAgents(); });
+    REQUIRE(agents.ok());
+    Result<DecodedReply> list = decodeReply(*agents);
+    REQUIRE(list.ok());
+    acked = true;
+    for (auto agent : list->reply.getAgents())
+      if (agent.getOnline() && agent.getEpoch() < epoch) acked = false;
+  }
+}
+
 std::unique_ptr<OperatorClient> connectOperator(zmq::context_t& context, FleetHarness& fleet) {
   Result<std::unique_ptr<OperatorClient>> client =
       OperatorClient::connect(context, fleet.operatorEndpoint(), fleet.keys("operator"), fleet.daemonPublicKey());

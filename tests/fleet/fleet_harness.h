@@ -109,6 +109,10 @@ class FleetHarness {
 // An operator client of `fleet`'s daemon with the fleet's operator key (REQUIREs it connects).
 std::unique_ptr<OperatorClient> connectOperator(zmq::context_t& context, FleetHarness& fleet);
 
+// Waits (asking `agents`, up to 10 s) until every online agent runs plan `epoch`, so requests
+// sent from now on run under it.
+void waitForEpoch(OperatorClient& op, uint64_t epoch);
+
 // Fashion-MNIST test images [1, 1, 28, 28] (the fmnist_testset_export fixture's) and what the
 // single-process runtime makes of them with `bundle`: what every fleet result must equal.
 struct Reference {
