@@ -45,6 +45,36 @@ std::vector<double> fractionsOf(const ExitStatistics& stats, size_t row) {
   return f;
 }
 
+// What one request pays at each block of a built chain: to reach the block and run it (the hop
+// into it and its compute; block 0's includes the source relay's hop when there is one), and to
+// send its result from there back to the source.
+struct BlockCost {
+  double reachSeconds = 0, reachJoules = 0, finishSeconds = 0, finishJoules = 0;
+};
+
+Result<std::vector<BlockCost>> blockCosts(const Plan& plan, const PlanningProblem& problem) {
+  const EarlyExitModel& model = *problem.earlyExit;
+  const size_t first = plan.stages.size() - model.blocks.size();
+  std::vector<BlockCost> costs;
+  for (size_t k = 0; k < model.blocks.size(); ++k) {
+    const size_t stage = first + k;
+    const StagePlan& s = plan.stages[stage];
+    BlockCost c{s.computeSeconds, s.computeJoules};
+    if (stage > 0) {  // a chain: edge i feeds stage i + 1
+      c.reachSeconds += plan.edges[stage - 1].transferSeconds;
+      c.reachJoules += plan.edges[stage - 1].radioJoules;
+    }
+    std::optional<Hop> result = hop(problem.fleet, s.device, problem.source, model.blocks[k].exitBytes);
+    if (!result)
+      return Error{fmt::format("no link carries results from '{}' back to the source '{}'",
+                               problem.fleet.devices[s.device].name, problem.fleet.devices[problem.source].name)};
+    c.finishSeconds = result->seconds;
+    c.finishJoules = result->joules;
+    costs.push_back(c);
+  }
+  return costs;
+}
+
 // One placement's costs per block, in objective units: what a request reaching block k pays to
 // get there and run it (`reach`), and what one finishing there pays to send its result (`finish`).
 struct PlacementCosts {
@@ -66,18 +96,10 @@ std::vector<PlacementCosts> feasiblePlacements(const PlanningProblem& problem) {
       PlacementCosts c;
       c.devices = placement;
       const Objective& o = problem.objective;
-      size_t stage = plan->stages.front().graph == StageGraph::Relay ? 1 : 0;
-      for (size_t k = 0; k < blocks; ++k, ++stage) {
-        const StagePlan& s = plan->stages[stage];
-        double seconds = s.computeSeconds, joules = s.computeJoules;
-        for (const PlanEdge& e : plan->edges)
-          if (e.to == stage) {
-            seconds += e.transferSeconds;
-            joules += e.radioJoules;
-          }
-        c.reach.push_back(o.cost(seconds, joules));
-        std::optional<Hop> result = hop(fleet, placement[k], problem.source, model.blocks[k].exitBytes);
-        c.finish.push_back(o.cost(result->seconds, result->joules));
+      const Result<std::vector<BlockCost>> costs = blockCosts(*plan, problem);  // evaluate succeeded: it does
+      for (const BlockCost& block : *costs) {
+        c.reach.push_back(o.cost(block.reachSeconds, block.reachJoules));
+        c.finish.push_back(o.cost(block.finishSeconds, block.finishJoules));
       }
       out.push_back(std::move(c));
     }
@@ -147,30 +169,13 @@ Result<Plan> evaluateEarlyExit(const PlanningProblem& problem, const std::vector
   plan.exitChoice = exitChoice;
   for (size_t e = 0; e < exitChoice.size(); ++e) plan.exitThresholds.push_back(stats.candidates[e][exitChoice[e]]);
   plan.exitFractions = fractionsOf(stats, row);
-  const size_t firstBlock = plan.stages.size() - blocks;
+  Result<std::vector<BlockCost>> costs = blockCosts(plan, problem);
+  if (!costs) return costs.error();
   double seconds = 0, joules = 0, reaching = 1;
-  for (const PlanEdge& e : plan.edges)
-    if (e.to == firstBlock) {  // the relay's hop: every request
-      seconds += e.transferSeconds;
-      joules += e.radioJoules;
-    }
   for (size_t k = 0; k < blocks; ++k) {
-    const size_t stage = firstBlock + k;
-    const StagePlan& s = plan.stages[stage];
-    double inSeconds = 0, inJoules = 0;
-    for (const PlanEdge& e : plan.edges)
-      if (e.to == stage && k > 0) {
-        inSeconds += e.transferSeconds;
-        inJoules += e.radioJoules;
-      }
-    seconds += reaching * (inSeconds + s.computeSeconds);
-    joules += reaching * (inJoules + s.computeJoules);
-    std::optional<Hop> result = hop(fleet, s.device, problem.source, model.blocks[k].exitBytes);
-    if (!result)
-      return Error{fmt::format("no link carries results from '{}' back to the source '{}'", fleet.devices[s.device].name,
-                               fleet.devices[problem.source].name)};
-    seconds += plan.exitFractions[k] * result->seconds;
-    joules += plan.exitFractions[k] * result->joules;
+    const BlockCost& c = (*costs)[k];
+    seconds += reaching * c.reachSeconds + plan.exitFractions[k] * c.finishSeconds;
+    joules += reaching * c.reachJoules + plan.exitFractions[k] * c.finishJoules;
     reaching -= plan.exitFractions[k];
   }
   plan.latencySeconds = seconds;
