@@ -219,14 +219,18 @@ void readModel(const toml::table* table, Topology& topology, Diagnostics& diagno
     if (*floor < 0 || *floor > 1) reader.error("accuracy_floor", "must be a fraction between 0 and 1");
     model.constraints.accuracyFloor = *floor;
   }
+  if (std::optional<double> drop = reader.number("accuracy_drop", false)) {
+    if (*drop < 0 || *drop > 1) reader.error("accuracy_drop", "must be a fraction between 0 and 1");
+    model.constraints.accuracyDrop = *drop;
+  }
   model.source = reader.string("source", true).value_or("");
   model.sink = reader.string("sink", true).value_or("");
   for (auto [key, name] : {std::pair{"source", &model.source}, std::pair{"sink", &model.sink}})
     if (!name->empty() && !topology.fleet.deviceIndex(*name))
       reader.error(key, fmt::format("names \"{}\", which is not a declared device", *name));
   model.optimize = reader.boolean("optimize", false).value_or(true);
-  reader.finish({"bundle", "strategy", "objective", "weights", "latency_slo", "accuracy_floor", "source", "sink",
-                 "optimize"});
+  reader.finish({"bundle", "strategy", "objective", "weights", "latency_slo", "accuracy_floor", "accuracy_drop",
+                 "source", "sink", "optimize"});
 
   // The planner needs a path of links from the source to the sink.
   std::optional<size_t> source = topology.fleet.deviceIndex(model.source);

@@ -137,6 +137,9 @@ TEST_CASE("each mistake is reported at its file:line:column") {
   SUBCASE("accuracy floor out of range") {
     CHECK_ERROR(BASE + "accuracy_floor = 1.5\n", "27:1: error: [model]: 'accuracy_floor' must be a fraction between 0 and 1");
   }
+  SUBCASE("accuracy drop out of range") {
+    CHECK_ERROR(BASE + "accuracy_drop = -0.01\n", "27:1: error: [model]: 'accuracy_drop' must be a fraction between 0 and 1");
+  }
   SUBCASE("per-class MAC/s with a class missing and no default") {
     CHECK_ERROR(replaced(BASE, "default = \"10G\", ", ""), "14:8: error: [[device]] 'b' macs: 'conv' is missing and no 'default' is given");
   }
@@ -186,6 +189,20 @@ TEST_CASE("a bundle that does not load is reported at the bundle key") {
   INFO(config.error().message);
   CHECK(config.error().message.find(path + ":24:1: error: [model]: 'bundle' does not load: ") == 0);
   CHECK(config.error().message.find("broken.onnx: not a valid ONNX model") != std::string::npos);
+}
+
+TEST_CASE("accuracy_drop on a bundle without exits is an error that names both") {
+  std::filesystem::path dir = std::filesystem::path(CLEAVE_BINARY_DIR) / "topology_test";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "drop.toml").string();
+  std::ofstream(path) << replaced(BASE, "bundle = \"../models/fmnist-small\"",
+                                  "bundle = \"" + std::string(CLEAVE_SOURCE_DIR) + "/models/fmnist-small\"")
+                      << "accuracy_drop = 0.01\n";
+  Result<FleetConfig> config = loadFleetConfig(path);
+  REQUIRE_FALSE(config.ok());
+  INFO(config.error().message);
+  CHECK(config.error().message.find(path + ": error: [model]: 'accuracy_drop' only applies to early_exit bundles") == 0);
+  CHECK(config.error().message.find("fmnist-small") != std::string::npos);
 }
 
 TEST_CASE("a missing file is named") {

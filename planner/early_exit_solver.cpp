@@ -185,8 +185,24 @@ Result<Plan> evaluateEarlyExit(const PlanningProblem& problem, const std::vector
   return plan;
 }
 
+Result<std::optional<double>> earlyExitAccuracyFloor(const PlanningProblem& problem) {
+  std::optional<double> floor = problem.constraints.accuracyFloor;
+  if (!problem.constraints.accuracyDrop) return floor;
+  const ExitStatistics& stats = problem.earlyExit->statistics;
+  const std::optional<size_t> lastOnly = stats.lastBlockOnlyRow();
+  if (!lastOnly)
+    return Error{"accuracy_drop needs the bundle's statistics to have thresholds that send every input to the "
+                 "last block (a candidate above 1 for every exit), and they have none"};
+  // Bound against bound, so the last block alone always qualifies.
+  const double relative = accuracyLowerBound(stats.correctTotal(*lastOnly), stats.samples) - *problem.constraints.accuracyDrop;
+  return std::optional<double>(floor ? std::max(*floor, relative) : relative);
+}
+
 Result<Plan> solveEarlyExit(const PlanningProblem& problem) {
   CLEAVE_TRY(checkShapes(problem));
+  Result<std::optional<double>> accuracyFloor = earlyExitAccuracyFloor(problem);
+  if (!accuracyFloor) return accuracyFloor.error();
+  const std::optional<double> floor = *accuracyFloor;
   const EarlyExitModel& model = *problem.earlyExit;
   const ExitStatistics& stats = model.statistics;
   constexpr size_t MAX_PLACEMENTS = 1 << 20;
@@ -197,7 +213,6 @@ Result<Plan> solveEarlyExit(const PlanningProblem& problem) {
   const std::vector<PlacementCosts> placements = feasiblePlacements(problem);
   if (placements.empty()) return Error{"no placement of the early-exit blocks fits the fleet"};
 
-  const std::optional<double> floor = problem.constraints.accuracyFloor;
   double bestCost = INF, bestAccuracy = -1, bestBound = -1;
   size_t bestRow = 0, bestPlacement = 0;
   for (size_t row = 0; row < stats.combinations(); ++row) {

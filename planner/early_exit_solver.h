@@ -10,8 +10,8 @@
 //     sum_k  r_k * (transfer into block k + compute of block k)  +  f_k * (result from block k to the source)
 // (latency and energy alike: both are means over requests). The fractions come from the bundle's
 // held-out statistics for each combination of candidate thresholds; a combination whose
-// accuracy's lower confidence bound (accuracyLowerBound) is under the topology's accuracy floor
-// is not considered. The solver is exact over the candidates: every combination, and for each
+// accuracy's lower confidence bound (accuracyLowerBound) is under the accuracy floor
+// (earlyExitAccuracyFloor) is not considered. The solver is exact over the candidates: every combination, and for each
 // the cheapest placement, which it finds among the placements that fit in memory (computed
 // once, each as a vector of per-block costs the fractions weigh).
 //
@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include "planner/plan.h"
@@ -27,6 +28,12 @@
 #include "runtime/result.h"
 
 namespace cleave::planner {
+
+// The accuracy every plan's lower confidence bound must reach: the topology's floor, or the
+// lower bound of the last block's own accuracy (every input answered there) minus the allowed
+// drop, whichever is higher; none when neither is set. An error when a drop is set and the statistics never send every input to
+// the last block.
+Result<std::optional<double>> earlyExitAccuracyFloor(const PlanningProblem& problem);
 
 // The best early_exit plan, or an error saying why none exists (no placement fits, or no
 // thresholds meet the accuracy floor).

@@ -5,8 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "planner/plan_check.h"
 #include "planner/planner.h"
@@ -87,14 +89,24 @@ struct Best {
 Best exhaustive(const PlanningProblem& problem) {
   const EarlyExitModel& model = *problem.earlyExit;
   const size_t blocks = model.blocks.size(), devices = problem.fleet.devices.size();
+  // The floor: the topology's, or the bound of the last block answering everything minus the drop.
+  std::optional<double> floor = problem.constraints.accuracyFloor;
+  if (problem.constraints.accuracyDrop) {
+    for (size_t row = 0; row < model.statistics.combinations(); ++row) {
+      const std::vector<int64_t>& exited = model.statistics.exited[row];
+      if (std::count(exited.begin(), exited.end() - 1, 0) != static_cast<long>(blocks - 1)) continue;
+      const double relative = accuracyLowerBound(model.statistics.correct[row].back(), model.statistics.samples) -
+                              *problem.constraints.accuracyDrop;
+      floor = std::max(floor.value_or(0), relative);
+      break;
+    }
+  }
   Best best;
   std::vector<size_t> placement(blocks, 0);
   for (;;) {
     for (size_t row = 0; row < model.statistics.combinations(); ++row) {
       const int64_t correct = model.statistics.correctTotal(row);
-      if (problem.constraints.accuracyFloor &&
-          accuracyLowerBound(correct, model.statistics.samples) < *problem.constraints.accuracyFloor)
-        continue;
+      if (floor && accuracyLowerBound(correct, model.statistics.samples) < *floor) continue;
       Result<Plan> plan = evaluateEarlyExit(problem, placement, model.statistics.choice(row));
       if (!plan) continue;
       REQUIRE_MESSAGE(checkPlan(*plan, problem).ok(), checkPlan(*plan, problem).error().message);
@@ -109,34 +121,10 @@ Best exhaustive(const PlanningProblem& problem) {
   return best;
 }
 
-}  // namespace
-
-TEST_CASE("early_exit: the solver matches exhaustive search on random fleets") {
-  std::mt19937_64 rng(14);
-  int solved = 0, floored = 0;
-  for (int trial = 0; trial < 300; ++trial) {
-    const size_t blocks = std::uniform_int_distribution<size_t>(1, 3)(rng);
-    PlanningProblem problem = randomEarlyExitProblem(rng, blocks, std::uniform_int_distribution<int>(1, 4)(rng));
-    if (std::bernoulli_distribution(0.4)(rng)) problem.constraints.accuracyFloor = 0.75;
-    const Best best = exhaustive(problem);
-    Result<Plan> plan = solveEarlyExit(problem);
-    CAPTURE(trial);
-    REQUIRE(plan.ok() == (best.cost < INF));
-    if (!plan) continue;
-    ++solved;
-    if (problem.constraints.accuracyFloor) ++floored;
-    REQUIRE_MESSAGE(checkPlan(*plan, problem).ok(), checkPlan(*plan, problem).error().message);
-    CHECK(plan->cost == doctest::Approx(best.cost).epsilon(1e-9));
-    CHECK(plan->accuracy == doctest::Approx(best.accuracy).epsilon(1e-12));
-  }
-  CHECK(solved > 150);  // the fleets are not all too small
-  CHECK(floored > 30);
-}
-
-TEST_CASE("early_exit: a two-device cascade worked by hand") {
-  // An edge (source) and a cloud (sink) 10 ms apart at 1 MB/s; results go back to the source.
-  // Block 0 (1 MMAC) and block 1 (9 MMAC) on the edge at 1 GMAC/s, or the cloud at 100 GMAC/s;
-  // 4 KB travels into block 1.
+// An edge (source) and a cloud (sink) 10 ms apart at 1 MB/s; results go back to the source.
+// Block 0 (1 MMAC) and block 1 (9 MMAC) on the edge at 1 GMAC/s, or the cloud at 100 GMAC/s;
+// 4 KB travels into block 1.
+PlanningProblem twoDeviceCascade() {
   PlanningProblem problem;
   DeviceProfile edge, cloud;
   edge.name = "edge";
@@ -168,6 +156,89 @@ TEST_CASE("early_exit: a two-device cascade worked by hand") {
   model.statistics.exited = {{800, 200}, {500, 500}};
   model.statistics.correct = {{700, 190}, {490, 480}};
   problem.earlyExit = model;
+  return problem;
+}
+
+}  // namespace
+
+TEST_CASE("early_exit: the solver matches exhaustive search on random fleets") {
+  std::mt19937_64 rng(14);
+  int solved = 0, floored = 0, dropped = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const size_t blocks = std::uniform_int_distribution<size_t>(1, 3)(rng);
+    PlanningProblem problem = randomEarlyExitProblem(rng, blocks, std::uniform_int_distribution<int>(1, 4)(rng));
+    if (std::bernoulli_distribution(0.4)(rng)) problem.constraints.accuracyFloor = 0.75;
+    if (std::bernoulli_distribution(0.3)(rng)) {
+      // One combination sends everything to the last block (as thresholds above 1 do).
+      ExitStatistics& stats = problem.earlyExit->statistics;
+      const size_t row = std::uniform_int_distribution<size_t>(0, stats.combinations() - 1)(rng);
+      std::fill(stats.exited[row].begin(), stats.exited[row].end(), 0);
+      std::fill(stats.correct[row].begin(), stats.correct[row].end(), 0);
+      stats.exited[row].back() = stats.samples;
+      stats.correct[row].back() = std::uniform_int_distribution<int64_t>(700, 1000)(rng);
+      problem.constraints.accuracyDrop = std::uniform_real_distribution<double>(0, 0.1)(rng);
+    }
+    const Best best = exhaustive(problem);
+    Result<Plan> plan = solveEarlyExit(problem);
+    CAPTURE(trial);
+    REQUIRE(plan.ok() == (best.cost < INF));
+    if (!plan) continue;
+    ++solved;
+    if (problem.constraints.accuracyFloor) ++floored;
+    if (problem.constraints.accuracyDrop) ++dropped;
+    REQUIRE_MESSAGE(checkPlan(*plan, problem).ok(), checkPlan(*plan, problem).error().message);
+    CHECK(plan->cost == doctest::Approx(best.cost).epsilon(1e-9));
+    CHECK(plan->accuracy == doctest::Approx(best.accuracy).epsilon(1e-12));
+  }
+  CHECK(solved > 150);  // the fleets are not all too small
+  CHECK(floored > 30);
+  CHECK(dropped > 20);
+}
+
+TEST_CASE("early_exit: accuracy_drop is measured from the last block answering everything") {
+  PlanningProblem problem = twoDeviceCascade();
+  ExitStatistics& stats = problem.earlyExit->statistics;
+  // No combination sends everything to block 1: there is nothing to measure the drop from.
+  problem.constraints.accuracyDrop = 0.01;
+  Result<Plan> none = solveEarlyExit(problem);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().message.find("accuracy_drop") != std::string::npos);
+  // Threshold 1.01: block 1 answers all 1000, 960 right (Wilson bound 0.9485, worked by hand).
+  stats.candidates = {{0.5, 0.9, 1.01}};
+  stats.exited.push_back({0, 1000});
+  stats.correct.push_back({0, 960});
+  const double reference = accuracyLowerBound(960, 1000);
+  CHECK(reference == doctest::Approx(0.9485).epsilon(1e-4));
+  // A drop of 1 point allows threshold 0.9 (970 right, bound 0.959) but not 0.5 (890, 0.873).
+  Result<std::optional<double>> floor = earlyExitAccuracyFloor(problem);
+  REQUIRE(floor.ok());
+  CHECK(**floor == doctest::Approx(reference - 0.01).epsilon(1e-12));
+  Result<Plan> plan = solveEarlyExit(problem);
+  REQUIRE(plan.ok());
+  CHECK(plan->exitThresholds == std::vector<double>{0.9});
+  // A drop of 8 points allows 0.5, which is cheaper.
+  problem.constraints.accuracyDrop = 0.08;
+  plan = solveEarlyExit(problem);
+  REQUIRE(plan.ok());
+  CHECK(plan->exitThresholds == std::vector<double>{0.5});
+  // With a fixed floor too, the higher of the two holds.
+  problem.constraints.accuracyFloor = 0.95;
+  floor = earlyExitAccuracyFloor(problem);
+  REQUIRE(floor.ok());
+  CHECK(**floor == doctest::Approx(0.95).epsilon(1e-12));
+  plan = solveEarlyExit(problem);
+  REQUIRE(plan.ok());
+  CHECK(plan->exitThresholds == std::vector<double>{0.9});
+  // A drop of 0: only plans as good as the last block alone, which always qualifies.
+  problem.constraints.accuracyFloor.reset();
+  problem.constraints.accuracyDrop = 0.0;
+  plan = solveEarlyExit(problem);
+  REQUIRE(plan.ok());
+  CHECK(plan->accuracy >= 0.96);
+}
+
+TEST_CASE("early_exit: a two-device cascade worked by hand") {
+  PlanningProblem problem = twoDeviceCascade();
 
   // Both blocks on the edge, threshold 0.5: 1 ms for everyone, 9 ms for the 20% that go on;
   // results are already where requests came from.

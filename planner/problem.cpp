@@ -56,6 +56,12 @@ int64_t ExitStatistics::correctTotal(size_t row) const {
   return total;
 }
 
+std::optional<size_t> ExitStatistics::lastBlockOnlyRow() const {
+  for (size_t row = 0; row < exited.size(); ++row)
+    if (!exited[row].empty() && exited[row].back() == samples) return row;
+  return std::nullopt;
+}
+
 double accuracyLowerBound(int64_t correct, int64_t samples) {
   if (samples <= 0) return 0;
   constexpr double z = 1.6448536269514722;  // one-sided 95%

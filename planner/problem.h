@@ -53,6 +53,11 @@ struct Objective {
 struct Constraints {
   std::optional<double> latencySloSeconds;  // reported against; see docs/planner.md
   std::optional<double> accuracyFloor;      // for strategies that trade accuracy (clio, early_exit)
+  // early_exit: the accuracy may fall at most this far below the bundle's last block answering
+  // every request, on the same held-out inputs (see earlyExitAccuracyFloor). Unlike a fixed
+  // floor it keeps holding where deployment data is harder than the held-out data: the cascade
+  // and the last block get harder together.
+  std::optional<double> accuracyDrop;
 };
 
 // A nonn bundle (Network-of-Neural-Networks): K students that each read the request's input
@@ -87,6 +92,8 @@ struct ExitStatistics {
   std::vector<size_t> choice(size_t row) const;
   // Over every exit, for one row.
   int64_t correctTotal(size_t row) const;
+  // A row where every input reaches the last block (thresholds that never exit), if any.
+  std::optional<size_t> lastBlockOnlyRow() const;
 };
 
 // The one-sided 95% lower confidence bound on an accuracy measured as `correct` of `samples`

@@ -3,7 +3,7 @@
 // cascade. The whole Fashion-MNIST test set goes through the fleet; every result must equal the
 // single-process cascade at the plan's thresholds (same exit, bit-identical scores); the share
 // finishing at each exit must be within 2 points of the bundle's held-out figure; accuracy must
-// meet the topology's floor. The planner's own plan runs first, then an operator's plan that sends
+// be at most the topology's accuracy_drop below the teacher's on the test set. The planner's own plan runs first, then an operator's plan that sends
 // the hard fifth to the teacher in the cloud; a bandwidth step (an operator's pin to 1 Mbit/s)
 // must then move the plan's thresholds or placement, and the floor must hold throughout. Results
 // go back to the edge (the origin) from wherever a request finished.
@@ -204,9 +204,15 @@ TEST_CASE("early_exit over a camera board and a cloud: the test set, exits as in
   Result<config::FleetConfig> config = config::loadFleetConfig(TOPOLOGY);
   REQUIRE_MESSAGE(config.ok(), config.error().message);
   REQUIRE(config->bundle.earlyExit);
-  const double floor = config->problem.constraints.accuracyFloor.value_or(0);
-  REQUIRE(floor > 0.9);
+  REQUIRE(config->problem.constraints.accuracyDrop);
   const Cascade ref = cascade(config->bundle);
+  // The topology allows at most accuracy_drop below the teacher (the last block), here on the
+  // test set: the teacher's own accuracy there, computed in this process.
+  size_t teacherCorrect = 0;
+  for (size_t i = 0; i < ref.images.size(); ++i) teacherCorrect += argmax(ref.scores[i].back()) == ref.labels[i];
+  const double floor = static_cast<double>(teacherCorrect) / static_cast<double>(ref.images.size()) -
+                       *config->problem.constraints.accuracyDrop;
+  REQUIRE(floor > 0.9);
 
   zmq::context_t context;
   Result<std::unique_ptr<FleetHarness>> started = FleetHarness::start(TOPOLOGY);
