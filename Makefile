@@ -13,7 +13,7 @@ WERROR ?= $(if $(filter true,$(CI)),ON,OFF)
 # Debian packages the build, the tests and the example models need.
 DEB_PACKAGES := build-essential cmake pkg-config \
 	libeigen3-dev libopenblas-pthread-dev libxnnpack-dev libpthreadpool-dev libcpuinfo-dev \
-	libonnx-dev libprotobuf-dev protobuf-compiler \
+	libonnx-dev libprotobuf-dev protobuf-compiler libgemmlowp-dev \
 	doctest-dev libcli11-dev libfmt-dev libspdlog-dev libbenchmark-dev libtomlplusplus-dev nlohmann-json3-dev \
 	libzmq3-dev cppzmq-dev capnproto libcapnp-dev libsodium-dev \
 	libonnx-testdata dataset-fashion-mnist python3 python3-numpy python3-onnx python3-torch python3-torchvision

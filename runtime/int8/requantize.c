@@ -1,0 +1,10 @@
+#include "runtime/int8/fixed_point.h"
+#include "runtime/int8/kernels.h"
+
+int8_t cleave_q_requantize(int32_t accumulator, const cleave_q_requant *requant, int32_t c) {
+  int32_t value = cleave_q_multiply(accumulator, requant->multiplier[c], requant->shift[c]);
+  value += requant->output_zero_point;
+  if (value < requant->activation_min) value = requant->activation_min;
+  if (value > requant->activation_max) value = requant->activation_max;
+  return (int8_t)value;
+}
