@@ -53,6 +53,8 @@ constexpr std::array OPS = {
     OpEntry{"", "Shape", prepareShape},
     OpEntry{"", "Gather", prepareGather},
     OpEntry{"", "Cast", prepareCast},
+    OpEntry{"", "QuantizeLinear", prepareQuantizeLinear},
+    OpEntry{"", "DequantizeLinear", prepareDequantizeLinear},
     OpEntry{"", "ConstantOfShape", prepareConstantOfShape},
 };
 

@@ -36,6 +36,8 @@ Result<PreparedNode> prepareConstant(const NodeContext& ctx);
 Result<PreparedNode> prepareShape(const NodeContext& ctx);
 Result<PreparedNode> prepareGather(const NodeContext& ctx);
 Result<PreparedNode> prepareCast(const NodeContext& ctx);
+Result<PreparedNode> prepareQuantizeLinear(const NodeContext& ctx);
+Result<PreparedNode> prepareDequantizeLinear(const NodeContext& ctx);
 Result<PreparedNode> prepareConstantOfShape(const NodeContext& ctx);
 
 }  // namespace cleave
