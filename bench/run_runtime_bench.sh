@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 RUNS=${RUNS:-30}
 read -r -a MODELS <<<"${MODELS:-mobilenet_v2 resnet18 squeezenet1_1 shufflenet_v2_x1_0 mobilenet_v3_small efficientnet_b0 regnet_x_400mf}"
 read -r -a THREADS <<<"${THREADS:-1 2}"
@@ -80,15 +80,18 @@ EOF
 CLEAVE_KERNELS=$(sed -n 's/^kernels: //p' "$TMP/cleave.${MODELS[0]}.1.log" | head -n1)
 bench_tool "cleave's kernels" "${CLEAVE_KERNELS:-unknown}" "as cleavectl model run reports them on this CPU"
 
-# 2. Timed rounds; the engine order rotates each round so no engine always runs first.
+# 2. Timed rounds; the engine order rotates each round so no engine always runs first. One
+# model's engines and thread counts run back to back, so the ratios of one round (cleave/ORT,
+# 2 threads/1) compare processes seconds apart: this machine's speed drifts by 10-20% from one
+# minute to the next (docs: bench/README.md), which a ratio of far-apart runs would take in.
 for round in $(seq "$ROUNDS"); do
-  for threads in "${THREADS[@]}"; do
-    for model in "${MODELS[@]}"; do
+  for model in "${MODELS[@]}"; do
+    for threads in "${THREADS[@]}"; do
       for i in 0 1 2; do
         engine=${ENGINES[$(((i + round) % 3))]}
         stats=$(measure "$engine" "$model" "$RUNS" "$threads")
         echo "round $round/$ROUNDS $model $engine, $threads thread(s): median/p95/min $stats ms" >&2
-        echo "$model $engine $threads $stats" >>"$TMP/rounds.txt"
+        echo "$round $model $engine $threads $stats" >>"$TMP/rounds.txt"
         # A threaded cleave session measures whether its pool pays and keeps the faster way
         # (runtime/pool_choice.h); record which it kept.
         if [ "$engine" = cleave ] && [ "$threads" -gt 1 ]; then

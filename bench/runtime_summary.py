@@ -1,14 +1,18 @@
 #!/usr/bin/python3
-"""Summary tables for run_runtime_bench.sh: reads ROUNDS_FILE ("model engine threads median p95 min"
-per line), writes TMP/runtime.json and TMP/runtime.md. Usage: runtime_summary.py ROUNDS_FILE TMP MODEL..."""
+"""Summary tables for run_runtime_bench.sh: reads ROUNDS_FILE ("round model engine threads median p95
+min" per line), writes TMP/runtime.json and TMP/runtime.md. Usage: runtime_summary.py ROUNDS_FILE TMP
+MODEL... A ratio is the median over rounds of that round's ratio of medians: the runs it divides ran
+seconds apart, so the machine's drift between rounds cancels."""
 import json, math, os, statistics, subprocess, sys
 rounds_file, tmp, models = sys.argv[1], sys.argv[2], sys.argv[3:]
 env = os.environ
 names = {"cleave": "cleave", "ort": f"ONNX Runtime {env['ORT_VERSION']}", "torch": "PyTorch"}
-rows = {}
+rows, by_round = {}, {}
 for line in open(rounds_file):
-    model, engine, threads, median, p95, low = line.split()
+    round_, model, engine, threads, median, p95, low = line.split()
     rows.setdefault((model, engine, int(threads)), []).append((float(median), float(p95), float(low)))
+    by_round[int(round_), model, engine, int(threads)] = float(median)
+rounds_run = sorted({r for (r, _, _, _) in by_round})
 threads_measured = sorted({t for (_, _, t) in rows})
 results = {key: {"median_ms": statistics.median(r[0] for r in rs), "p95_ms": statistics.median(r[1] for r in rs),
                  "min_ms": min(r[2] for r in rs), "rounds": [dict(zip(("median_ms", "p95_ms", "min_ms"), r)) for r in rs]}
@@ -19,19 +23,28 @@ def med(m, e, t):
     return results[m, e, t]["median_ms"]
 
 
+def paired(m, e1, t1, e2, t2):
+    """Median over rounds of (e1 at t1 threads) / (e2 at t2 threads) within each round."""
+    return statistics.median(by_round[r, m, e1, t1] / by_round[r, m, e2, t2] for r in rounds_run
+                             if (r, m, e1, t1) in by_round and (r, m, e2, t2) in by_round)
+
+
 def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-ratios = {f"{m}/{t}": {"cleave_vs_ort": med(m, "cleave", t) / med(m, "ort", t),
-                       "cleave_vs_torch": med(m, "cleave", t) / med(m, "torch", t)}
+ratios = {f"{m}/{t}": {"cleave_vs_ort": paired(m, "cleave", t, "ort", t),
+                       "cleave_vs_torch": paired(m, "cleave", t, "torch", t)}
           for m in models for t in threads_measured}
+both = threads_measured == [1, 2]
+if both:
+    for m in models:
+        ratios[f"{m}/2"]["cleave_2t_vs_1t"] = paired(m, "cleave", 2, "cleave", 1)
 summary = {}
 for t in threads_measured:
     r = [ratios[f"{m}/{t}"]["cleave_vs_ort"] for m in models]
     worst = max(models, key=lambda m: ratios[f"{m}/{t}"]["cleave_vs_ort"])
     summary[t] = {"geomean_cleave_vs_ort": geomean(r), "worst_model": worst, "worst_cleave_vs_ort": max(r)}
-both = threads_measured == [1, 2]
 meta = {"rounds": int(env["ROUNDS"]), "timed_runs_per_round": int(env["RUNS"]), "threads": threads_measured, "batch": 1}
 json.dump({"environment": json.load(open(env["BENCH_META_JSON"])), **meta,
            "results": [{"model": m, "engine": e, "threads": t, **r} for (m, e, t), r in results.items()],
@@ -56,9 +69,11 @@ for m in models:
     cells = [f"{ratios[f'{m}/{t}']['cleave_vs_ort']:.2f}" for t in threads_measured]
     cells += [f"{ratios[f'{m}/{t}']['cleave_vs_torch']:.2f}" for t in threads_measured]
     if both:
-        cells.append(f"{med(m, 'cleave', 2) / med(m, 'cleave', 1):.2f}")
+        cells.append(f"{ratios[f'{m}/2']['cleave_2t_vs_1t']:.2f}")
     md.append(f"| {m} | " + " | ".join(cells) + " |")
-md += ["", "Ratios are of medians; lower is better for cleave (2T/1T below 1 means two threads pay).", ""]
+md += ["", "Each ratio is the median over rounds of that round's ratio of medians (one model's engines and "
+       "thread counts run back to back, so the machine's drift between rounds cancels); lower is better for "
+       "cleave (2T/1T below 1 means two threads pay).", ""]
 choices_path = os.path.join(tmp, "pool_choices.txt")
 if os.path.exists(choices_path):
     kept = {}
