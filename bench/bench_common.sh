@@ -224,4 +224,15 @@ PY
 }
 
 # bench_version COMMAND...: the first line of its output, or "unknown".
+# bench_wait_plan CTL STATE STRATEGY: until the daemon of the fleet in STATE (cleavectl up) has a
+# plan of STRATEGY installed; 1 after 10 s.
+bench_wait_plan() {
+  local tries=0
+  until "$1" --state "$2" plan show 2>/dev/null | head -n1 | grep -q "strategy $3, installed"; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 50 ] || return 1
+    sleep 0.2
+  done
+}
+
 bench_version() { local v; v=$("$@" 2>/dev/null | head -n1) || true; echo "${v:-unknown}"; }

@@ -25,23 +25,11 @@ import onnx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 import meanet_verify  # noqa: E402
+import fmnist  # noqa: E402
 import nonn_reference  # noqa: E402
 
 BUNDLE = os.path.join(ROOT, "models", "fmnist-meanet")
 BATCH = 100  # im2col of the teacher's first layers: ~90 MB of float64 per 100 images
-
-
-def load_images(build_dir, count):
-    images_path = os.path.join(build_dir, "data", "fmnist-t10k-images.npy")
-    labels_path = os.path.join(build_dir, "data", "fmnist-t10k-labels.npy")
-    if os.path.exists(images_path) and os.path.exists(labels_path):
-        images, labels = np.load(images_path, mmap_mode="r"), np.load(labels_path)
-    else:
-        import fmnist  # noqa: E402 (tools/train, on the path above)
-        images, labels = fmnist.load("t10k")
-    if count > len(images):
-        sys.exit(f"early_exit_prepare: {count} images asked for, the test set has {len(images)}")
-    return np.ascontiguousarray(images[:count], dtype=np.float32), np.asarray(labels[:count], dtype=np.int64)
 
 
 def block_logits(images):
@@ -88,7 +76,7 @@ def main():
     if len(sys.argv) != 6:
         sys.exit(__doc__.split("\n\n")[1])
     build_dir, work, count, trace, offsets = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-    images, labels = load_images(build_dir, count)
+    images, labels = fmnist.load_test_images(build_dir, count, "early_exit_prepare")
     os.makedirs(os.path.join(work, "images"), exist_ok=True)
     for i, image in enumerate(images):
         np.save(os.path.join(work, "images", f"{i}.npy"), image[np.newaxis])

@@ -99,16 +99,6 @@ teacher_nodes=$("$BENCH_PY" -c 'import json, sys; print(len(json.load(open(sys.a
 offsets=$(seq -s, 0 "$LTE_SECONDS" $(((ROUNDS - 1) * LTE_SECONDS)))
 "$BENCH_PY" bench/early_exit_prepare.py "$BUILD" "$work" "$images_needed" "$TRACE" "$offsets"
 
-# wait_plan STRATEGY: until the daemon has a plan of that strategy installed (10 s at most).
-wait_plan() {
-  local tries=0
-  until "$ctl" --state "$state" plan show 2>/dev/null | head -n1 | grep -q "strategy $1, installed"; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 50 ] || return 1
-    sleep 0.2
-  done
-}
-
 # request LABEL IMAGE T: one request; a line in LABEL.out: image, seconds since the window
 # started, exit status, cleavectl's output; the result's tensor in out/LABEL/IMAGE.npy.
 request() {
@@ -185,7 +175,7 @@ fleet() {
   fi
   "$ctl" --state "$state" watch --plans >"$work/watch-$condition-$kind-r$round.txt" 2>&1 &
   watcher=$!
-  if wait_plan "$strategy"; then
+  if bench_wait_plan "$ctl" "$state" "$strategy"; then
     case $kind in
       cascade | split | local) window "$condition-$kind-r$round" "$condition" "$round" "$kind" "$first" ;;
     esac

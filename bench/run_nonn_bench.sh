@@ -65,16 +65,6 @@ done
 "$BENCH_PY" bench/nonn_prepare.py "$BUILD" "$work" "$images_needed" "$work/inspect-fmnist-teacher-model.json"
 layerwise_cuts=$(cat "$work/layerwise.txt")
 
-# wait_plan STRATEGY: until the daemon has that strategy's plan installed (10 s at most).
-wait_plan() {
-  local tries=0
-  until "$ctl" --state "$state" plan show 2>/dev/null | head -n1 | grep -q "strategy $1, installed"; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 50 ] || return 1
-    sleep 0.2
-  done
-}
-
 # send LABEL FIRST COUNT: COUNT requests one after another, images FIRST.., after WARMUP untimed
 # ones; one line per request in LABEL.out: image index, exit status, cleavectl's output.
 send() {
@@ -103,7 +93,7 @@ fleet() {
     state=""
     return
   fi
-  if wait_plan "$strategy"; then
+  if bench_wait_plan "$ctl" "$state" "$strategy"; then
     "$ctl" --state "$state" plan show >"$work/planshow-$strategy-$suffix-r$round.txt" 2>&1 || true
     send "$strategy-$suffix-r$round" "$first" "$([ "$kind" = paced ] && echo "$REQUESTS" || echo "$FLOOR_REQUESTS")"
   else

@@ -22,3 +22,18 @@ def load(split):
     images = images.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
     assert images.shape[0] == labels.shape[0]
     return images, labels.astype(np.int64)
+
+
+def load_test_images(build_dir, count, who):
+    """The first `count` t10k images and labels: the copy the build exported for the tests
+    (BUILD/data/fmnist-t10k-*.npy) when there is one, else the dataset. `who` names the caller
+    in the error when the test set is too small."""
+    images_path = os.path.join(build_dir, "data", "fmnist-t10k-images.npy")
+    labels_path = os.path.join(build_dir, "data", "fmnist-t10k-labels.npy")
+    if os.path.exists(images_path) and os.path.exists(labels_path):
+        images, labels = np.load(images_path, mmap_mode="r"), np.load(labels_path)
+    else:
+        images, labels = load("t10k")
+    if count > len(images):
+        raise SystemExit(f"{who}: {count} images asked for, the test set has {len(images)}")
+    return np.ascontiguousarray(images[:count], dtype=np.float32), np.asarray(labels[:count], dtype=np.int64)
