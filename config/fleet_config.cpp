@@ -28,18 +28,18 @@ Result<FleetConfig> loadFleetConfig(const std::string& path, const std::string& 
     return Error{fmt::format("{}:{}:{}: error: [model]: 'bundle' does not load: {}", path, at.line, at.column,
                              bundle.error().message)};
   }
-  if (topology->model.constraints.accuracyDrop) {
+  FleetConfig config;
+  config.problem = planningProblem(*topology, *bundle);
+  if (config.problem.constraints.accuracyDrop) {
     // The drop is measured from the last block answering everything, on the held-out statistics.
-    if (!bundle->earlyExit)
+    if (!config.problem.earlyExit)
       return Error{fmt::format("{}: error: [model]: 'accuracy_drop' only applies to early_exit bundles, and {} is not one",
                                path, bundlePath)};
-    if (!earlyExitModel(*bundle->earlyExit).statistics.lastBlockOnlyRow())
+    if (!config.problem.earlyExit->statistics.lastBlockOnlyRow())
       return Error{fmt::format("{}: error: [model]: 'accuracy_drop' is measured from the last block answering every "
                                "input, and the statistics of {} have no such thresholds (a candidate above 1 for "
                                "every exit)", path, bundlePath)};
   }
-  FleetConfig config;
-  config.problem = planningProblem(*topology, *bundle);
   config.allowed = allowedStrategies(*bundle);
   config.topology = std::move(*topology);
   config.bundle = std::move(*bundle);

@@ -12,6 +12,7 @@
 
 #include "runtime/int8/fixed_point.h"
 #include "runtime/int8/kernels.h"
+#include "runtime/int8/rounding_check.h"
 
 namespace cleave::int8 {
 namespace {
@@ -21,16 +22,6 @@ std::vector<int8_t> randomInt8(std::mt19937_64& rng, size_t count) {
   std::vector<int8_t> v(count);
   for (int8_t& x : v) x = static_cast<int8_t>(value(rng));
   return v;
-}
-
-// got against the exact value rounded once and clamped: equal unless the exact value is within
-// `slack` of a half, and never more than one step apart. Returns whether it was near a half.
-bool checkRounded(double exact, int32_t low, int32_t high, int8_t got, double slack) {
-  const double expected = std::clamp(std::round(exact), static_cast<double>(low), static_cast<double>(high));
-  const bool nearHalf = std::abs(exact - std::floor(exact) - 0.5) <= slack;
-  if (std::abs(got - expected) > 1 || (!nearHalf && got != expected))
-    FAIL_CHECK("exact " << exact << ": kernel " << int{got} << ", expected " << expected);
-  return nearHalf;
 }
 
 }  // namespace
@@ -71,9 +62,8 @@ TEST_CASE("int8 Mul requantises the product of the offset inputs") {
     const size_t n = 200;
     std::vector<int8_t> a = randomInt8(rng, n), b = randomInt8(rng, n), y(n);
     cleave_q_mul(static_cast<int64_t>(n), a.data(), z1, b.data(), z2, &requant, y.data());
-    const double slack = 0.5 * std::ldexp(1.0, std::min(shift, 0)) + 1e-9;
     for (size_t i = 0; i < n; ++i)
-      checkRounded(zo + (a[i] - z1) * s1 * (b[i] - z2) * s2 / so, -128, 127, y[i], slack);
+      checkRounded(zo + (a[i] - z1) * s1 * (b[i] - z2) * s2 / so, -128, 127, y[i], firstRoundingSlack(shift));
   }
 }
 

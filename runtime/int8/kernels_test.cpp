@@ -16,6 +16,7 @@
 #include <doctest/doctest.h>
 
 #include "runtime/int8/fixed_point.h"
+#include "runtime/int8/rounding_check.h"
 
 namespace cleave::int8 {
 namespace {
@@ -62,14 +63,10 @@ struct Comparison {
 void compare(double accumulator, size_t channel, const Quantisation& q, int8_t got, Comparison& tally) {
   const double real = q.outputZeroPoint +
                       accumulator * q.inputScale * q.weightScales[channel] / q.outputScale;
-  const double expected = std::clamp(std::round(real), static_cast<double>(q.low), static_cast<double>(q.high));
-  const double firstRounding = 0.5 * std::ldexp(1.0, std::min(q.shifts[channel], 0));
-  const bool nearHalf = std::abs(real - std::floor(real) - 0.5) <= firstRounding + 1e-9;
+  CAPTURE(channel);
   ++tally.elements;
-  tally.exact += got == expected;
-  tally.nearHalf += nearHalf;
-  if (std::abs(got - expected) > 1 || (!nearHalf && got != expected))
-    FAIL_CHECK("channel " << channel << ": exact " << real << ", kernel " << int{got} << ", expected " << expected);
+  tally.nearHalf += checkRounded(real, q.low, q.high, got, firstRoundingSlack(q.shifts[channel]));
+  tally.exact += got == std::clamp(std::round(real), static_cast<double>(q.low), static_cast<double>(q.high));
 }
 
 }  // namespace
