@@ -39,6 +39,10 @@ Result<Quantisation> quantisationOf(const NodeContext& ctx, std::initializer_lis
       return ctx.error(fmt::format("{} scales for an axis of {}", scale.shape[0], q.axisSize));
     for (size_t d = static_cast<size_t>(*axis) + 1; d < data.shape.size(); ++d) q.inner *= data.shape[d];
   }
+  if (const Tensor* scales = ctx.constant(1))
+    for (float v : scales->values<float>())
+      if (!(v > 0.0f) || !std::isfinite(v))  // QDQ scales come from the model file: check them here
+        return ctx.error(fmt::format("scale {} is not a positive finite number", v));
   if (ctx.hasInput(2)) {
     const TensorType& zeroPoint = ctx.input(2);
     if (std::find(zeroPointTypes.begin(), zeroPointTypes.end(), zeroPoint.dtype) == zeroPointTypes.end())

@@ -48,4 +48,10 @@ TEST_CASE("QuantizeLinear refuses what it cannot mean, naming the node") {
   Result<std::vector<Tensor>> intScale = runNode(makeNode("QuantizeLinear", 2, 1), {x, Tensor::fromVector<int32_t>({}, {1})});
   REQUIRE_FALSE(intScale.ok());
   CHECK(intScale.error().message.find("scale must be float") != std::string::npos);
+  for (float bad : {0.0f, -0.5f, std::numeric_limits<float>::infinity()}) {
+    Result<std::vector<Tensor>> badScale =
+        runNode(makeNode("QuantizeLinear", 2, 1), {x, Tensor::fromVector<float>({}, {bad})}, {1});
+    REQUIRE_FALSE(badScale.ok());
+    CHECK(badScale.error().message.find("is not a positive finite number") != std::string::npos);
+  }
 }
