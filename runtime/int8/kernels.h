@@ -87,6 +87,12 @@ void cleave_q_average_pool(const cleave_q_pool_shape *shape, const int8_t *input
 void cleave_q_quantize(int64_t count, const float *input, float scale, int32_t zero_point, int8_t *output);
 void cleave_q_dequantize(int64_t count, const int8_t *input, float scale, int32_t zero_point, float *output);
 
+/* An int8 tensor moved to another scale and zero point (a Concat input whose quantisation differs
+ * from the output's): zero point removed, multiplied by s_in / s_out (multiplier and shift from
+ * cleave_q_quantize_multiplier), the output's zero point added, saturated. */
+void cleave_q_rescale(int64_t count, const int8_t *input, int32_t input_zero_point, int32_t multiplier, int shift,
+                      int32_t output_zero_point, int8_t *output);
+
 /* One accumulator requantised for output channel c: scaled, zero point added, clamped. */
 int8_t cleave_q_requantize(int32_t accumulator, const cleave_q_requant *requant, int32_t c);
 

@@ -55,6 +55,13 @@ constexpr std::array OPS = {
     OpEntry{"", "Cast", prepareCast},
     OpEntry{"", "QuantizeLinear", prepareQuantizeLinear},
     OpEntry{"", "DequantizeLinear", prepareDequantizeLinear},
+    OpEntry{"", "QLinearConv", prepareQLinearConv},
+    OpEntry{"com.microsoft", "QGemm", prepareQGemm},
+    OpEntry{"com.microsoft", "QLinearAdd", prepareQLinearBinary},
+    OpEntry{"com.microsoft", "QLinearMul", prepareQLinearBinary},
+    OpEntry{"com.microsoft", "QLinearConcat", prepareQLinearConcat},
+    OpEntry{"com.microsoft", "QLinearAveragePool", prepareQLinearAveragePool},
+    OpEntry{"com.microsoft", "QLinearGlobalAveragePool", prepareQLinearGlobalAveragePool},
     OpEntry{"", "ConstantOfShape", prepareConstantOfShape},
 };
 

@@ -38,6 +38,16 @@ Result<PreparedNode> prepareGather(const NodeContext& ctx);
 Result<PreparedNode> prepareCast(const NodeContext& ctx);
 Result<PreparedNode> prepareQuantizeLinear(const NodeContext& ctx);
 Result<PreparedNode> prepareDequantizeLinear(const NodeContext& ctx);
+
+// int8 operators on TensorFlow Lite Micro's arithmetic (runtime/int8/), as passes/lower_qdq.h
+// writes them: ONNX's QLinearConv and ONNX Runtime's com.microsoft QGemm, QLinearAdd, QLinearMul,
+// QLinearConcat, QLinearAveragePool and QLinearGlobalAveragePool.
+Result<PreparedNode> prepareQLinearConv(const NodeContext& ctx);
+Result<PreparedNode> prepareQGemm(const NodeContext& ctx);
+Result<PreparedNode> prepareQLinearBinary(const NodeContext& ctx);  // QLinearAdd QLinearMul
+Result<PreparedNode> prepareQLinearConcat(const NodeContext& ctx);
+Result<PreparedNode> prepareQLinearAveragePool(const NodeContext& ctx);
+Result<PreparedNode> prepareQLinearGlobalAveragePool(const NodeContext& ctx);
 Result<PreparedNode> prepareConstantOfShape(const NodeContext& ctx);
 
 }  // namespace cleave

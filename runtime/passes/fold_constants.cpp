@@ -11,6 +11,11 @@ Status foldConstants(Graph& graph, int64_t* changes) {
   Result<GraphAnalysis> analysis = analyzeGraph(graph);
   if (!analysis) return analysis.error();
   std::vector<bool> removed(analysis->constantNode.begin(), analysis->constantNode.end());
+  // A DequantizeLinear of constant int8 weights stays: it is what tells lower_qdq.h (and ONNX
+  // Runtime) that the weights are quantised. Analysis still computes its output once, so it
+  // never runs.
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (graph.nodes[i].opType == "DequantizeLinear" && graph.nodes[i].domain.empty()) removed[i] = false;
   // Only values something still reads need to survive as initializers; constants read only by
   // other folded nodes disappear with them.
   std::unordered_set<std::string> needed;

@@ -6,6 +6,7 @@
 #include "runtime/passes/fold_constants.h"
 #include "runtime/passes/fuse_activation.h"
 #include "runtime/passes/fuse_silu.h"
+#include "runtime/passes/lower_qdq.h"
 #include "runtime/passes/remove_dead_nodes.h"
 #include "runtime/passes/remove_noops.h"
 
@@ -13,6 +14,7 @@ namespace cleave {
 
 std::vector<std::pair<std::string, int64_t>> OptimizeReport::counts() const {
   return {{"folded constants", foldedConstants},
+          {"QDQ patterns lowered to int8", loweredInt8},
           {"removed no-ops", removedNoops},
           {"folded batch norms", foldedBatchNorms},
           {"fused activations", fusedActivations},
@@ -22,7 +24,7 @@ std::vector<std::pair<std::string, int64_t>> OptimizeReport::counts() const {
           {"removed initializers", removedInitializers}};
 }
 
-Status optimizeGraph(Graph& graph, OptimizeReport* report) {
+Status optimizeGraph(Graph& graph, OptimizeReport* report, const OptimizeOptions& options) {
   OptimizeReport r;
   r.nodesBefore = static_cast<int64_t>(graph.nodes.size());
   r.initializersBefore = static_cast<int64_t>(graph.initializers.size());
@@ -33,23 +35,28 @@ Status optimizeGraph(Graph& graph, OptimizeReport* report) {
   r.removedDeadNodes += dead.nodes;
   r.removedInitializers += dead.initializers;
   for (r.rounds = 1; r.rounds <= MAX_OPTIMIZE_ROUNDS; ++r.rounds) {
-    int64_t folded = 0, noops = 0, batchNorms = 0, fusions = 0, silus = 0, shuffles = 0;
+    int64_t folded = 0, lowered = 0, noops = 0, batchNorms = 0, fusions = 0, silus = 0, shuffles = 0;
     CLEAVE_TRY(foldConstants(graph, &folded));
+    // Before activation fusion, which would hide a QDQ pattern's Relu inside a FusedConv.
+    CLEAVE_TRY(lowerQdq(graph, &lowered));
     CLEAVE_TRY(removeNoops(graph, &noops));
     CLEAVE_TRY(foldBatchNorm(graph, &batchNorms));
-    CLEAVE_TRY(fuseActivations(graph, &fusions));
-    CLEAVE_TRY(fuseSilu(graph, &silus));
+    if (options.fuseActivations) {
+      CLEAVE_TRY(fuseActivations(graph, &fusions));
+      CLEAVE_TRY(fuseSilu(graph, &silus));
+    }
     CLEAVE_TRY(rewriteChannelShuffles(graph, &shuffles));
     CLEAVE_TRY(removeDeadNodes(graph, &dead));
     r.foldedConstants += folded;
     r.removedNoops += noops;
     r.foldedBatchNorms += batchNorms;
+    r.loweredInt8 += lowered;
     r.fusedActivations += fusions;
     r.fusedSilus += silus;
     r.channelShuffles += shuffles;
     r.removedDeadNodes += dead.nodes;
     r.removedInitializers += dead.initializers;
-    if (folded + noops + batchNorms + fusions + silus + shuffles + dead.nodes == 0) break;
+    if (folded + lowered + noops + batchNorms + fusions + silus + shuffles + dead.nodes == 0) break;
   }
   r.rounds = std::min(r.rounds, MAX_OPTIMIZE_ROUNDS);
   // The result must still load: a pass bug should surface here, not in the next session.

@@ -77,7 +77,7 @@ TEST_CASE("optimizeGraph fuses a residual block down to two FusedConvs") {
     CHECK(report.removedInitializers >= 2);   // "unused", the folded Shape, old weights
     CHECK(report.rounds >= 2);
     CHECK(report.rounds <= MAX_OPTIMIZE_ROUNDS);
-    CHECK(report.counts().size() == 8);
+    CHECK(report.counts().size() == 9);
     CHECK_FALSE(graph.isInitializer("unused"));
     CHECK(maxOutputDiff(original, graph) <= (withBatchNorm ? 1e-4f : 1e-5f));
 

@@ -1,0 +1,91 @@
+// com.microsoft QLinearAveragePool and QLinearGlobalAveragePool on int8 NCHW data, with the
+// output quantised as the input (TFLM's average pool requires it, and so does cleave's kernel
+// cleave_q_average_pool, which divides by the taps inside the image and rounds halves away from
+// zero). Each channel's plane is pooled as a one-channel NHWC image, so no transposes are needed.
+#include <fmt/format.h>
+
+#include "runtime/ops/pool.h"
+#include "runtime/ops/qlinear_common.h"
+
+namespace cleave {
+namespace {
+
+// Inputs 1-4 as equal input and output quantisations; returns nothing useful beyond the check.
+Status requireSameQuantisation(const NodeContext& ctx) {
+  Result<ActivationScale> x = activationScale(ctx, 1, 2);
+  if (!x) return x.error();
+  Result<ActivationScale> y = activationScale(ctx, 3, 4);
+  if (!y) return y.error();
+  if (x->scale != y->scale || x->zeroPoint != y->zeroPoint)
+    return ctx.error("the int8 kernel needs the output quantised as the input (one scale and zero point)");
+  return {};
+}
+
+PreparedNode poolNode(const Shape& outShape, cleave_q_pool_shape shape) {
+  PreparedNode prepared;
+  prepared.outputTypes = {TensorType{DType::I8, outShape}};
+  prepared.macs = int64_t{shape.batch} * shape.out_height * shape.out_width * shape.kernel_height * shape.kernel_width;
+  prepared.kernel = makeKernel([shape](std::span<const Tensor> in, std::span<Tensor> out, const RunContext&) {
+    cleave_q_average_pool(&shape, in[0].data<int8_t>(), out[0].data<int8_t>());
+  });
+  return prepared;
+}
+
+}  // namespace
+
+Result<PreparedNode> prepareQLinearAveragePool(const NodeContext& ctx) {
+  CLEAVE_TRY(requireInputCount(ctx, 5, 5));
+  CLEAVE_TRY(requireInt8Activation(ctx, 0));
+  CLEAVE_TRY(requireSameQuantisation(ctx));
+  const Shape& x = ctx.input(0).shape;
+  if (x.size() != 4) return ctx.error("only 2-D pooling (an NCHW input) has an int8 kernel");
+  Result<int64_t> channelsLast = ctx.attributes().getInt("channels_last", 0);
+  if (!channelsLast || *channelsLast != 0) return ctx.error("channels_last must be 0");
+  Result<PoolGeometry> geometry = poolGeometry(ctx, x);
+  if (!geometry) return geometry.error();
+  const PoolGeometry& g = *geometry;
+  Result<int64_t> includePad = ctx.attributes().getInt("count_include_pad", 0);
+  const bool padded = g.padBegin[1] + g.padBegin[2] + g.padEnd[1] + g.padEnd[2] > 0;
+  if (!includePad || (*includePad != 0 && padded))
+    return ctx.error("the int8 kernel leaves padding out of an average (count_include_pad must be 0)");
+  if (g.dilation[1] != 1 || g.dilation[2] != 1) return ctx.error("the int8 kernel has no dilations");
+
+  cleave_q_pool_shape shape{};
+  shape.batch = static_cast<int32_t>(x[0] * x[1]);
+  shape.in_height = static_cast<int32_t>(x[2]);
+  shape.in_width = static_cast<int32_t>(x[3]);
+  shape.channels = 1;
+  shape.out_height = static_cast<int32_t>(g.out[1]);
+  shape.out_width = static_cast<int32_t>(g.out[2]);
+  shape.kernel_height = static_cast<int32_t>(g.kernel[1]);
+  shape.kernel_width = static_cast<int32_t>(g.kernel[2]);
+  shape.stride_height = static_cast<int32_t>(g.stride[1]);
+  shape.stride_width = static_cast<int32_t>(g.stride[2]);
+  shape.pad_top = static_cast<int32_t>(g.padBegin[1]);
+  shape.pad_left = static_cast<int32_t>(g.padBegin[2]);
+  shape.activation_min = -128;
+  shape.activation_max = 127;
+  return poolNode({x[0], x[1], g.out[1], g.out[2]}, shape);
+}
+
+Result<PreparedNode> prepareQLinearGlobalAveragePool(const NodeContext& ctx) {
+  CLEAVE_TRY(requireInputCount(ctx, 5, 5));
+  CLEAVE_TRY(requireInt8Activation(ctx, 0));
+  CLEAVE_TRY(requireSameQuantisation(ctx));
+  const Shape& x = ctx.input(0).shape;
+  if (x.size() != 4) return ctx.error("only an NCHW input has an int8 kernel");
+  Result<int64_t> channelsLast = ctx.attributes().getInt("channels_last", 0);
+  if (!channelsLast || *channelsLast != 0) return ctx.error("channels_last must be 0");
+  cleave_q_pool_shape shape{};
+  shape.batch = static_cast<int32_t>(x[0] * x[1]);
+  shape.in_height = shape.kernel_height = static_cast<int32_t>(x[2]);
+  shape.in_width = shape.kernel_width = static_cast<int32_t>(x[3]);
+  shape.channels = 1;
+  shape.out_height = shape.out_width = 1;
+  shape.stride_height = shape.stride_width = 1;
+  shape.activation_min = -128;
+  shape.activation_max = 127;
+  return poolNode({x[0], x[1], 1, 1}, shape);
+}
+
+}  // namespace cleave
