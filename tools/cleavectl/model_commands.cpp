@@ -17,6 +17,8 @@
 #include "runtime/onnx_import.h"
 #include "runtime/passes/optimize.h"
 #include "runtime/session.h"
+#include "tools/cleavectl/evaluate_command.h"
+#include "tools/cleavectl/quantize_command.h"
 
 namespace cleave::cli {
 namespace {
@@ -251,6 +253,9 @@ void addModelCommands(CLI::App& app, int& exitCode) {
   optimizeCmd->add_option("model", optimizeOptions->model, "ONNX model")->required();
   optimizeCmd->add_option("-o,--output", optimizeOptions->output, "Output ONNX file")->required();
   optimizeCmd->callback([optimizeOptions, &exitCode] { exitCode = optimize(*optimizeOptions); });
+
+  addQuantizeCommand(*model, exitCode);
+  addEvaluateCommand(*model, exitCode);
 }
 
 }  // namespace cleave::cli
