@@ -85,6 +85,7 @@ bench: bench-deps build
 	./bench/run_adaptive_bench.sh $(BUILD_DIR)
 	./bench/run_nonn_bench.sh $(BUILD_DIR)
 	./bench/run_early_exit_bench.sh $(BUILD_DIR)
+	./bench/run_quantisation_bench.sh $(BUILD_DIR)
 
 demo: build
 	./tools/demo.sh $(BUILD_DIR) $(DEMO_ARGS)

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "runtime/ops/ops.h"
+
 #ifdef CLEAVE_HAVE_XNNPACK
 #include "runtime/xnnpack/xnn_gemm.h"
 #include "runtime/xnnpack/xnn_kernels.h"
@@ -13,7 +15,9 @@ namespace cleave {
 #ifdef CLEAVE_HAVE_XNNPACK
 
 bool fastKernelsAvailable() { return xnn::available(); }
-std::string fastKernelLibrary() { return fastKernelsAvailable() ? "XNNPACK" : "none (XNNPACK does not run on this CPU)"; }
+std::string fastKernelLibrary() {
+  return fastKernelsAvailable() ? "XNNPACK" : "none (XNNPACK does not run on this CPU)";
+}
 std::string fastGemmEngine() { return fastKernelsAvailable() ? xnn::gemmEngineName() : "none"; }
 
 namespace {
@@ -40,8 +44,32 @@ void selectForNode(const NodeContext& ctx, PreparedNode& prepared) {
 
 }  // namespace
 
+#else
+
+bool fastKernelsAvailable() { return false; }
+std::string fastKernelLibrary() { return "none (built without XNNPACK)"; }
+std::string fastGemmEngine() { return "none"; }
+
+#endif
+
+namespace {
+
+// The int8 operators' channels-last kernels: runtime/int8's kernels are NHWC by design (they are
+// the MCU's), so these need no library and every build has them.
+void selectInt8ForNode(const NodeContext& ctx, PreparedNode& prepared) {
+  const std::string& op = ctx.node.opType;
+  if (op == "QLinearConv")
+    prepared.nhwcKernel = qlinearConvNhwc(ctx);
+  else if (op == "QLinearAveragePool" || op == "QLinearGlobalAveragePool")
+    prepared.nhwcKernel = qlinearAveragePoolNhwc(ctx);
+  else if (op == "MaxPool")
+    prepared.nhwcKernel = int8MaxPoolNhwc(ctx);
+}
+
+}  // namespace
+
 void selectFastKernels(const Graph& graph, GraphAnalysis& analysis) {
-  if (!fastKernelsAvailable()) return;
+  const bool library = fastKernelsAvailable();
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     if (analysis.constantNode[n] || analysis.nodes[n].outputTypes.empty()) continue;
     const Node& node = graph.nodes[n];
@@ -54,18 +82,14 @@ void selectFastKernels(const Graph& graph, GraphAnalysis& analysis) {
       constInputs.push_back(constant == analysis.constants.end() ? nullptr : &constant->second);
     }
     NodeContext ctx{node, inputTypes, constInputs, graph.opset};
-    selectForNode(ctx, analysis.nodes[n]);
-  }
-}
-
-
-#else
-
-bool fastKernelsAvailable() { return false; }
-std::string fastKernelLibrary() { return "none (built without XNNPACK)"; }
-std::string fastGemmEngine() { return "none"; }
-void selectFastKernels(const Graph&, GraphAnalysis&) {}
-
+    const bool int8 = !inputTypes.empty() && inputTypes[0].dtype == DType::I8;
+    if (int8) selectInt8ForNode(ctx, analysis.nodes[n]);
+#ifdef CLEAVE_HAVE_XNNPACK
+    else if (library)
+      selectForNode(ctx, analysis.nodes[n]);
 #endif
+  }
+  (void)library;
+}
 
 }  // namespace cleave

@@ -23,7 +23,8 @@ bool layoutFree(const Shape& nchw);
 void nchwToNhwc(const float* src, float* dst, const Shape& shape, const RunContext& ctx);
 void nhwcToNchw(const float* src, float* dst, const Shape& shape, const RunContext& ctx);
 
-// A session step that converts one value between layouts (input 0 to output 0).
-std::unique_ptr<Kernel> makeLayoutConversion(Layout from, const Shape& nchwShape);
+// A session step that converts one value between layouts (input 0 to output 0): float32
+// activations, and the int8 ones of quantised graphs.
+std::unique_ptr<Kernel> makeLayoutConversion(Layout from, const Shape& nchwShape, DType dtype);
 
 }  // namespace cleave

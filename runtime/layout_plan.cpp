@@ -15,7 +15,8 @@ namespace {
 // Ops whose channels-last kernel is worth converting for: the heavy ones.
 bool anchorsNhwc(const Node& node) {
   return node.opType == "Conv" || node.opType == "FusedConv" || node.opType == "MaxPool" ||
-         node.opType == "AveragePool" || node.opType == "GlobalAveragePool";
+         node.opType == "AveragePool" || node.opType == "GlobalAveragePool" || node.opType == "QLinearConv" ||
+         node.opType == "QLinearAveragePool" || node.opType == "QLinearGlobalAveragePool";
 }
 
 }  // namespace

@@ -95,7 +95,7 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOpti
     if (converted != convertedSlotOf.end()) return converted->second;
     const TensorType& type = an.typeOf(value);
     Step step;
-    step.conversion = makeLayoutConversion(produced->second, type.shape);
+    step.conversion = makeLayoutConversion(produced->second, type.shape, type.dtype);
     step.kernel = step.conversion.get();
     step.threaded = type.numel() >= MIN_THREADED_WORK;
     step.convertedValue = value;
@@ -176,8 +176,7 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, SessionOpti
       int64_t slot = step.outputSlots[o];
       int64_t request = requestOfSlot.at(slot);
       std::byte* data = s->arena_.get() + plan.offsets[static_cast<size_t>(request)];
-      // Layout conversions move float activations only.
-      DType type = step.conversion ? DType::F32 : an.nodes[step.node].outputTypes[o].dtype;
+      DType type = step.conversion ? an.typeOf(step.convertedValue).dtype : an.nodes[step.node].outputTypes[o].dtype;
       Tensor view = Tensor::view(type, viewShapeOf.at(slot), s->arena_, data);
       step.outputs.push_back(view);
       s->values_[static_cast<size_t>(slot)] = view;

@@ -83,9 +83,21 @@ TEST_CASE("VNNI convolution is byte-identical to the reference on random shapes"
     const size_t outCount = static_cast<size_t>(s.batch * s.out_height * s.out_width * s.out_channels);
     std::vector<int8_t> expected(outCount), actual(outCount, 7);
     cleave_q_conv(&s, input.data(), weights.data(), bias.data(), &requant.view, expected.data());
-    int8fast::PackedGemm gemm(weights.data(), bias.data(), s.out_channels, depth, s.input_zero_point, requant.view);
+    int8fast::PackedGemm gemm(weights.data(), bias.data(), s.out_channels, s.kernel_height * s.kernel_width,
+                              s.in_channels, s.input_zero_point, requant.view);
     std::vector<uint8_t> scratch(static_cast<size_t>(int8fast::convScratchBytes(s, gemm)));
-    int8fast::conv(s, gemm, input.data(), actual.data(), scratch.data());
+    int8fast::conv(s, gemm, input.data(), false, actual.data(), scratch.data());
+    REQUIRE(actual == expected);
+    // The same image in NCHW, as the session's tensors are.
+    std::vector<int8_t> planar(input.size());
+    const int64_t plane = int64_t{s.in_height} * s.in_width;
+    for (int64_t n = 0; n < s.batch; ++n)
+      for (int64_t p = 0; p < plane; ++p)
+        for (int64_t c = 0; c < s.in_channels; ++c)
+          planar[static_cast<size_t>((n * s.in_channels + c) * plane + p)] =
+              input[static_cast<size_t>((n * plane + p) * s.in_channels + c)];
+    std::fill(actual.begin(), actual.end(), int8_t{7});
+    int8fast::conv(s, gemm, planar.data(), true, actual.data(), scratch.data());
     INFO("trial " << trial << ": " << s.in_height << "x" << s.in_width << "x" << s.in_channels << " -> "
                   << s.out_channels << ", kernel " << s.kernel_height << "x" << s.kernel_width);
     REQUIRE(actual == expected);
@@ -112,8 +124,8 @@ TEST_CASE("VNNI fully connected is byte-identical to the reference, large accumu
     std::vector<int8_t> expected(static_cast<size_t>(rows * out)), actual(expected.size(), 7);
     cleave_q_fully_connected(rows, in, out, input.data(), zeroPoint, weights.data(), trial % 5 ? bias.data() : nullptr,
                              &requant.view, expected.data());
-    int8fast::PackedGemm gemm(weights.data(), trial % 5 ? bias.data() : nullptr, out, in, zeroPoint, requant.view);
-    std::vector<uint8_t> scratch(static_cast<size_t>(rows * gemm.rowBytes()));
+    int8fast::PackedGemm gemm(weights.data(), trial % 5 ? bias.data() : nullptr, out, 1, in, zeroPoint, requant.view);
+    std::vector<uint8_t> scratch(static_cast<size_t>(rows * gemm.paddedChannels()));
     int8fast::fullyConnected(gemm, rows, input.data(), actual.data(), scratch.data());
     INFO("trial " << trial << ": " << rows << " x " << in << " -> " << out);
     REQUIRE(actual == expected);

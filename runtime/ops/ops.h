@@ -48,6 +48,12 @@ Result<PreparedNode> prepareQLinearBinary(const NodeContext& ctx);  // QLinearAd
 Result<PreparedNode> prepareQLinearConcat(const NodeContext& ctx);
 Result<PreparedNode> prepareQLinearAveragePool(const NodeContext& ctx);
 Result<PreparedNode> prepareQLinearGlobalAveragePool(const NodeContext& ctx);
+// Their channels-last kernels (NHWC inputs and outputs; selectFastKernels offers them to the
+// layout plan). runtime/int8's kernels are NHWC, so a chain of these needs no transposes. Null
+// where the node has no such kernel.
+std::unique_ptr<Kernel> qlinearConvNhwc(const NodeContext& ctx);
+std::unique_ptr<Kernel> int8MaxPoolNhwc(const NodeContext& ctx);
+std::unique_ptr<Kernel> qlinearAveragePoolNhwc(const NodeContext& ctx);  // QLinearAveragePool, QLinearGlobalAveragePool
 Result<PreparedNode> prepareConstantOfShape(const NodeContext& ctx);
 
 }  // namespace cleave

@@ -24,7 +24,7 @@ class QGemmKernel final : public Kernel {
         bias_(std::move(bias)),
         requant_(std::move(requant)) {
     if (int8fast::available())
-      fast_.emplace(weights_.data(), bias_.empty() ? nullptr : bias_.data(), columns_, inner_, inputZeroPoint_,
+      fast_.emplace(weights_.data(), bias_.empty() ? nullptr : bias_.data(), columns_, 1, inner_, inputZeroPoint_,
                     requant_.view());
   }
 
@@ -42,7 +42,7 @@ class QGemmKernel final : public Kernel {
     return static_cast<int64_t>(weights_.size() + bias_.size() * sizeof(int32_t)) + requant_.bytes() +
            (fast_ ? fast_->bytes() : 0);
   }
-  int64_t workspaceBytes(int) const override { return fast_ ? int64_t{rows_} * fast_->rowBytes() : 0; }
+  int64_t workspaceBytes(int) const override { return fast_ ? int64_t{rows_} * fast_->paddedChannels() : 0; }
 
  private:
   int32_t rows_, inner_, columns_, inputZeroPoint_;

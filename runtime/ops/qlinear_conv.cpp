@@ -17,28 +17,33 @@ namespace {
 class QLinearConvKernel final : public Kernel {
  public:
   QLinearConvKernel(cleave_q_conv_shape shape, std::vector<int8_t> weights, std::vector<int32_t> bias,
-                    ChannelRequant requant)
-      : shape_(shape), weights_(std::move(weights)), bias_(std::move(bias)), requant_(std::move(requant)) {
+                    ChannelRequant requant, bool nhwc)
+      : shape_(shape), weights_(std::move(weights)), bias_(std::move(bias)), requant_(std::move(requant)), nhwc_(nhwc) {
     if (shape_.groups == 1 && int8fast::available()) {
       const cleave_q_requant view = requant_.view();
       fast_.emplace(weights_.data(), bias_.empty() ? nullptr : bias_.data(), shape_.out_channels,
-                    shape_.kernel_height * shape_.kernel_width * shape_.in_channels, shape_.input_zero_point, view);
+                    shape_.kernel_height * shape_.kernel_width, shape_.in_channels, shape_.input_zero_point, view);
     }
   }
 
   void run(std::span<const Tensor> inputs, std::span<Tensor> outputs, const RunContext& ctx) const override {
     const int64_t inPlane = int64_t{shape_.in_height} * shape_.in_width;
     const int64_t outPlane = int64_t{shape_.out_height} * shape_.out_width;
+    const int8_t* input = inputs[0].data<int8_t>();
     auto* in = reinterpret_cast<int8_t*>(ctx.workspace.data());
-    int8_t* out = in + alignedBytes(inputBytes());
-    nchwToNhwc(inputs[0].data<int8_t>(), in, shape_.batch, shape_.in_channels, inPlane);
-    if (fast_) {
-      int8fast::conv(shape_, *fast_, in, out, reinterpret_cast<uint8_t*>(out + alignedBytes(outputBytes())));
+    // Channels-last, the output is written in place; channels-first, it is moved afterwards.
+    int8_t* out = nhwc_ ? outputs[0].data<int8_t>() : in + alignedBytes(inputBytes());
+    if (fast_) {  // reads either layout itself
+      int8fast::conv(shape_, *fast_, input, !nhwc_, out, reinterpret_cast<uint8_t*>(in + scratchOffset()));
     } else {
+      if (!nhwc_) {
+        nchwToNhwc(input, in, shape_.batch, shape_.in_channels, inPlane);
+        input = in;
+      }
       const cleave_q_requant requant = requant_.view();
-      cleave_q_conv(&shape_, in, weights_.data(), bias_.empty() ? nullptr : bias_.data(), &requant, out);
+      cleave_q_conv(&shape_, input, weights_.data(), bias_.empty() ? nullptr : bias_.data(), &requant, out);
     }
-    nhwcToNchw(out, outputs[0].data<int8_t>(), shape_.batch, shape_.out_channels, outPlane);
+    if (!nhwc_) nhwcToNchw(out, outputs[0].data<int8_t>(), shape_.batch, shape_.out_channels, outPlane);
   }
 
   int64_t heldBytes() const override {
@@ -46,8 +51,7 @@ class QLinearConvKernel final : public Kernel {
            (fast_ ? fast_->bytes() : 0);
   }
   int64_t workspaceBytes(int) const override {
-    return alignedBytes(inputBytes()) + alignedBytes(outputBytes()) +
-           (fast_ ? int8fast::convScratchBytes(shape_, *fast_) : 0);
+    return scratchOffset() + (fast_ ? int8fast::convScratchBytes(shape_, *fast_) : 0);
   }
 
  private:
@@ -55,6 +59,8 @@ class QLinearConvKernel final : public Kernel {
     const auto a = static_cast<int64_t>(TENSOR_ALIGNMENT);
     return (bytes + a - 1) / a * a;
   }
+  // Channels-first: the NHWC input and output copies, then the fast path's padded image.
+  int64_t scratchOffset() const { return nhwc_ ? 0 : alignedBytes(inputBytes()) + alignedBytes(outputBytes()); }
   int64_t inputBytes() const { return int64_t{shape_.batch} * shape_.in_height * shape_.in_width * shape_.in_channels; }
   int64_t outputBytes() const {
     return int64_t{shape_.batch} * shape_.out_height * shape_.out_width * shape_.out_channels;
@@ -64,12 +70,22 @@ class QLinearConvKernel final : public Kernel {
   std::vector<int8_t> weights_;  // [out channels][kernel h][kernel w][in channels per group]
   std::vector<int32_t> bias_;
   ChannelRequant requant_;
+  bool nhwc_;
   std::optional<int8fast::PackedGemm> fast_;  // the same weights packed for VNNI, where available
 };
 
-}  // namespace
+// Everything both layouts' kernels are built from.
+struct ConvSetup {
+  cleave_q_conv_shape shape{};
+  std::vector<int8_t> weights;
+  std::vector<int32_t> bias;
+  ChannelRequant requant;
+  Shape outputShape;
+  int64_t macs = 0;
+  bool depthwise = false;
+};
 
-Result<PreparedNode> prepareQLinearConv(const NodeContext& ctx) {
+Result<ConvSetup> setUp(const NodeContext& ctx) {
   CLEAVE_TRY(requireInputCount(ctx, 8, 9));
   CLEAVE_TRY(requireInt8Activation(ctx, 0));
   const Tensor* w = ctx.constant(3);
@@ -123,13 +139,36 @@ Result<PreparedNode> prepareQLinearConv(const NodeContext& ctx) {
           weights[static_cast<size_t>(((o * kh + r) * kw + c) * perGroup + i)] =
               src[((o * perGroup + i) * kh + r) * kw + c];
 
+  ConvSetup setup;
+  setup.shape = shape;
+  setup.weights = std::move(weights);
+  setup.bias = std::move(bias);
+  setup.requant = ChannelRequant::forScales(x->scale, *scales, outChannels, *y);
+  setup.outputShape = params->outputShape;
+  setup.macs = params->macs();
+  setup.depthwise = params->isDepthwise();
+  return setup;
+}
+
+}  // namespace
+
+Result<PreparedNode> prepareQLinearConv(const NodeContext& ctx) {
+  Result<ConvSetup> setup = setUp(ctx);
+  if (!setup) return setup.error();
   PreparedNode prepared;
-  prepared.outputTypes = {TensorType{DType::I8, params->outputShape}};
-  prepared.macs = params->macs();
-  prepared.opClass = params->isDepthwise() ? OpClass::Depthwise : OpClass::Conv;
-  prepared.kernel = std::make_unique<QLinearConvKernel>(shape, std::move(weights), std::move(bias),
-                                                        ChannelRequant::forScales(x->scale, *scales, outChannels, *y));
+  prepared.outputTypes = {TensorType{DType::I8, setup->outputShape}};
+  prepared.macs = setup->macs;
+  prepared.opClass = setup->depthwise ? OpClass::Depthwise : OpClass::Conv;
+  prepared.kernel = std::make_unique<QLinearConvKernel>(setup->shape, std::move(setup->weights), std::move(setup->bias),
+                                                        std::move(setup->requant), false);
   return prepared;
+}
+
+std::unique_ptr<Kernel> qlinearConvNhwc(const NodeContext& ctx) {
+  Result<ConvSetup> setup = setUp(ctx);
+  if (!setup) return nullptr;
+  return std::make_unique<QLinearConvKernel>(setup->shape, std::move(setup->weights), std::move(setup->bias),
+                                             std::move(setup->requant), true);
 }
 
 }  // namespace cleave

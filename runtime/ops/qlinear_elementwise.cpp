@@ -3,6 +3,7 @@
 // cleave_q_add (TFLM's common-scale sum) and cleave_q_mul.
 #include <fmt/format.h>
 
+#include "runtime/int8_fast/add.h"
 #include "runtime/ops/qlinear_common.h"
 
 namespace cleave {
@@ -30,7 +31,7 @@ Result<PreparedNode> prepareQLinearBinary(const NodeContext& ctx) {
     cleave_q_add_params params{};
     cleave_q_add_prepare(a->scale, a->zeroPoint, b->scale, b->zeroPoint, c->scale, c->zeroPoint, &params);
     prepared.kernel = makeKernel([params](std::span<const Tensor> in, std::span<Tensor> out, const RunContext&) {
-      cleave_q_add(in[0].numel(), in[0].data<int8_t>(), in[3].data<int8_t>(), &params, out[0].data<int8_t>());
+      int8fast::add(in[0].numel(), in[0].data<int8_t>(), in[3].data<int8_t>(), params, out[0].data<int8_t>());
     });
     return prepared;
   }

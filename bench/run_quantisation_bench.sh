@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Post-training quantisation of the example models against float32 and against ONNX Runtime on
+# the same files: writes bench/results/quantisation.md (issue 15). For fmnist-small and
+# fmnist-teacher, `cleavectl model quantize` makes float16, int8 (min/max and percentile
+# calibration on 1,000 training images) and integer-only variants; `cleavectl model evaluate`
+# runs each on all 10,000 test images (accuracy, per-input latency, one thread, batch 1) and
+# bench/ort_evaluate.js runs the same file in ONNX Runtime (one intra-op thread, all graph
+# optimisations; integer-only has an int8 input, which the runner does not feed). Both write
+# every output, from which bench/quantisation_summary.py counts the output steps the two differ by.
+# ROUNDS rounds, the runtimes alternating; latencies are medians over the rounds of per-round
+# medians.
+# Usage: bench/run_quantisation_bench.sh [BUILD_DIR]
+# Env: ROUNDS (3); KEEP_WORK=1 keeps the models and outputs (the path is printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+ROUNDS=${ROUNDS:-3}
+CLEAVECTL=$BUILD/tools/cleavectl
+DATA=$BUILD/data
+. bench/bench_common.sh
+
+[ -x "$CLEAVECTL" ] || { echo "run_quantisation_bench: build first ($CLEAVECTL missing)" >&2; exit 1; }
+[ -d bench/node_modules/onnxruntime-node ] || { echo "run_quantisation_bench: run make bench-deps first" >&2; exit 1; }
+if [ ! -f "$DATA/fmnist-t10k-images.npy" ]; then
+  "$BENCH_PY" tools/models/export_fmnist_testset.py "$DATA"
+fi
+
+work=$(mktemp -d)
+[ "${KEEP_WORK:-0}" = 1 ] && echo "run_quantisation_bench: work in $work" >&2 || trap 'rm -rf "$work"' EXIT
+
+bench_begin run_quantisation_bench "$BUILD"
+bench_peer "ONNX Runtime" "$(node -e "console.log(require('./bench/node_modules/onnxruntime-node').env.versions.common)")" \
+  "onnxruntime-node, CPU, one intra-op thread, all graph optimisations, the same QDQ file"
+
+MODELS="fmnist-small fmnist-teacher"
+for model in $MODELS; do
+  cp "models/$model/model.onnx" "$work/$model.float32.onnx"
+  "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode float16 -o "$work/$model.float16.onnx" >/dev/null
+  for mode in int8 integer-only; do
+    "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode "$mode" --calibration /usr/share/datasets/fashion-mnist \
+      -o "$work/$model.$mode.onnx" >/dev/null
+  done
+  "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode int8 --method percentile \
+    --calibration /usr/share/datasets/fashion-mnist -o "$work/$model.int8-percentile.onnx" >/dev/null
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+  for model in $MODELS; do
+    for variant in float32 float16 int8 int8-percentile integer-only; do
+      file=$work/$model.$variant.onnx
+      "$CLEAVECTL" model evaluate "$file" --images "$DATA/fmnist-t10k-images.npy" \
+        --labels "$DATA/fmnist-t10k-labels.npy" --outputs "$work/$model.$variant.cleave.npy" \
+        >>"$work/$model.$variant.cleave.log"
+      [ "$variant" = integer-only ] && continue
+      node bench/ort_evaluate.js "$file" "$DATA/fmnist-t10k-images.npy" "$work/$model.$variant.ort.npy" \
+        >>"$work/$model.$variant.ort.log"
+    done
+  done
+  echo "run_quantisation_bench: round $round of $ROUNDS done" >&2
+done
+
+bench_end
+"$BENCH_PY" bench/quantisation_summary.py --work "$work" --models "$MODELS" --labels "$DATA/fmnist-t10k-labels.npy" \
+  --out bench/results/quantisation.md --meta "$BENCH_META_MD"
+echo "run_quantisation_bench: wrote bench/results/quantisation.md" >&2
