@@ -18,6 +18,7 @@
 #include "runtime/passes/optimize.h"
 #include "runtime/session.h"
 #include "tools/cleavectl/evaluate_command.h"
+#include "tools/cleavectl/export_c_command.h"
 #include "tools/cleavectl/quantize_command.h"
 
 namespace cleave::cli {
@@ -256,6 +257,7 @@ void addModelCommands(CLI::App& app, int& exitCode) {
 
   addQuantizeCommand(*model, exitCode);
   addEvaluateCommand(*model, exitCode);
+  addExportCCommand(*model, exitCode);
 }
 
 }  // namespace cleave::cli
