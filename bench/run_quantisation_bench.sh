@@ -2,7 +2,8 @@
 # Post-training quantisation of the example models against float32 and against ONNX Runtime on
 # the same files: writes bench/results/quantisation.md (issue 15). For fmnist-small and
 # fmnist-teacher, `cleavectl model quantize` makes float16, int8 (min/max and percentile
-# calibration on 1,000 training images) and integer-only variants; `cleavectl model evaluate`
+# calibration on 1,000 training images) and integer-only variants, and `cleavectl model prune`
+# pruned ones (30/50/70%, unstructured and structured, and 30% then int8); `cleavectl model evaluate`
 # runs each on all 10,000 test images (accuracy, per-input latency, one thread, batch 1) and
 # bench/ort_evaluate.js runs the same file in ONNX Runtime (one intra-op thread, all graph
 # optimisations; integer-only has an int8 input, which the runner does not feed). Both write
@@ -33,6 +34,8 @@ bench_peer "ONNX Runtime" "$(node -e "console.log(require('./bench/node_modules/
   "onnxruntime-node, CPU, one intra-op thread, all graph optimisations, the same QDQ file"
 
 MODELS="fmnist-small fmnist-teacher"
+VARIANTS="float32 float16 int8 int8-percentile integer-only prune-u30 prune-u50 prune-u70 prune-s30 prune-s50 prune-s70
+          prune-u30-int8 prune-s30-int8"
 for model in $MODELS; do
   cp "models/$model/model.onnx" "$work/$model.float32.onnx"
   "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode float16 -o "$work/$model.float16.onnx" >/dev/null
@@ -42,11 +45,20 @@ for model in $MODELS; do
   done
   "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode int8 --method percentile \
     --calibration /usr/share/datasets/fashion-mnist -o "$work/$model.int8-percentile.onnx" >/dev/null
+  for sparsity in 30 50 70; do
+    "$CLEAVECTL" model prune "models/$model/model.onnx" --sparsity "0.$sparsity" -o "$work/$model.prune-u$sparsity.onnx" >/dev/null
+    "$CLEAVECTL" model prune "models/$model/model.onnx" --sparsity "0.$sparsity" --structured \
+      -o "$work/$model.prune-s$sparsity.onnx" >/dev/null
+  done
+  for pruned in prune-u30 prune-s30; do
+    "$CLEAVECTL" model quantize "$work/$model.$pruned.onnx" --mode int8 --calibration /usr/share/datasets/fashion-mnist \
+      -o "$work/$model.$pruned-int8.onnx" >/dev/null
+  done
 done
 
 for round in $(seq 1 "$ROUNDS"); do
   for model in $MODELS; do
-    for variant in float32 float16 int8 int8-percentile integer-only; do
+    for variant in $VARIANTS; do
       file=$work/$model.$variant.onnx
       "$CLEAVECTL" model evaluate "$file" --images "$DATA/fmnist-t10k-images.npy" \
         --labels "$DATA/fmnist-t10k-labels.npy" --outputs "$work/$model.$variant.cleave.npy" \

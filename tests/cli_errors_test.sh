@@ -7,6 +7,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 data=/usr/share/libonnx-testdata/data/node
 relu=$data/test_relu/model.onnx  # input x: float32[3,4,5]
+small=$(dirname "$0")/../models/fmnist-small
 failures=0
 
 expect_error() {  # expect_error NAME PATTERN COMMAND...
@@ -28,6 +29,7 @@ expect_error() {  # expect_error NAME PATTERN COMMAND...
 import sys, numpy as np
 w = sys.argv[1]
 np.save(f"{w}/good.npy", np.ones((3, 4, 5), np.float32))
+np.save(f"{w}/labels.npy", np.zeros(2, np.int64))
 np.save(f"{w}/shape.npy", np.ones((2, 2), np.float32))
 np.save(f"{w}/dtype.npy", np.ones((3, 4, 5), np.int64))
 open(f"{w}/garbage.npy", "wb").write(b"not numpy at all")
@@ -50,6 +52,16 @@ expect_error "profile to unwritable path" "/nonexistent-dir/p.csv: cannot write"
   grep -q '^"[^"]*",Relu,[0-9.]*,60$' "$work/p.csv" ||
   { echo "FAIL: --profile-csv wrote: $(cat "$work/p.csv" 2>&1)"; failures=$((failures + 1)); }
 expect_error "optimize to unwritable path" "cannot open" "$cleavectl" model optimize "$relu" -o /nonexistent-dir/out.onnx
+
+# Quantisation, evaluation and pruning: bad input is named.
+expect_error "quantize without calibration" "--mode int8 needs --calibration" "$cleavectl" model quantize "$relu" -o "$work/q.onnx"
+expect_error "calibration of the wrong shape" "shape.npy: holds float32[2,2]; needs a batch [N, ...] of input float32[3,4,5]" "$cleavectl" model quantize "$relu" --calibration "$work/shape.npy" -o "$work/q.onnx"
+expect_error "an op without an int8 kernel" "node 'Relu_0' (Relu) has no int8 kernel" "$cleavectl" model quantize "$relu" --calibration "$work/good.npy" -o "$work/q.onnx"
+"$cleavectl" model quantize "$small/model.onnx" --calibration "$small/sample.npy" -o "$work/q.onnx" >/dev/null ||
+  { echo "FAIL: quantize of fmnist-small"; failures=$((failures + 1)); }
+expect_error "quantised twice" "the model is quantised already" "$cleavectl" model quantize "$work/q.onnx" --calibration "$small/sample.npy" -o "$work/qq.onnx"
+expect_error "evaluate labels of the wrong count" "labels.npy: needs 1 int64 labels, holds int64[2]" "$cleavectl" model evaluate "$relu" --images "$work/good.npy" --labels "$work/labels.npy"
+expect_error "prune sparsity out of range" "sparsity 1.5 is not in [0, 1)" "$cleavectl" model prune "$relu" --sparsity 1.5 -o "$work/p.onnx"
 
 echo "$failures failures"
 [ "$failures" -eq 0 ]

@@ -309,11 +309,12 @@ Result<QuantizeReport> quantizeGraph(Graph& graph, const std::map<std::string, V
   QuantizeReport report;
   report.weightBytesBefore = initializerBytes(graph);
 
+  for (const Node& node : graph.nodes)
+    if (node.opType == "QuantizeLinear" || node.opType == "DequantizeLinear")
+      return Error{fmt::format("node '{}' ({}): the model is quantised already", node.name, node.opType)};
   std::vector<Role> roles(graph.nodes.size(), Role::Float);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const Node& node = graph.nodes[i];
-    if (node.opType == "QuantizeLinear" || node.opType == "DequantizeLinear")
-      return Error{fmt::format("node '{}' ({}): the model is quantised already", node.name, node.opType)};
     roles[i] = roleOf(graph, analysis, i, roles);
     if (roles[i] != Role::Float) continue;
     const bool softmaxTail =

@@ -11,6 +11,7 @@
 #include "runtime/onnx_import.h"
 #include "runtime/passes/optimize.h"
 #include "runtime/session.h"
+#include "tools/cleavectl/batch_rows.h"
 
 namespace cleave::cli {
 namespace {
@@ -64,13 +65,11 @@ int evaluate(const EvaluateOptions& options) {
   Result<Tensor> labels = readNpy(options.labels);
   if (!labels) return fail(labels.error().message);
   const int64_t rowElements = input.type.numel();
-  if (images->dtype() != DType::F32 || images->rank() < 1 || images->numel() != images->dim(0) * rowElements)
-    return fail(fmt::format("{}: holds {}; needs float32 [N, ...] with {} elements per row (input '{}' {})",
-                            options.images, images->type().toString(), rowElements, input.name, input.type.toString()));
-  if (labels->dtype() != DType::I64 || labels->numel() != images->dim(0))
-    return fail(
-        fmt::format("{}: needs {} int64 labels, holds {}", options.labels, images->dim(0), labels->type().toString()));
-  const int64_t count = options.limit > 0 ? std::min(options.limit, images->dim(0)) : images->dim(0);
+  Result<int64_t> rows = batchRows(*images, TensorType{DType::F32, input.type.shape}, options.images);
+  if (!rows) return fail(rows.error().message);
+  if (labels->dtype() != DType::I64 || labels->numel() != *rows)
+    return fail(fmt::format("{}: needs {} int64 labels, holds {}", options.labels, *rows, labels->type().toString()));
+  const int64_t count = options.limit > 0 ? std::min(options.limit, *rows) : *rows;
 
   Result<std::unique_ptr<Session>> session = Session::create(graph);
   if (!session) return fail(fmt::format("{}: {}", options.model, session.error().message));

@@ -19,6 +19,7 @@
 #include "runtime/session.h"
 #include "tools/cleavectl/evaluate_command.h"
 #include "tools/cleavectl/export_c_command.h"
+#include "tools/cleavectl/prune_command.h"
 #include "tools/cleavectl/quantize_command.h"
 
 namespace cleave::cli {
@@ -258,6 +259,7 @@ void addModelCommands(CLI::App& app, int& exitCode) {
   addQuantizeCommand(*model, exitCode);
   addEvaluateCommand(*model, exitCode);
   addExportCCommand(*model, exitCode);
+  addPruneCommand(*model, exitCode);
 }
 
 }  // namespace cleave::cli

@@ -12,6 +12,7 @@
 #include "runtime/passes/optimize.h"
 #include "runtime/quantize/calibration.h"
 #include "runtime/quantize/quantize_graph.h"
+#include "tools/cleavectl/batch_rows.h"
 #include "tools/demo/fmnist_reader.h"
 
 namespace cleave::cli {
@@ -57,13 +58,10 @@ Result<CalibrationSamples> loadCalibration(const std::string& source, const Valu
   }
   Result<Tensor> batch = readNpy(source);
   if (!batch) return batch.error();
-  const Shape& shape = batch->shape();
+  Result<int64_t> rows = batchRows(*batch, input.type, source);
+  if (!rows) return Error{rows.error().message + " (calibration)"};
   const int64_t rowElements = input.type.numel();
-  if (batch->dtype() != input.type.dtype || shape.empty() || shape[0] < 1 || batch->numel() % rowElements != 0 ||
-      batch->numel() / rowElements != shape[0])
-    return Error{fmt::format("{}: holds {}; calibration needs a batch [N, ...] of input '{}' ({} each)", source,
-                             batch->type().toString(), input.name, input.type.toString())};
-  for (int64_t n = 0; n < std::min(shape[0], limit); ++n) {
+  for (int64_t n = 0; n < std::min(*rows, limit); ++n) {
     Tensor row = Tensor::zeros(input.type);
     std::memcpy(row.raw(), batch->raw() + n * rowElements * static_cast<int64_t>(dtypeSize(input.type.dtype)),
                 row.bytes());
