@@ -220,7 +220,7 @@ planner::ModelCosts modelCosts(const CostReport& report) {
   costs.name = report.modelName;
   for (const NodeCost& node : report.nodes)
     costs.nodes.push_back({node.name, static_cast<planner::OpClass>(node.opClass), node.macs, node.weightBytes,
-                           node.liveBytes, node.kernelBytes, node.workspaceBytes});
+                           node.liveBytes, node.kernelBytes, node.workspaceBytes, node.int8});
   for (const CutCost& cut : report.cuts) costs.cutBytes.push_back(cut.bytes);
   return costs;
 }

@@ -16,6 +16,30 @@
 namespace cleave::config {
 namespace {
 
+// `precisions = ["int8"]`: the arithmetic the device has kernels for ("float32", "int8"); both
+// when absent. A topology key, not a profile one: it is what the operator flashed, and an agent's
+// registration keeps it (daemon.cpp).
+void readPrecisions(TableReader& reader, planner::DeviceProfile& device, Diagnostics& diagnostics) {
+  const toml::node* node = reader.node("precisions");
+  if (!node) return;
+  const toml::array* list = node->as_array();
+  if (!list || list->empty()) {
+    reader.error("precisions", "must be a non-empty list of \"float32\" and \"int8\"");
+    return;
+  }
+  device.runsFloat32 = device.runsInt8 = false;
+  for (const toml::node& item : *list) {
+    std::optional<std::string> name = item.value<std::string>();
+    if (name && *name == "float32")
+      device.runsFloat32 = true;
+    else if (name && *name == "int8")
+      device.runsInt8 = true;
+    else
+      diagnostics.error(item.source(), fmt::format("{} precisions: {} is not \"float32\" or \"int8\"", reader.context(),
+                                                   name ? "\"" + *name + "\"" : "a non-string"));
+  }
+}
+
 using planner::OpClass;
 
 std::string resolve(const std::string& file, const std::string& relative) {
@@ -108,6 +132,7 @@ void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagno
         reader.error("name", fmt::format("\"{}\" is declared twice", device.name));
     }
     readDeviceProfile(reader, device, diagnostics);
+    readPrecisions(reader, device, diagnostics);
 
     std::optional<SerialAttachment> serial;
     std::optional<std::string> path = reader.string("serial", false);
@@ -123,7 +148,7 @@ void readDevices(const toml::node* node, Topology& topology, Diagnostics& diagno
     }
     topology.serial.push_back(serial);
     std::vector<std::string_view> accepted(DEVICE_PROFILE_KEYS.begin(), DEVICE_PROFILE_KEYS.end());
-    accepted.insert(accepted.end(), {"name", "serial", "baud", "bridge"});
+    accepted.insert(accepted.end(), {"name", "serial", "baud", "bridge", "precisions"});
     reader.finish(accepted);
     topology.fleet.devices.push_back(std::move(device));
   }

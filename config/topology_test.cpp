@@ -91,6 +91,20 @@ TEST_CASE("a valid topology gives the planner SI figures") {
   CHECK(stall->stallSeconds == doctest::Approx(90));
 }
 
+TEST_CASE("precisions: int8-only and float32-only devices, and what else is an error") {
+  Result<Topology> int8Only =
+      parseTopology(replaced(BASE, "ram = \"1GiB\"", "ram = \"1GiB\"\nprecisions = [\"int8\"]"), FILE_PATH);
+  REQUIRE_MESSAGE(int8Only.ok(), int8Only.error().message);
+  CHECK_FALSE(int8Only->fleet.devices[0].runsFloat32);
+  CHECK(int8Only->fleet.devices[0].runsInt8);
+  CHECK(int8Only->fleet.devices[1].runsFloat32);  // undeclared: both
+  CHECK(int8Only->fleet.devices[1].runsInt8);
+  CHECK_ERROR(replaced(BASE, "ram = \"1GiB\"", "ram = \"1GiB\"\nprecisions = [\"int8\", \"int4\"]"),
+              "10:23: error: [[device]] 'a' precisions: \"int4\" is not \"float32\" or \"int8\"");
+  CHECK_ERROR(replaced(BASE, "ram = \"1GiB\"", "ram = \"1GiB\"\nprecisions = []"),
+              "10:1: error: [[device]] 'a': 'precisions' must be a non-empty list");
+}
+
 TEST_CASE("each mistake is reported at its file:line:column") {
   SUBCASE("unknown key") {
     CHECK_ERROR(replaced(BASE, "ram = \"1GiB\"", "ram = \"1GiB\"\nrom = \"1MiB\""),

@@ -176,6 +176,10 @@ void Daemon::handleRegister(const std::string& routingId, wire::Register::Reader
   bool wasOnline = agent->online;
   agent->online = true;
   agent->routingId = routingId;
+  // Which arithmetic a device has kernels for is the operator's declaration (the firmware they
+  // flashed), not something a self-benchmark measures: the topology's stays.
+  profile->runsFloat32 = agent->profile.runsFloat32;
+  profile->runsInt8 = agent->profile.runsInt8;
   agent->profile = *profile;
   agent->measured = reg.getProfile().getMeasured();
   agent->dataEndpoint = *endpoint;

@@ -21,7 +21,9 @@ CostModel::CostModel(const PlanningProblem& problem) : problem_(problem) {
   macsPrefix_.assign(count + 1, 0);
   weightsPrefix_.assign(count + 1, 0);
   kernelPrefix_.assign(count + 1, 0);
+  int8Prefix_.assign(count + 1, 0);
   for (size_t i = 0; i < count; ++i) {
+    int8Prefix_[i + 1] = int8Prefix_[i] + (nodes[i].int8 ? 1 : 0);
     macsPrefix_[i + 1] = macsPrefix_[i] + nodes[i].macs;
     weightsPrefix_[i + 1] = weightsPrefix_[i] + nodes[i].weightBytes;
     kernelPrefix_[i + 1] = kernelPrefix_[i] + nodes[i].kernelBytes;
@@ -93,6 +95,9 @@ MemoryShortfall CostModel::memory(size_t device, int64_t begin, int64_t end) con
   } else {
     m.ramNeeded = m.weightBytes + m.activationBytes + m.kernelBytes;
   }
+  const int64_t int8Nodes = int8Prefix_[static_cast<size_t>(end)] - int8Prefix_[static_cast<size_t>(begin)];
+  if (int8Nodes > 0 && !profile.runsInt8) m.missingPrecision = "int8";
+  if (end - begin > int8Nodes && !profile.runsFloat32) m.missingPrecision = "float32";
   return m;
 }
 

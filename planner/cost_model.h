@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "planner/plan.h"
@@ -18,7 +19,9 @@ struct MemoryShortfall {
   int64_t kernelBytes = 0;      // held by kernels plus their shared workspace, always in RAM
   int64_t ramNeeded = 0, ramAvailable = 0;
   int64_t flashNeeded = 0, flashAvailable = 0;
-  bool fits() const { return ramNeeded <= ramAvailable && flashNeeded <= flashAvailable; }
+  // "float32" or "int8" when the stage holds a node of a precision the device has no kernels for.
+  std::string missingPrecision;
+  bool fits() const { return ramNeeded <= ramAvailable && flashNeeded <= flashAvailable && missingPrecision.empty(); }
 };
 
 class CostModel {
@@ -55,6 +58,7 @@ class CostModel {
   std::vector<std::vector<double>> secondsPrefix_;
   std::vector<std::vector<double>> joulesPrefix_;
   std::vector<int64_t> macsPrefix_, weightsPrefix_, kernelPrefix_;
+  std::vector<int64_t> int8Prefix_;  // int8 nodes before each position (the rest are float32)
   // Sparse tables for range maxima: level k holds maxima over 2^k nodes.
   using RangeMax = std::vector<std::vector<int64_t>>;
   static RangeMax rangeMaxTable(std::vector<int64_t> values);

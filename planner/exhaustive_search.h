@@ -31,6 +31,7 @@ inline double bruteCost(const PlanningProblem& problem, const std::vector<size_t
     int64_t begin = bounds[i], end = bounds[i + 1];
     double seconds = 0, joules = 0;
     int64_t weights = 0, held = 0, workspace = 0, peak = model.cutBytes[static_cast<size_t>(begin)];
+    bool precisions = true;
     for (int64_t n = begin; n < end; ++n) {
       const NodeCost& node = model.nodes[static_cast<size_t>(n)];
       seconds += static_cast<double>(node.macs) / device.rate(node.opClass) + device.nodeOverheadSeconds;
@@ -39,10 +40,11 @@ inline double bruteCost(const PlanningProblem& problem, const std::vector<size_t
       held += node.kernelBytes;
       workspace = std::max(workspace, node.workspaceBytes);
       peak = std::max(peak, node.liveBytes);
+      precisions = precisions && device.runs(node.int8);
     }
     held += workspace;
-    bool fits = device.flashBytes ? weights <= *device.flashBytes && peak + held <= device.ramBytes
-                                  : weights + peak + held <= device.ramBytes;
+    bool fits = precisions && (device.flashBytes ? weights <= *device.flashBytes && peak + held <= device.ramBytes
+                                                 : weights + peak + held <= device.ramBytes);
     if (checkMemory && !fits) return std::numeric_limits<double>::infinity();
     cost += problem.objective.cost(seconds, joules);
     if (i + 1 < route.size()) {

@@ -26,8 +26,14 @@ struct DeviceProfile {
   std::optional<int64_t> flashBytes;  // weights live here when declared; otherwise in RAM
   double joulesPerMac = 0;
   double radioJoulesPerByte = 0;  // to send one byte from this device
+  // The arithmetic it has kernels for (`precisions` in the topology): a microcontroller with
+  // only the int8 runtime takes no float32 node; relaying a stage's bytes needs neither.
+  bool runsFloat32 = true;
+  bool runsInt8 = true;
 
   double rate(OpClass opClass) const { return macsPerSecond[static_cast<size_t>(opClass)]; }
+  // True when the device has kernels for a node of this precision.
+  bool runs(bool int8Node) const { return int8Node ? runsInt8 : runsFloat32; }
 };
 
 // A link joins two devices and carries data both ways; the reverse direction may be slower

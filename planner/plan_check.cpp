@@ -54,6 +54,9 @@ Status checkPlan(const Plan& plan, const PlanningProblem& problem) {
       held += node.kernelBytes;
       workspace = std::max(workspace, node.workspaceBytes);
       peak = std::max(peak, node.liveBytes);
+      if (!device.runs(node.int8))
+        return Error{fmt::format("stage {} on '{}' holds {} node '{}', which the device has no kernels for", i,
+                                 device.name, node.int8 ? "int8" : "float32", node.name)};
     }
     held += workspace;
     bool fits = device.flashBytes ? weights <= *device.flashBytes && peak + held <= device.ramBytes
@@ -113,6 +116,9 @@ Status checkFiguresAndMemory(const Plan& plan, const PlanningProblem& problem,
     if (const ModelCosts* model = stageModel(s, problem)) {
       peak = model->cutBytes.front();
       for (const NodeCost& node : model->nodes) {
+        if (!device.runs(node.int8))
+          return Error{fmt::format("stage {} on '{}' holds {} node '{}', which the device has no kernels for", i,
+                                   device.name, node.int8 ? "int8" : "float32", node.name)};
         seconds += static_cast<double>(node.macs) / device.rate(node.opClass) + device.nodeOverheadSeconds;
         joules += static_cast<double>(node.macs) * device.joulesPerMac;
         macs += node.macs;

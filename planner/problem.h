@@ -26,6 +26,9 @@ struct NodeCost {
   // Working memory its kernel needs while it runs. A stage's session lends all its kernels one
   // workspace, so a stage needs the largest of its nodes', not the sum.
   int64_t workspaceBytes = 0;
+  // An int8 operator (or a quantise/dequantise at the float boundary) rather than float32: only
+  // devices that run int8 may take it.
+  bool int8 = false;
 };
 
 // A graph's costs. A cut position p in [0, nodes.size()] sits before node p; cutBytes[p] is

@@ -20,6 +20,9 @@ struct RandomProblemOptions {
   double skipProbability = 0.3;   // a node also reads an earlier node's output
   double extraLinkProbability = 0.3;  // links beyond the source-to-sink chain
   double memoryTightness = 1.0;   // lower = tighter memory limits
+  // When > 0: each node is int8 with this probability, and each device runs only int8, only
+  // float32 or both (a third each). 0 draws nothing, so older seeds give the problems they did.
+  double int8Probability = 0.0;
 };
 
 // Costs of a random DAG. Every value is read by a later node or is the graph output, so the
@@ -106,6 +109,15 @@ inline PlanningProblem randomProblem(std::mt19937_64& rng, const RandomProblemOp
   for (int a = 0; a < devices; ++a)
     for (int b = a + 2; b < devices; ++b)
       if (extra(rng)) addLink(a, b);
+  if (options.int8Probability > 0) {
+    std::bernoulli_distribution int8(options.int8Probability);
+    for (NodeCost& node : problem.model.nodes) node.int8 = int8(rng);
+    for (DeviceProfile& device : problem.fleet.devices) {
+      const int kind = std::uniform_int_distribution<int>(0, 2)(rng);
+      device.runsFloat32 = kind != 0;
+      device.runsInt8 = kind != 1;
+    }
+  }
   problem.source = 0;
   problem.sink = static_cast<size_t>(devices - 1);
   switch (std::uniform_int_distribution<int>(0, 2)(rng)) {

@@ -128,6 +128,7 @@ std::string explainInfeasible(const CostModel& model, int64_t reach) {
     if (m.flashNeeded > m.flashAvailable)
       lacks.push_back(fmt::format("{} more flash (needs {}, has {})", formatBytes(m.flashNeeded - m.flashAvailable),
                                   formatBytes(m.flashNeeded), formatBytes(m.flashAvailable)));
+    if (!m.missingPrecision.empty()) lacks.push_back(fmt::format("{} kernels (its `precisions`)", m.missingPrecision));
     why += lacks.empty() ? fmt::format("; '{}' could hold it but no route reaches it there in order", devices[d].name)
                          : fmt::format("; '{}' lacks {}", devices[d].name, fmt::join(lacks, " and "));
   }

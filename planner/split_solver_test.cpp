@@ -60,6 +60,65 @@ TEST_CASE("split solver equals exhaustive search on 2000 random problems, runner
   CHECK(multiRoute >= 300);
 }
 
+TEST_CASE("split solver equals exhaustive search where devices run only int8 or only float32") {
+  std::mt19937_64 rng(20261208);
+  int feasible = 0, infeasible = 0;
+  for (int instance = 0; instance < 600; ++instance) {
+    testing::RandomProblemOptions options;
+    options.int8Probability = std::uniform_real_distribution<double>(0.2, 0.9)(rng);
+    options.memoryTightness = 1.5;
+    PlanningProblem problem = testing::randomProblem(rng, options);
+    CAPTURE(instance);
+    testing::BruteForce brute = testing::exhaustive(problem);
+    CostModel model(problem);
+    Result<SplitResult> solved = solveSplit(model, {3, 4096});
+    if (brute.costs.empty()) {
+      ++infeasible;
+      REQUIRE_FALSE(solved.ok());
+      continue;
+    }
+    ++feasible;
+    REQUIRE_MESSAGE(solved.ok(), solved.error().message);
+    CHECK(near(solved->plans.front().cost, brute.costs.front()));
+    for (const StagePlan& stage : solved->plans.front().stages)
+      for (int64_t n = stage.begin; n < stage.end; ++n)
+        CHECK(problem.fleet.devices[stage.device].runs(problem.model.nodes[static_cast<size_t>(n)].int8));
+  }
+  MESSAGE("feasible " << feasible << ", infeasible " << infeasible);
+  CHECK(feasible >= 150);
+  CHECK(infeasible >= 50);
+}
+
+TEST_CASE("a device without float32 kernels takes only int8 nodes, and says so when none fits") {
+  PlanningProblem problem;
+  problem.model.nodes = {{"head", OpClass::Conv, 1'000'000, 100, 300}, {"tail", OpClass::Gemm, 1000, 50, 200}};
+  problem.model.nodes[0].int8 = true;
+  problem.model.cutBytes = {4000, 100, 40};
+  DeviceProfile mcu{"mcu", "mcu", {}, 1e-5, 20'000, std::nullopt, 0, 0};
+  DeviceProfile cloud{"cloud", "cloud", {}, 1e-6, 1'000'000, std::nullopt, 0, 0};
+  mcu.macsPerSecond.fill(1e8);
+  cloud.macsPerSecond.fill(1e10);
+  mcu.runsFloat32 = false;
+  problem.fleet.devices = {mcu, cloud};
+  problem.fleet.links = {{0, 1, 1e3, 1e3, 0.01}};  // slow: the head belongs on the mcu
+  problem.source = 0;
+  problem.sink = 1;
+  Result<SplitResult> solved = solveSplit(CostModel(problem));
+  REQUIRE(solved.ok());
+  CHECK(solved->plans.front().stages.front().device == 0);
+  CHECK(solved->plans.front().stages.front().end == 1);  // the int8 head, not the float tail
+
+  problem.model.nodes[0].int8 = false;  // a float model: the mcu can only relay the input
+  Result<SplitResult> relayed = solveSplit(CostModel(problem));
+  REQUIRE(relayed.ok());
+  CHECK(relayed->plans.front().stages.front().end == 0);
+
+  problem.fleet.devices[1].runsFloat32 = false;  // nobody runs float32
+  Result<SplitResult> none = solveSplit(CostModel(problem));
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().message.find("'mcu' lacks float32 kernels (its `precisions`)") != std::string::npos);
+}
+
 TEST_CASE("an infeasible problem names the node and what each device lacks") {
   PlanningProblem problem;
   problem.model.nodes = {{"small", OpClass::Conv, 1000, 100, 300}, {"huge", OpClass::Gemm, 1000, 50'000, 400},

@@ -71,6 +71,7 @@ MemoryShortfall deviceMemory(const Plan& plan, size_t device, const PlanningProb
       const NodeCost& node = model->nodes[static_cast<size_t>(n)];
       m.kernelBytes += node.kernelBytes;
       workspace = std::max(workspace, node.workspaceBytes);
+      if (!profile.runs(node.int8)) m.missingPrecision = node.int8 ? "int8" : "float32";
     }
     m.kernelBytes += workspace;  // each stage's session lends its kernels one workspace
   }

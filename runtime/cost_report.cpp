@@ -40,6 +40,9 @@ Result<CostReport> buildCostReport(const Graph& graph, bool fastKernels) {
     for (size_t o = 0; o < node.outputs.size(); ++o)
       if (!node.outputs[o].empty()) cost.outputBytes += prepared.outputTypes[o].bytes();
     if (!prepared.outputTypes.empty()) cost.outputShape = shapeString(prepared.outputTypes[0].shape);
+    for (const TensorType& out : prepared.outputTypes) cost.int8 = cost.int8 || out.dtype == DType::I8;
+    for (const std::string& in : node.inputs)
+      if (!in.empty() && !analysis->isConstant(in)) cost.int8 = cost.int8 || analysis->typeOf(in).dtype == DType::I8;
     report.totalMacs += cost.macs;
     report.nodes.push_back(std::move(cost));
   }
@@ -93,10 +96,10 @@ std::string costReportJson(const CostReport& report) {
     const NodeCost& n = report.nodes[i];
     out += fmt::format("{}\n  {{\"name\": {}, \"op\": {}, \"class\": \"{}\", \"macs\": {}, \"weight_bytes\": {}, "
                        "\"output_bytes\": {}, \"live_bytes\": {}, \"kernel_bytes\": {}, \"workspace_bytes\": {}, "
-                       "\"output_shape\": {}}}",
+                       "\"precision\": \"{}\", \"output_shape\": {}}}",
                        i ? "," : "", jsonString(n.name), jsonString(n.opType), opClassName(n.opClass), n.macs,
                        n.weightBytes, n.outputBytes, n.liveBytes, n.kernelBytes, n.workspaceBytes,
-                       jsonString(n.outputShape));
+                       n.int8 ? "int8" : "float32", jsonString(n.outputShape));
   }
   out += "],\n \"cuts\": [";
   for (size_t i = 0; i < report.cuts.size(); ++i) {

@@ -25,6 +25,9 @@ struct NodeCost {
   // lends its kernels one workspace, the largest they ask for.
   int64_t workspaceBytes = 0;
   std::string outputShape;  // of output 0, for display
+  // Runs on int8 data (an int8 operator, or a quantise/dequantise at its float boundary): a device
+  // needs int8 kernels for it, not float32 ones.
+  bool int8 = false;
 };
 
 struct CutCost {
