@@ -85,7 +85,10 @@ int64_t outputChannelAxis(const GraphAnalysis& analysis, const Node& node) {
   return axis;
 }
 
+// MaxPool takes any window on int8 data (a maximum is the same in any scale); the int8 average
+// pool has no dilations or ceil_mode.
 bool isPlainPooling(const Node& node) {
+  if (node.opType == "MaxPool") return node.outputs.size() == 1;
   if (node.attributes.has("dilations") || intAttribute(node, "ceil_mode", 0) != 0) return false;
   if (node.opType == "AveragePool" && intAttribute(node, "count_include_pad", 0) != 0) return false;
   return node.outputs.size() == 1;
