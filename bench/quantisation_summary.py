@@ -28,6 +28,7 @@ VARIANTS = [
     ("prune-s30-int8", "pruned 30% structured, then int8"),
 ]
 LATENCY = re.compile(r"per input median ([0-9.]+) ms")
+STAGE_IMAGE = re.compile(r"as ([0-9]+) bytes")
 
 
 def round_medians(log):
@@ -69,8 +70,11 @@ def main():
         "10,000 test images, batch 1, one thread, by `cleavectl model evaluate` and by ONNX Runtime "
         "(`bench/ort_evaluate.js`). Latency: the median per-input time, median over the rounds; "
         "cleave / ORT: the ratio within each round (the two ran back to back), median over the rounds. "
-        "*Weights* are the initializers' bytes (what `export-c` puts in flash); *file* is the ONNX "
-        "file, whose names and node records weigh more in a small model than the weights do.",
+        "*Weights* are the initializers' bytes; *file* is the ONNX file, whose names and node records "
+        "weigh more in a small model than the weights do; *stage image* is what `cleavectl model export-c` "
+        "puts in a microcontroller's flash (weights in the kernels' layout, requantisation, tables). "
+        "*vs float32* compares weight bytes. The nonn bundles are measured as one model, their students "
+        "and fusion merged (`bench/nonn_merge.py`): quantised, the students' features are int8.",
         "",
         "For reference, the seed tutorial's Fashion-MNIST CNN reached about 89.2% in float and in int8. "
         "Pruning is per layer by magnitude and without retraining (the layers' share of weights, or of "
@@ -84,8 +88,8 @@ def main():
         base = os.path.join(args.work, model)
         float_weights = weight_bytes(f"{base}.float32.onnx")
         lines += [f"## {model}", "",
-                  "| variant | file bytes | weight bytes | vs float32 | top-1 cleave | top-1 ORT | cleave ms | ORT ms | cleave / ORT |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| variant | file bytes | weight bytes | stage image bytes | vs float32 | top-1 cleave | top-1 ORT | cleave ms | ORT ms | cleave / ORT |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for variant, title in VARIANTS:
             path = f"{base}.{variant}.onnx"
             cleave_out = np.load(f"{base}.{variant}.cleave.npy").reshape(len(labels), -1)
@@ -107,9 +111,12 @@ def main():
                     agreement.append((model, variant, steps.size, counts,
                                       (cleave_out.argmax(1) == ort_out.argmax(1)).mean()))
             weights = weight_bytes(path)
+            export_log = f"{base}.{variant}.export.log"
+            image = STAGE_IMAGE.search(open(export_log).read()) if os.path.exists(export_log) else None
+            image_bytes = image.group(1) if image else "—"
             ratio = "—" if variant == "float32" else f"{float_weights / weights:.2f}x smaller"
             lines.append(
-                f"| {title} | {os.path.getsize(path)} | {weights} | {ratio} | {top1:.4f} | {ort_top1} | "
+                f"| {title} | {os.path.getsize(path)} | {weights} | {image_bytes} | {ratio} | {top1:.4f} | {ort_top1} | "
                 f"{cleave_ms:.4f} | {'—' if ort_ms is None else f'{ort_ms:.4f}'} | "
                 f"{'—' if ratio_ms is None else f'{ratio_ms:.2f}'} |")
         lines.append("")

@@ -3,7 +3,9 @@
 # the same files: writes bench/results/quantisation.md (issue 15). For fmnist-small and
 # fmnist-teacher, `cleavectl model quantize` makes float16, int8 (min/max and percentile
 # calibration on 1,000 training images) and integer-only variants, and `cleavectl model prune`
-# pruned ones (30/50/70%, unstructured and structured, and 30% then int8); `cleavectl model evaluate`
+# pruned ones (30/50/70%, unstructured and structured, and 30% then int8), for fmnist-small,
+# fmnist-teacher and the nonn bundles (students and fusion merged by bench/nonn_merge.py);
+# `cleavectl model export-c` the int8 ones' stage images; `cleavectl model evaluate`
 # runs each on all 10,000 test images (accuracy, per-input latency, one thread, batch 1) and
 # bench/ort_evaluate.js runs the same file in ONNX Runtime (one intra-op thread, all graph
 # optimisations; integer-only has an int8 input, which the runner does not feed). Both write
@@ -33,26 +35,37 @@ bench_begin run_quantisation_bench "$BUILD"
 bench_peer "ONNX Runtime" "$(node -e "console.log(require('./bench/node_modules/onnxruntime-node').env.versions.common)")" \
   "onnxruntime-node, CPU, one intra-op thread, all graph optimisations, the same QDQ file"
 
-MODELS="fmnist-small fmnist-teacher"
+MODELS="fmnist-small fmnist-teacher fmnist-nonn-2 fmnist-nonn-4"
 VARIANTS="float32 float16 int8 int8-percentile integer-only prune-u30 prune-u50 prune-u70 prune-s30 prune-s50 prune-s70
           prune-u30-int8 prune-s30-int8"
 for model in $MODELS; do
-  cp "models/$model/model.onnx" "$work/$model.float32.onnx"
-  "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode float16 -o "$work/$model.float16.onnx" >/dev/null
+  # A nonn bundle is measured as one model: its students and fusion merged (the students' features
+  # become int8 tensors when it is quantised, as they would cross the links).
+  if [ -f "models/$model/model.onnx" ] && [[ $model != *nonn* ]]; then
+    cp "models/$model/model.onnx" "$work/$model.float32.onnx"
+  else
+    "$BENCH_PY" bench/nonn_merge.py "models/$model" "$work/$model.float32.onnx"
+  fi
+  source=$work/$model.float32.onnx
+  "$CLEAVECTL" model quantize "$source" --mode float16 -o "$work/$model.float16.onnx" >/dev/null
   for mode in int8 integer-only; do
-    "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode "$mode" --calibration /usr/share/datasets/fashion-mnist \
+    "$CLEAVECTL" model quantize "$source" --mode "$mode" --calibration /usr/share/datasets/fashion-mnist \
       -o "$work/$model.$mode.onnx" >/dev/null
   done
-  "$CLEAVECTL" model quantize "models/$model/model.onnx" --mode int8 --method percentile \
+  "$CLEAVECTL" model quantize "$source" --mode int8 --method percentile \
     --calibration /usr/share/datasets/fashion-mnist -o "$work/$model.int8-percentile.onnx" >/dev/null
   for sparsity in 30 50 70; do
-    "$CLEAVECTL" model prune "models/$model/model.onnx" --sparsity "0.$sparsity" -o "$work/$model.prune-u$sparsity.onnx" >/dev/null
-    "$CLEAVECTL" model prune "models/$model/model.onnx" --sparsity "0.$sparsity" --structured \
+    "$CLEAVECTL" model prune "$source" --sparsity "0.$sparsity" -o "$work/$model.prune-u$sparsity.onnx" >/dev/null
+    "$CLEAVECTL" model prune "$source" --sparsity "0.$sparsity" --structured \
       -o "$work/$model.prune-s$sparsity.onnx" >/dev/null
   done
   for pruned in prune-u30 prune-s30; do
     "$CLEAVECTL" model quantize "$work/$model.$pruned.onnx" --mode int8 --calibration /usr/share/datasets/fashion-mnist \
       -o "$work/$model.$pruned-int8.onnx" >/dev/null
+  done
+  # What an int8 variant weighs in flash: its stage image (`model export-c`).
+  for variant in int8 int8-percentile integer-only prune-u30-int8 prune-s30-int8; do
+    "$CLEAVECTL" model export-c "$work/$model.$variant.onnx" --name stage -o "$work/c" >"$work/$model.$variant.export.log"
   done
 done
 

@@ -191,6 +191,15 @@ static int check_op(const uint8_t *image, uint64_t total, uint32_t tensors, cons
     case CLEAVE_Q_OP_COPY:
       if (inputs != 1 || in[0].type != out.type || elements(&in[0]) != elements(&out)) return ERR_OP_SHAPE;
       return 0;
+    case CLEAVE_Q_OP_CONCAT:
+      if (inputs != 2 || in[0].type != CLEAVE_Q_INT8 || in[1].type != CLEAVE_Q_INT8 || out.type != CLEAVE_Q_INT8)
+        return ERR_OP_SHAPE;
+      for (i = 0; i < 2; ++i)
+        if (in[i].n != out.n || in[i].h != out.h || in[i].w != out.w) return ERR_OP_SHAPE;
+      if ((uint64_t)in[0].c + in[1].c != out.c) return ERR_OP_SHAPE;
+      if (op->p[1] < -31 || op->p[1] > 30 || op->p[3] < -31 || op->p[3] > 30 || op->p[0] < 0 || op->p[2] < 0)
+        return ERR_OP_PARAMS;
+      return 0;
     default: return ERR_OP_KIND;
   }
 }
@@ -368,6 +377,20 @@ void cleave_q_stage_run(const uint8_t *image, uint8_t *arena) {
         cleave_q_dequantize((int64_t)elements(&out), (const int8_t *)x, in.scale, in.zero_point, (float *)y);
         break;
       case CLEAVE_Q_OP_COPY: memcpy(y, x, (size_t)bytes_of(&out)); break;
+      case CLEAVE_Q_OP_CONCAT: {
+        const tensor_t in2 = tensor_of(image, op.in[1]);
+        const uint64_t pixels = (uint64_t)out.n * out.h * out.w;
+        uint64_t p;
+        for (p = 0; p < pixels; ++p) {
+          int8_t *dst = (int8_t *)y + p * out.c;
+          const int8_t *a = (const int8_t *)x + p * in.c, *b = (const int8_t *)(arena + in2.offset) + p * in2.c;
+          if (op.p[4] & 1) memcpy(dst, a, in.c);
+          else cleave_q_rescale(in.c, a, in.zero_point, op.p[0], op.p[1], out.zero_point, dst);
+          if (op.p[4] & 2) memcpy(dst + in.c, b, in2.c);
+          else cleave_q_rescale(in2.c, b, in2.zero_point, op.p[2], op.p[3], out.zero_point, dst + in.c);
+        }
+        break;
+      }
       default: break;
     }
   }

@@ -57,7 +57,11 @@ enum cleave_q_op_kind {
   CLEAVE_Q_OP_QUANTIZE = 7,
   CLEAVE_Q_OP_DEQUANTIZE = 8,
   /* a copy between tensors of one element count (Flatten/Reshape where NHWC and NCHW agree) */
-  CLEAVE_Q_OP_COPY = 9
+  CLEAVE_Q_OP_COPY = 9,
+  /* two int8 tensors joined along channels (NHWC's last axis), each moved to the output's scale
+   * unless it shares it. params: input1 multiplier, input1 shift, input2 multiplier, input2 shift,
+   * copy flags (bit 0: input1 is copied as it is, bit 1: input2). More inputs are chained. */
+  CLEAVE_Q_OP_CONCAT = 10
 };
 
 typedef struct {

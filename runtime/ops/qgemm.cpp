@@ -55,7 +55,7 @@ class QGemmKernel final : public Kernel {
 }  // namespace
 
 Result<PreparedNode> prepareQGemm(const NodeContext& ctx) {
-  CLEAVE_TRY(requireInputCount(ctx, 9, 9));
+  CLEAVE_TRY(requireInputCount(ctx, 6, 9));  // C (input 6) may be omitted; y_scale and y_zero_point are checked below
   CLEAVE_TRY(requireInt8Activation(ctx, 0));
   Result<int64_t> transA = ctx.attributes().getInt("transA", 0);
   Result<int64_t> transB = ctx.attributes().getInt("transB", 0);

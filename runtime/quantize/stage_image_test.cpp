@@ -46,6 +46,36 @@ Graph loweredNetwork() {
   return g;
 }
 
+// Three branches joined by one Concat of three inputs on channels (NoNN's fusion), each branch at
+// its own scale, then Gemm.
+Graph loweredConcatNetwork() {
+  Graph g = graphWithInput("x", {1, 1, 6, 6});
+  std::vector<std::string> features;
+  for (int b = 0; b < 3; ++b) {
+    const std::string w = "w" + std::to_string(b), c = "c" + std::to_string(b), r = "r" + std::to_string(b);
+    g.initializers[w] =
+        randomTensor({4 + 2 * b, 1, 3, 3}, 10 + static_cast<uint32_t>(b), -0.5f * (b + 1), 0.5f * (b + 1));
+    addNode(g, "Conv", {"x", w}, {c});
+    addNode(g, "Relu", {c}, {r});
+    addNode(g, "GlobalAveragePool", {r}, {"p" + std::to_string(b)});
+    addNode(g, "Flatten", {"p" + std::to_string(b)}, {"f" + std::to_string(b)});
+    features.push_back("f" + std::to_string(b));
+  }
+  addNode(g, "Concat", features, {"cat"}, attrs({{"axis", int64_t{1}}}));
+  g.initializers["wg"] = randomTensor({3, 18}, 20, -0.7f, 0.7f);
+  addNode(g, "Gemm", {"cat", "wg"}, {"y"}, attrs({{"transB", int64_t{1}}}));
+  g.outputs.push_back({"y", {DType::F32, {1, 3}}});
+  CalibrationSamples samples;
+  for (uint32_t s = 0; s < 16; ++s) samples.push_back(randomInputs(g, 70 + s));
+  Result<std::map<std::string, ValueRange>> ranges = calibrateRanges(g, samples);
+  REQUIRE(ranges.ok());
+  REQUIRE(quantizeGraph(g, *ranges, QuantizeMode::Int8).ok());
+  Status lowered = optimizeGraph(g);
+  REQUIRE_MESSAGE(lowered.ok(), (lowered.ok() ? "" : lowered.error().message));
+  REQUIRE(countOps(g, "QLinearConcat") == 1);
+  return g;
+}
+
 std::vector<float> runImage(const std::vector<uint8_t>& bytes, const Tensor& input) {
   cleave_q_stage_info info{};
   REQUIRE(cleave_q_stage_check(bytes.data(), bytes.size(), &info) == 0);
@@ -54,11 +84,12 @@ std::vector<float> runImage(const std::vector<uint8_t>& bytes, const Tensor& inp
   uint32_t size = 0;
   uint8_t* in = cleave_q_stage_tensor(bytes.data(), base, 0, 0, &size);
   REQUIRE(size == input.bytes());
-  // A stage image's tensors are NHWC, its inputs too: the [1, 3, 8, 8] image goes in channels-last.
+  // A stage image's tensors are NHWC, its inputs too: the NCHW image goes in channels-last.
   const float* planar = input.data<float>();
   auto* interleaved = reinterpret_cast<float*>(in);
-  for (int64_t c = 0; c < 3; ++c)
-    for (int64_t p = 0; p < 64; ++p) interleaved[p * 3 + c] = planar[c * 64 + p];
+  const int64_t channels = input.dim(1), plane = input.dim(2) * input.dim(3);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < plane; ++p) interleaved[p * channels + c] = planar[c * plane + p];
   cleave_q_stage_run(bytes.data(), base);
   const auto* out = reinterpret_cast<const float*>(cleave_q_stage_tensor(bytes.data(), base, 1, 0, &size));
   return std::vector<float>(out, out + size / 4);
@@ -75,6 +106,18 @@ TEST_CASE("a stage image run on the C reference kernels gives the session's byte
     const Tensor expected = runGraph(graph, inputs)[0];
     const std::vector<float> actual = runImage(image->bytes, inputs[0]);
     REQUIRE(actual.size() == 5);
+    CHECK(std::memcmp(actual.data(), expected.raw(), expected.bytes()) == 0);
+  }
+}
+
+TEST_CASE("a Concat of three inputs at three scales runs in the image as in the session") {
+  const Graph graph = loweredConcatNetwork();
+  Result<StageImage> image = writeStageImage(graph);
+  REQUIRE_MESSAGE(image.ok(), (image.ok() ? "" : image.error().message));
+  for (uint32_t seed = 200; seed < 220; ++seed) {
+    std::vector<Tensor> inputs = randomInputs(graph, seed);
+    const Tensor expected = runGraph(graph, inputs)[0];
+    const std::vector<float> actual = runImage(image->bytes, inputs[0]);  // one channel: NCHW is NHWC
     CHECK(std::memcmp(actual.data(), expected.raw(), expected.bytes()) == 0);
   }
 }

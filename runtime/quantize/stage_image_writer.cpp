@@ -6,6 +6,7 @@
 #include <map>
 
 #include "runtime/analysis.h"
+#include "runtime/int8/fixed_point.h"
 #include "runtime/int8/stage_image.h"
 #include "runtime/layout.h"
 #include "runtime/memory_plan.h"
@@ -62,6 +63,7 @@ class Writer {
     quantisation_[value] = {constantFloat(scale), constantInt(zeroPoint)};
   }
   Status addNode(size_t index);
+  Status addConcat(const Node& node);
   // MaxPool and copies keep their input's quantisation. A stage's input may learn its own only
   // from a consumer further on, so the pair is recorded and settled at the end, both ways.
   void sameQuantisation(const std::string& in, const std::string& out) { sameScale_.emplace_back(in, out); }
@@ -226,6 +228,8 @@ Status Writer::addNode(size_t index) {
     else
       setQuantisation(node.outputs[0], node.inputs[3], node.inputs[4]);
     if (op != "MaxPool") inputScale = node.inputs[1], inputZero = node.inputs[2];
+  } else if (op == "QLinearConcat") {
+    return addConcat(node);
   } else if (op == "Flatten" || op == "Reshape") {
     const Shape& x = input(0).shape;
     if (x.size() == 4 && !layoutFree(x))
@@ -250,6 +254,67 @@ Status Writer::addNode(size_t index) {
   if (!out) return out.error();
   entry.output = *out;
   ops_.push_back(std::move(entry));
+  return {};
+}
+
+// QLinearConcat along channels (NHWC's last axis) as a chain of two-input CONCAT ops; the partial
+// results carry the output's quantisation, so each later link copies them unchanged and every
+// input is rescaled exactly once, as the session's kernel does.
+Status Writer::addConcat(const Node& node) {
+  const size_t count = (node.inputs.size() - 2) / 3;
+  const Shape& shape = analysis_.typeOf(node.outputs[0]).shape;
+  Result<int64_t> axis = node.attributes.getInt("axis", 1);
+  if (count < 2 || !axis || (*axis != 1 && *axis != 1 - static_cast<int64_t>(shape.size())))
+    return nodeError(node, "only a Concat of two or more inputs along channels has a stage image form");
+  const float outScale = constantFloat(node.inputs[0]);
+  const int32_t outZero = constantInt(node.inputs[1]);
+  setQuantisation(node.outputs[0], node.inputs[0], node.inputs[1]);
+  Result<uint32_t> first = tensorOf(node.inputs[2]);
+  if (!first) return first.error();
+  setQuantisation(node.inputs[2], node.inputs[3], node.inputs[4]);
+  uint32_t partial = *first;
+  bool partialCopies = constantFloat(node.inputs[3]) == outScale && constantInt(node.inputs[4]) == outZero;
+  int32_t partialMultiplier = 0, partialShift = 0;
+  {
+    int shift = 0;
+    cleave_q_quantize_multiplier(static_cast<double>(constantFloat(node.inputs[3])) / static_cast<double>(outScale),
+                                 &partialMultiplier, &shift);
+    partialShift = shift;
+  }
+  for (size_t k = 1; k < count; ++k) {
+    const std::string& value = node.inputs[2 + 3 * k];
+    Result<uint32_t> next = tensorOf(value);
+    if (!next) return next.error();
+    setQuantisation(value, node.inputs[3 + 3 * k], node.inputs[4 + 3 * k]);
+    const float scale = constantFloat(node.inputs[3 + 3 * k]);
+    const int32_t zero = constantInt(node.inputs[4 + 3 * k]);
+    int32_t multiplier = 0;
+    int shift = 0;
+    cleave_q_quantize_multiplier(static_cast<double>(scale) / static_cast<double>(outScale), &multiplier, &shift);
+    OpEntry entry;
+    entry.kind = CLEAVE_Q_OP_CONCAT;
+    entry.inputs[0] = partial;
+    entry.inputs[1] = *next;
+    const int32_t params[] = {partialMultiplier, partialShift, multiplier, shift,
+                              (partialCopies ? 1 : 0) | (scale == outScale && zero == outZero ? 2 : 0)};
+    std::copy(std::begin(params), std::end(params), entry.params);
+    if (k + 1 == count) {
+      Result<uint32_t> out = tensorOf(node.outputs[0]);
+      if (!out) return out.error();
+      entry.output = *out;
+    } else {  // a partial result at the output's quantisation
+      TensorEntry t = tensors_[*next];
+      t.c = tensors_[partial].c + tensors_[*next].c;
+      t.bytes = static_cast<int64_t>(t.n) * t.h * t.w * t.c;
+      const std::string name = fmt::format("{}/partial{}", node.outputs[0], k);
+      tensors_.push_back(t);
+      entry.output = tensorIndex_[name] = static_cast<uint32_t>(tensors_.size() - 1);
+      quantisation_[name] = {outScale, outZero};
+    }
+    ops_.push_back(entry);
+    partial = entry.output;
+    partialCopies = true;  // partial results are at the output's scale already
+  }
   return {};
 }
 
