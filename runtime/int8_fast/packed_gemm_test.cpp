@@ -1,6 +1,7 @@
 // The VNNI fast path against the int8 reference kernels (runtime/int8/): byte for byte, on random
 // shapes, zero points, multipliers and shifts of both signs, including accumulators far larger
 // than real layers produce.
+#include "runtime/int8_fast/depthwise.h"
 #include "runtime/int8_fast/packed_gemm.h"
 
 #include <doctest/doctest.h>
@@ -130,4 +131,48 @@ TEST_CASE("VNNI fully connected is byte-identical to the reference, large accumu
     INFO("trial " << trial << ": " << rows << " x " << in << " -> " << out);
     REQUIRE(actual == expected);
   }
+}
+
+TEST_CASE("AVX-512 depthwise convolution is byte-identical to the reference on random shapes") {
+  if (!int8fast::available()) {
+    MESSAGE("skipped: this build has no AVX-512 VNNI kernels");
+    return;
+  }
+  std::mt19937 rng(11);
+  int64_t outputs = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    cleave_q_conv_shape s{};
+    s.batch = 1 + static_cast<int32_t>(rng() % 2);
+    s.in_height = 1 + static_cast<int32_t>(rng() % 14);
+    s.in_width = 1 + static_cast<int32_t>(rng() % 14);
+    s.in_channels = s.out_channels = s.groups = 1 + static_cast<int32_t>(rng() % 70);
+    s.kernel_height = 1 + static_cast<int32_t>(rng() % 5);
+    s.kernel_width = 1 + static_cast<int32_t>(rng() % 5);
+    s.stride_height = 1 + static_cast<int32_t>(rng() % 2);
+    s.stride_width = 1 + static_cast<int32_t>(rng() % 2);
+    s.dilation_height = 1 + static_cast<int32_t>(rng() % 2);
+    s.dilation_width = 1;
+    s.pad_top = static_cast<int32_t>(rng() % 3);
+    s.pad_left = static_cast<int32_t>(rng() % 3);
+    s.input_zero_point = static_cast<int32_t>(rng() % 256) - 128;
+    const int32_t extentH = (s.kernel_height - 1) * s.dilation_height + 1;
+    s.out_height = (s.in_height + 2 * s.pad_top - extentH) / s.stride_height + 1;
+    s.out_width = (s.in_width + 2 * s.pad_left - s.kernel_width) / s.stride_width + 1;
+    if (s.out_height < 1 || s.out_width < 1) continue;
+    std::vector<int8_t> input = randomBytes(rng, static_cast<size_t>(s.batch * s.in_height * s.in_width * s.in_channels));
+    std::vector<int8_t> weights = randomBytes(rng, static_cast<size_t>(s.out_channels * s.kernel_height * s.kernel_width));
+    std::vector<int32_t> bias(static_cast<size_t>(s.out_channels));
+    for (int32_t& b : bias) b = static_cast<int32_t>(rng() % 200001) - 100000;
+    Requant requant = randomRequant(rng, s.out_channels, static_cast<int32_t>(rng() % 256) - 128);
+    const size_t outCount = static_cast<size_t>(s.batch * s.out_height * s.out_width * s.out_channels);
+    std::vector<int8_t> expected(outCount), actual(outCount, 7);
+    cleave_q_conv(&s, input.data(), weights.data(), trial % 4 ? bias.data() : nullptr, &requant.view, expected.data());
+    int8fast::DepthwiseConv conv(s, weights.data(), trial % 4 ? bias.data() : nullptr, requant.view);
+    conv.run(input.data(), actual.data());
+    INFO("trial " << trial << ": " << s.in_height << "x" << s.in_width << "x" << s.in_channels << ", kernel "
+                  << s.kernel_height << "x" << s.kernel_width);
+    REQUIRE(actual == expected);
+    outputs += static_cast<int64_t>(outCount);
+  }
+  MESSAGE(outputs << " depthwise outputs identical");
 }

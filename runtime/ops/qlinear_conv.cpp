@@ -7,6 +7,7 @@
 
 #include <optional>
 
+#include "runtime/int8_fast/depthwise.h"
 #include "runtime/int8_fast/packed_gemm.h"
 #include "runtime/ops/conv.h"
 #include "runtime/ops/qlinear_common.h"
@@ -19,6 +20,9 @@ class QLinearConvKernel final : public Kernel {
   QLinearConvKernel(cleave_q_conv_shape shape, std::vector<int8_t> weights, std::vector<int32_t> bias,
                     ChannelRequant requant, bool nhwc)
       : shape_(shape), weights_(std::move(weights)), bias_(std::move(bias)), requant_(std::move(requant)), nhwc_(nhwc) {
+    const bool depthwise = shape_.groups == shape_.in_channels && shape_.out_channels == shape_.in_channels;
+    if (depthwise && shape_.groups > 1 && int8fast::available())
+      depthwise_.emplace(shape_, weights_.data(), bias_.empty() ? nullptr : bias_.data(), requant_.view());
     if (shape_.groups == 1 && int8fast::available()) {
       const cleave_q_requant view = requant_.view();
       fast_.emplace(weights_.data(), bias_.empty() ? nullptr : bias_.data(), shape_.out_channels,
@@ -33,7 +37,13 @@ class QLinearConvKernel final : public Kernel {
     auto* in = reinterpret_cast<int8_t*>(ctx.workspace.data());
     // Channels-last, the output is written in place; channels-first, it is moved afterwards.
     int8_t* out = nhwc_ ? outputs[0].data<int8_t>() : in + alignedBytes(inputBytes());
-    if (fast_) {  // reads either layout itself
+    if (depthwise_) {  // channels-last only
+      if (!nhwc_) {
+        nchwToNhwc(input, in, shape_.batch, shape_.in_channels, inPlane);
+        input = in;
+      }
+      depthwise_->run(input, out);
+    } else if (fast_) {  // reads either layout itself
       int8fast::conv(shape_, *fast_, input, !nhwc_, out, reinterpret_cast<uint8_t*>(in + scratchOffset()));
     } else {
       if (!nhwc_) {
@@ -48,7 +58,7 @@ class QLinearConvKernel final : public Kernel {
 
   int64_t heldBytes() const override {
     return static_cast<int64_t>(weights_.size() + bias_.size() * sizeof(int32_t)) + requant_.bytes() +
-           (fast_ ? fast_->bytes() : 0);
+           (fast_ ? fast_->bytes() : 0) + (depthwise_ ? depthwise_->bytes() : 0);
   }
   int64_t workspaceBytes(int) const override {
     return scratchOffset() + (fast_ ? int8fast::convScratchBytes(shape_, *fast_) : 0);
@@ -72,6 +82,7 @@ class QLinearConvKernel final : public Kernel {
   ChannelRequant requant_;
   bool nhwc_;
   std::optional<int8fast::PackedGemm> fast_;  // the same weights packed for VNNI, where available
+  std::optional<int8fast::DepthwiseConv> depthwise_;  // or for the AVX-512 depthwise kernel
 };
 
 // Everything both layouts' kernels are built from.
