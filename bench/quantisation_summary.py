@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--models", required=True)
     ap.add_argument("--labels", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--torchvision", default="")
     ap.add_argument("--meta", required=True, help="the run record bench_end wrote (markdown)")
     args = ap.parse_args()
     labels = np.load(args.labels)
@@ -132,6 +133,32 @@ def main():
         lines.append(f"| {model} | {variant} | {total} | {c[0] / total:.2%} | {c[1] / total:.2%} | "
                      f"{c[2] / total:.3%} | {sum(c[3:]) / total:.3%} | {same:.2%} |")
     lines.append("")
+    if args.torchvision:
+        lines += ["## torchvision networks, int8, against ONNX Runtime", "",
+                  "Random weights (tools/models/export_torchvision.py), quantised on 16 random normal images and run "
+                  "on 8 others; `int8-float-fallback` where some ops have no int8 kernel (listed). Steps of the "
+                  "output's quantisation over all 1,000 logits of the 8 images; latency per image, batch 1, one "
+                  "thread. Random-weight networks amplify a one-step difference more than trained ones do: there "
+                  "is nothing for the difference to be small against.", "",
+                  "| network | float ops | equal | 1 step | 2-3 steps | 4+ steps | max | same top-1 | cleave ms | ORT ms | cleave / ORT |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for tv in args.torchvision.split():
+            base = os.path.join(args.work, f"tv-{tv}")
+            log = open(f"{base}.quantize.log").read()
+            floats = re.findall(r"float: node '[^']*' \(([A-Za-z]+)\)", log)
+            kinds = ", ".join(f"{floats.count(k)} {k}" for k in sorted(set(floats))) or "none"
+            a = np.load(f"{base}.cleave.npy").reshape(8, -1)
+            b = np.load(f"{base}.ort.npy").reshape(8, -1)
+            steps = np.rint(np.abs(a - b) / output_step(f"{base}.onnx")).astype(int).ravel()
+            total = steps.size
+            c = [int(x) for x in np.bincount(steps, minlength=4)]
+            cleave_rounds, ort_rounds = round_medians(f"{base}.cleave.log"), round_medians(f"{base}.ort.log")
+            ratio = statistics.median(x / y for x, y in zip(cleave_rounds, ort_rounds))
+            lines.append(f"| {tv} | {kinds} | {c[0] / total:.1%} | {c[1] / total:.1%} | {(c[2] + c[3]) / total:.1%} | "
+                         f"{(total - sum(c[:4])) / total:.1%} | {steps.max()} | "
+                         f"{(a.argmax(1) == b.argmax(1)).mean():.0%} | {statistics.median(cleave_rounds):.2f} | "
+                         f"{statistics.median(ort_rounds):.2f} | {ratio:.2f} |")
+        lines.append("")
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
 

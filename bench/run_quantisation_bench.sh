@@ -69,6 +69,28 @@ for model in $MODELS; do
   done
 done
 
+# torchvision networks (random weights, tools/models/export_torchvision.py) quantised on 16 random
+# normal images and run on 8 others by both runtimes: how cleave's int8 and ONNX Runtime's agree
+# deep in a network, and their speed. int8 where every op has an int8 kernel, else
+# int8-float-fallback (SiLU, HardSwish, channel shuffles stay float).
+TV_INT8="resnet18 mobilenet_v2 squeezenet1_1 regnet_x_400mf"
+TV_FALLBACK="shufflenet_v2_x1_0 mobilenet_v3_small efficientnet_b0"
+TV_DIR=$BUILD/models/torchvision
+"$BENCH_PY" tools/models/export_torchvision.py "$TV_DIR" $TV_INT8 $TV_FALLBACK >/dev/null
+"$BENCH_PY" - "$work" <<'PY'
+import sys, numpy as np
+rng = np.random.default_rng(2026)
+np.save(f"{sys.argv[1]}/tv-calibration.npy", rng.standard_normal((16, 3, 224, 224)).astype(np.float32))
+np.save(f"{sys.argv[1]}/tv-images.npy", rng.standard_normal((8, 3, 224, 224)).astype(np.float32))
+np.save(f"{sys.argv[1]}/tv-labels.npy", np.zeros(8, np.int64))
+PY
+for tv in $TV_INT8 $TV_FALLBACK; do
+  mode=int8
+  [[ " $TV_FALLBACK " == *" $tv "* ]] && mode=int8-float-fallback
+  "$CLEAVECTL" model quantize "$TV_DIR/$tv.onnx" --mode "$mode" --calibration "$work/tv-calibration.npy" \
+    -o "$work/tv-$tv.onnx" >"$work/tv-$tv.quantize.log"
+done
+
 for round in $(seq 1 "$ROUNDS"); do
   for model in $MODELS; do
     for variant in $VARIANTS; do
@@ -81,10 +103,15 @@ for round in $(seq 1 "$ROUNDS"); do
         >>"$work/$model.$variant.ort.log"
     done
   done
+  for tv in $TV_INT8 $TV_FALLBACK; do
+    "$CLEAVECTL" model evaluate "$work/tv-$tv.onnx" --images "$work/tv-images.npy" --labels "$work/tv-labels.npy" \
+      --outputs "$work/tv-$tv.cleave.npy" >>"$work/tv-$tv.cleave.log"
+    node bench/ort_evaluate.js "$work/tv-$tv.onnx" "$work/tv-images.npy" "$work/tv-$tv.ort.npy" >>"$work/tv-$tv.ort.log"
+  done
   echo "run_quantisation_bench: round $round of $ROUNDS done" >&2
 done
 
 bench_end
 "$BENCH_PY" bench/quantisation_summary.py --work "$work" --models "$MODELS" --labels "$DATA/fmnist-t10k-labels.npy" \
-  --out bench/results/quantisation.md --meta "$BENCH_META_MD"
+  --torchvision "$TV_INT8 $TV_FALLBACK" --out bench/results/quantisation.md --meta "$BENCH_META_MD"
 echo "run_quantisation_bench: wrote bench/results/quantisation.md" >&2
