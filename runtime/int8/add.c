@@ -27,7 +27,8 @@ void cleave_q_add(int64_t count, const int8_t *input1, const int8_t *input2, con
     const int32_t shifted2 = ((int32_t)input2[i] - p->input2_zero_point) * (1 << ADD_LEFT_SHIFT);
     const int32_t sum = cleave_q_multiply(shifted1, p->input1_multiplier, p->input1_shift) +
                         cleave_q_multiply(shifted2, p->input2_multiplier, p->input2_shift);
-    int32_t value = cleave_q_multiply(sum, p->output_multiplier, p->output_shift) + p->output_zero_point;
+    /* In 64 bits so that no multiplier a stage image may carry makes the sum overflow. */
+    int64_t value = (int64_t)cleave_q_multiply(sum, p->output_multiplier, p->output_shift) + p->output_zero_point;
     if (value < p->activation_min) value = p->activation_min;
     if (value > p->activation_max) value = p->activation_max;
     output[i] = (int8_t)value;

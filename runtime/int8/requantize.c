@@ -2,7 +2,8 @@
 #include "runtime/int8/kernels.h"
 
 int8_t cleave_q_requantize(int32_t accumulator, const cleave_q_requant *requant, int32_t c) {
-  int32_t value = cleave_q_multiply(accumulator, requant->multiplier[c], requant->shift[c]);
+  /* In 64 bits so that no multiplier a stage image may carry makes the sum overflow. */
+  int64_t value = cleave_q_multiply(accumulator, requant->multiplier[c], requant->shift[c]);
   value += requant->output_zero_point;
   if (value < requant->activation_min) value = requant->activation_min;
   if (value > requant->activation_max) value = requant->activation_max;

@@ -101,6 +101,20 @@ static uint64_t weighted_data_bytes(uint64_t weights, uint64_t channels, int has
   return round4(weights) + (has_bias ? 4 * channels : 0) + 8 * channels;
 }
 
+/* An accumulator starts at its bias and adds up to `depth` products of at most 255 * 128: with
+ * depth <= 2^15 and |bias| <= 2^30 it stays inside int32 for any inputs. */
+#define MAX_DEPTH 32768u
+#define MAX_BIAS 1073741824
+
+static int biases_in_range(const uint8_t *image, uint64_t first_word, uint64_t count) {
+  uint64_t i;
+  for (i = 0; i < count; ++i) {
+    const int32_t bias = (int32_t)word(image, first_word + i);
+    if (bias < -MAX_BIAS || bias > MAX_BIAS) return 0;
+  }
+  return 1;
+}
+
 static int shifts_in_range(const uint8_t *image, uint64_t first_word, uint64_t count) {
   uint64_t i;
   for (i = 0; i < count; ++i) {
@@ -116,7 +130,7 @@ static int overlaps(const tensor_t *a, const tensor_t *b) {
 
 static int pool_output_fits(uint32_t in, uint32_t out, int32_t kernel, int32_t stride, int32_t pad) {
   /* every window starts inside the padded input and covers at least one real element */
-  return kernel >= 1 && stride >= 1 && pad >= 0 && pad < kernel &&
+  return kernel >= 1 && kernel <= 65535 && stride >= 1 && stride <= 64 && pad >= 0 && pad < kernel &&
          (int64_t)(out - 1) * stride - pad < (int64_t)in && out >= 1;
 }
 
@@ -143,12 +157,14 @@ static int check_op(const uint8_t *image, uint64_t total, uint32_t tensors, cons
       uint64_t weights, need;
       if (inputs != 1 || in[0].type != CLEAVE_Q_INT8 || out.type != CLEAVE_Q_INT8) return ERR_OP_SHAPE;
       if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || dh < 1 || dw < 1 || pt < 0 || pl < 0 || groups < 1 ||
-          kh > 64 || kw > 64 || dh > 64 || dw > 64)
+          kh > 64 || kw > 64 || dh > 64 || dw > 64 || sh > 64 || sw > 64 || pt > 64 || pl > 64)
         return ERR_OP_PARAMS;
       if (in[0].c % (uint32_t)groups != 0 || out.c % (uint32_t)groups != 0 || in[0].n != out.n) return ERR_OP_SHAPE;
       weights = (uint64_t)out.c * kh * kw * (in[0].c / (uint32_t)groups);
       need = weighted_data_bytes(weights, out.c, op->p[9] != 0);
       if ((uint64_t)op->data + need > total) return ERR_OP_DATA;
+      if ((uint64_t)kh * kw * (in[0].c / (uint32_t)groups) > MAX_DEPTH) return ERR_OP_PARAMS;
+      if (op->p[9] && !biases_in_range(image, (op->data + round4(weights)) / 4, out.c)) return ERR_OP_PARAMS;
       if (!shifts_in_range(image, (op->data + need) / 4 - out.c, out.c)) return ERR_OP_PARAMS;
       return 0;
     }
@@ -159,6 +175,9 @@ static int check_op(const uint8_t *image, uint64_t total, uint32_t tensors, cons
       if ((uint64_t)out.n * out.h * out.w != rows) return ERR_OP_SHAPE;
       need = weighted_data_bytes((uint64_t)out.c * in[0].c, out.c, op->p[0] != 0);
       if ((uint64_t)op->data + need > total) return ERR_OP_DATA;
+      if (in[0].c > MAX_DEPTH) return ERR_OP_PARAMS;
+      if (op->p[0] && !biases_in_range(image, (op->data + round4((uint64_t)out.c * in[0].c)) / 4, out.c))
+        return ERR_OP_PARAMS;
       if (!shifts_in_range(image, (op->data + need) / 4 - out.c, out.c)) return ERR_OP_PARAMS;
       return 0;
     }
@@ -170,6 +189,9 @@ static int check_op(const uint8_t *image, uint64_t total, uint32_t tensors, cons
       if (elements(&in[0]) != elements(&out) || elements(&in[1]) != elements(&out)) return ERR_OP_SHAPE;
       for (i = 0; i < shifts; ++i)
         if (op->p[2 * i + 1] < -31 || op->p[2 * i + 1] > 30 || op->p[2 * i] < 0) return ERR_OP_PARAMS;
+      /* An Add's inputs are scaled down to the common scale (cleave_q_add_prepare), so the sum of
+       * two shifted int8 values stays far inside int32. */
+      if (op->kind == CLEAVE_Q_OP_ADD && (op->p[1] > 0 || op->p[3] > 0)) return ERR_OP_PARAMS;
       return 0;
     }
     case CLEAVE_Q_OP_MAX_POOL:
@@ -179,6 +201,7 @@ static int check_op(const uint8_t *image, uint64_t total, uint32_t tensors, cons
       if (!pool_output_fits(in[0].h, out.h, op->p[0], op->p[2], op->p[4]) ||
           !pool_output_fits(in[0].w, out.w, op->p[1], op->p[3], op->p[5]))
         return ERR_OP_PARAMS;
+      if ((int64_t)op->p[0] * op->p[1] > (1 << 23)) return ERR_OP_PARAMS; /* an average's int32 sum */
       return 0;
     case CLEAVE_Q_OP_QUANTIZE:
     case CLEAVE_Q_OP_DEQUANTIZE:
@@ -222,8 +245,11 @@ int cleave_q_stage_check(const uint8_t *image, size_t size, cleave_q_stage_info 
     const tensor_t t = tensor_of(image, (uint32_t)i);
     if (t.type > CLEAVE_Q_FLOAT32 || t.n == 0 || t.h == 0 || t.w == 0 || t.c == 0) return ERR_TENSOR;
     if (t.offset % 4 != 0) return ERR_ALIGNMENT;
-    if ((uint64_t)t.n * t.h > 0xffffffffu || (uint64_t)t.w * t.c > 0xffffffffu) return ERR_TENSOR;
+    /* Bounds that keep every index the kernels compute (oy * stride + ky * dilation, ...) in int32. */
+    if (t.h > 65535 || t.w > 65535 || t.n > 65535 || t.c > 16777216) return ERR_TENSOR;
     if ((uint64_t)t.offset + bytes_of(&t) > word(image, 3)) return ERR_ARENA;
+    /* The kernels subtract an int8 tensor's zero point in 32-bit arithmetic. */
+    if (t.type == CLEAVE_Q_INT8 && (t.zero_point < -128 || t.zero_point > 127)) return ERR_TENSOR;
   }
   for (i = inputs_at(image); i < ops_at(image); ++i)
     if (word(image, i) >= tensors) return ERR_INDEX;
