@@ -6,6 +6,7 @@
 // kernels take the data as it is.
 #include <fmt/format.h>
 
+#include "runtime/int8_fast/max_pool.h"
 #include "runtime/ops/pool.h"
 #include "runtime/ops/qlinear_common.h"
 
@@ -125,7 +126,7 @@ std::unique_ptr<Kernel> int8MaxPoolNhwc(const NodeContext& ctx) {
   if (!storageOrder || *storageOrder != 0 || !shape) return nullptr;
   const cleave_q_pool_shape nhwc = channelsLast(*shape, ctx.input(0).shape);
   return makeKernel([nhwc](std::span<const Tensor> in, std::span<Tensor> out, const RunContext&) {
-    cleave_q_max_pool(&nhwc, in[0].data<int8_t>(), out[0].data<int8_t>());
+    int8fast::maxPool(nhwc, in[0].data<int8_t>(), out[0].data<int8_t>());
   });
 }
 
