@@ -85,12 +85,7 @@ Result<PreparedNode> prepareQGemm(const NodeContext& ctx) {
       return ctx.error(fmt::format("C (input 6) must be a constant int32 tensor of {} values", columns));
     bias.assign(c->data<int32_t>(), c->data<int32_t>() + columns);
   }
-  // The kernel's weights are [out][in], which is B' as stored when transB = 1.
-  std::vector<int8_t> weights(static_cast<size_t>(b->numel()));
-  for (int64_t o = 0; o < columns; ++o)
-    for (int64_t i = 0; i < inner; ++i)
-      weights[static_cast<size_t>(o * inner + i)] =
-          *transB ? b->data<int8_t>()[o * inner + i] : b->data<int8_t>()[i * columns + o];
+  std::vector<int8_t> weights = gemmWeightsOutIn(*b, *transB == 1);
 
   PreparedNode prepared;
   prepared.outputTypes = {TensorType{DType::I8, {rows, columns}}};

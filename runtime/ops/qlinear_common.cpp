@@ -59,6 +59,29 @@ Result<std::vector<float>> weightScales(const NodeContext& ctx, size_t scale, si
   return scales;
 }
 
+std::vector<int8_t> convWeightsOhwi(const Tensor& weights) {
+  const int64_t out = weights.dim(0), perGroup = weights.dim(1), kh = weights.dim(2), kw = weights.dim(3);
+  const int8_t* src = weights.data<int8_t>();
+  std::vector<int8_t> packed(static_cast<size_t>(weights.numel()));
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < perGroup; ++i)
+      for (int64_t r = 0; r < kh; ++r)
+        for (int64_t c = 0; c < kw; ++c)
+          packed[static_cast<size_t>(((o * kh + r) * kw + c) * perGroup + i)] =
+              src[((o * perGroup + i) * kh + r) * kw + c];
+  return packed;
+}
+
+std::vector<int8_t> gemmWeightsOutIn(const Tensor& b, bool transB) {
+  const int64_t columns = transB ? b.dim(0) : b.dim(1), inner = transB ? b.dim(1) : b.dim(0);
+  const int8_t* src = b.data<int8_t>();
+  std::vector<int8_t> packed(static_cast<size_t>(b.numel()));
+  for (int64_t o = 0; o < columns; ++o)
+    for (int64_t i = 0; i < inner; ++i)
+      packed[static_cast<size_t>(o * inner + i)] = transB ? src[o * inner + i] : src[i * columns + o];
+  return packed;
+}
+
 void nchwToNhwc(const int8_t* in, int8_t* out, int64_t batch, int64_t channels, int64_t plane) {
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t c = 0; c < channels; ++c)

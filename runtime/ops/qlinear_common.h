@@ -46,6 +46,12 @@ struct ChannelRequant {
 // their float scales (input `scale`, scalar or one per channel), `channels` output channels.
 Result<std::vector<float>> weightScales(const NodeContext& ctx, size_t scale, size_t zeroPoint, int64_t channels);
 
+// Constant int8 weights in the order the int8 kernels take them, shared by the operators and the
+// stage-image writer so both lay them out one way: a convolution's ONNX [O][I/g][KH][KW] as
+// [O][KH][KW][I/g]; a matrix product's B as [out][in] (B' as stored when transB is set).
+std::vector<int8_t> convWeightsOhwi(const Tensor& weights);
+std::vector<int8_t> gemmWeightsOutIn(const Tensor& b, bool transB);
+
 // [N][C][plane] <-> [N][plane][C] for int8 data.
 void nchwToNhwc(const int8_t* in, int8_t* out, int64_t batch, int64_t channels, int64_t plane);
 void nhwcToNchw(const int8_t* in, int8_t* out, int64_t batch, int64_t channels, int64_t plane);

@@ -139,16 +139,7 @@ Result<ConvSetup> setUp(const NodeContext& ctx) {
   shape.groups = static_cast<int32_t>(params->group);
   shape.input_zero_point = x->zeroPoint;
 
-  // ONNX's [O][I/g][KH][KW] to the kernel's [O][KH][KW][I/g].
-  const int64_t perGroup = params->inChannelsPerGroup(), kh = params->kernel[0], kw = params->kernel[1];
-  std::vector<int8_t> weights(static_cast<size_t>(w->numel()));
-  const int8_t* src = w->data<int8_t>();
-  for (int64_t o = 0; o < outChannels; ++o)
-    for (int64_t i = 0; i < perGroup; ++i)
-      for (int64_t r = 0; r < kh; ++r)
-        for (int64_t c = 0; c < kw; ++c)
-          weights[static_cast<size_t>(((o * kh + r) * kw + c) * perGroup + i)] =
-              src[((o * perGroup + i) * kh + r) * kw + c];
+  std::vector<int8_t> weights = convWeightsOhwi(*w);
 
   ConvSetup setup;
   setup.shape = shape;

@@ -130,14 +130,8 @@ Status Writer::addNode(size_t index) {
     Result<ConvParams> p = parseConvParams(node.attributes, input(0).shape, w.shape());
     if (!p || p->spatialRank != 2) return nodeError(node, "only 2-D convolutions have a stage image form");
     entry.kind = CLEAVE_Q_OP_CONV;
-    const int64_t out = p->outChannels, perGroup = p->inChannelsPerGroup(), kh = p->kernel[0], kw = p->kernel[1];
-    std::vector<int8_t> weights(static_cast<size_t>(w.numel()));
-    for (int64_t o = 0; o < out; ++o)
-      for (int64_t i = 0; i < perGroup; ++i)
-        for (int64_t r = 0; r < kh; ++r)
-          for (int64_t c = 0; c < kw; ++c)
-            weights[static_cast<size_t>(((o * kh + r) * kw + c) * perGroup + i)] =
-                w.data<int8_t>()[((o * perGroup + i) * kh + r) * kw + c];
+    const int64_t out = p->outChannels, kh = p->kernel[0], kw = p->kernel[1];
+    const std::vector<int8_t> weights = convWeightsOhwi(w);
     const int32_t params[] = {static_cast<int32_t>(kh),
                               static_cast<int32_t>(kw),
                               static_cast<int32_t>(p->strides[0]),
@@ -162,13 +156,9 @@ Status Writer::addNode(size_t index) {
   } else if (op == "QGemm") {
     const Tensor& b = analysis_.constants.at(node.inputs[3]);
     const int64_t transB = node.attributes.getInt("transB", 0).value();
-    const int64_t inner = input(0).shape[1], columns = transB ? b.dim(0) : b.dim(1);
+    const int64_t columns = transB ? b.dim(0) : b.dim(1);
     entry.kind = CLEAVE_Q_OP_FULLY_CONNECTED;
-    std::vector<int8_t> weights(static_cast<size_t>(b.numel()));
-    for (int64_t o = 0; o < columns; ++o)
-      for (int64_t i = 0; i < inner; ++i)
-        weights[static_cast<size_t>(o * inner + i)] =
-            transB ? b.data<int8_t>()[o * inner + i] : b.data<int8_t>()[i * columns + o];
+    const std::vector<int8_t> weights = gemmWeightsOutIn(b, transB == 1);
     entry.params[0] = !node.inputs[6].empty();
     appendBytes(entry.data, weights.data(), weights.size());
     if (entry.params[0])
